@@ -1,0 +1,7 @@
+//! Detection: the MCP JSON-RPC classifier, the DNS name cache, and the
+//! host classification against signatures and the allowlist.
+
+pub mod dns_cache;
+pub mod hosts;
+pub mod jsonrpc;
+pub mod mcp;

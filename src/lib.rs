@@ -1,0 +1,17 @@
+//! shadowmcp: a passive network sensor that finds shadow MCP — clients talking
+//! to remote Model Context Protocol servers that security has not approved.
+//!
+//! Pipeline: capture → decode → flow → reassembly → protocol parsers →
+//! detection (MCP classifier, signatures, allowlist) → findings.
+
+pub mod analyze;
+pub mod capture;
+pub mod decode;
+pub mod detect;
+pub mod engine;
+pub mod findings;
+pub mod flow;
+pub mod proto;
+pub mod redact;
+pub mod signatures;
+pub mod stats;

@@ -1,0 +1,11 @@
+//! Application-protocol parsers. Pure functions and small state machines over
+//! `&[u8]`: no I/O, no flow bookkeeping, no knowledge of MCP signatures.
+//! Every parser bounds what it stores and never panics on input.
+
+pub mod dns;
+pub mod http1;
+pub mod ja4;
+pub mod quic;
+pub mod sse;
+pub mod tls;
+pub mod websocket;
