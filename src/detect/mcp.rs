@@ -53,7 +53,11 @@ impl McpSession {
     /// Evidence gathered since the last call. Before confirmation nothing is
     /// returned; the call after confirmation returns everything gathered so far.
     pub fn take_new_evidence(&mut self) -> Vec<Evidence> {
-        if self.confirmed { std::mem::take(&mut self.pending) } else { Vec::new() }
+        if self.confirmed {
+            std::mem::take(&mut self.pending)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Whether the inventory changed since the last call.

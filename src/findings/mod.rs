@@ -80,7 +80,10 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(signal: Signal, detail: impl Into<String>) -> Self {
-        Self { signal, detail: detail.into() }
+        Self {
+            signal,
+            detail: detail.into(),
+        }
     }
 }
 

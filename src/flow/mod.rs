@@ -1,1 +1,172 @@
-//! Pending.
+//! Flows: a canonical bidirectional key, client/server orientation, the
+//! bounded flow table, Community ID, and TCP stream reassembly.
+
+pub mod community_id;
+pub mod reassembly;
+pub mod table;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+/// Canonical 5-tuple: the endpoint that sorts lower (address, then port) is `a`.
+/// Addresses are stored as 16 bytes (IPv4-mapped for v4) to keep the key small
+/// and cheap to hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub a: [u8; 16],
+    pub b: [u8; 16],
+    pub port_a: u16,
+    pub port_b: u16,
+    pub proto: u8,
+    pub v6: bool,
+}
+
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+impl FlowKey {
+    /// Key for a packet; the flag says whether the packet travels a → b.
+    pub fn from_packet(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        proto: u8,
+    ) -> (FlowKey, bool) {
+        let s = ip_bytes(src);
+        let d = ip_bytes(dst);
+        let v6 = src.is_ipv6();
+        if (s, sport) <= (d, dport) {
+            (
+                FlowKey {
+                    a: s,
+                    b: d,
+                    port_a: sport,
+                    port_b: dport,
+                    proto,
+                    v6,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    a: d,
+                    b: s,
+                    port_a: dport,
+                    port_b: sport,
+                    proto,
+                    v6,
+                },
+                false,
+            )
+        }
+    }
+
+    fn addr(&self, bytes: [u8; 16]) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        } else {
+            let v6 = Ipv6Addr::from(bytes);
+            IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
+        }
+    }
+
+    pub fn addr_a(&self) -> IpAddr {
+        self.addr(self.a)
+    }
+
+    pub fn addr_b(&self) -> IpAddr {
+        self.addr(self.b)
+    }
+
+    /// A symmetric hash for sharding both directions to the same worker.
+    pub fn shard_hash(&self) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Ports that identify the server side when the SYN was not seen.
+fn is_service_port(port: u16) -> bool {
+    matches!(
+        port,
+        53 | 80 | 443 | 853 | 8000 | 8080 | 8443 | 8765 | 3000 | 5000
+    )
+}
+
+/// Decide whether `a` is the client for a flow whose first packet went
+/// `first_a_to_b`. With a SYN (without ACK) its sender is the client; with a
+/// SYN-ACK its receiver. Otherwise: a well-known or common service port marks
+/// the server; then the ephemeral range (>= 32768, RFC 6056 and Linux defaults)
+/// marks the client; then the lower port is the server; last, the first sender.
+pub fn orient(key: &FlowKey, first_a_to_b: bool, syn: bool, ack: bool) -> bool {
+    if syn {
+        return if ack { !first_a_to_b } else { first_a_to_b };
+    }
+    let (pa, pb) = (key.port_a, key.port_b);
+    let (sa, sb) = (
+        is_service_port(pa) || pa < 1024,
+        is_service_port(pb) || pb < 1024,
+    );
+    if sa != sb {
+        return sb;
+    }
+    let (ea, eb) = (pa >= 32768, pb >= 32768);
+    if ea != eb {
+        return ea;
+    }
+    if pa != pb {
+        return pa > pb;
+    }
+    first_a_to_b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_symmetric() {
+        let c: IpAddr = "10.0.0.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let (k1, d1) = FlowKey::from_packet(c, 50000, s, 443, PROTO_TCP);
+        let (k2, d2) = FlowKey::from_packet(s, 443, c, 50000, PROTO_TCP);
+        assert_eq!(k1, k2);
+        assert_ne!(d1, d2);
+        assert_eq!(k1.addr_a(), s);
+        assert_eq!(k1.addr_b(), c);
+        assert_eq!(k1.shard_hash(), k2.shard_hash());
+    }
+
+    #[test]
+    fn orientation() {
+        let c: IpAddr = "10.0.0.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let (k, a_to_b) = FlowKey::from_packet(c, 50000, s, 443, PROTO_TCP);
+        // a is the server (10.0.0.1 sorts first); the packet went b -> a.
+        assert!(!a_to_b);
+        assert!(!orient(&k, a_to_b, true, false), "SYN sender is the client");
+        assert!(
+            !orient(&k, !a_to_b, true, true),
+            "SYN-ACK receiver is the client"
+        );
+        assert!(!orient(&k, a_to_b, false, true), "443 is the server port");
+        assert!(
+            !orient(&k, !a_to_b, false, true),
+            "mid-stream from the server side"
+        );
+        let (k2, d2) = FlowKey::from_packet(c, 40001, s, 40002, PROTO_TCP);
+        // Both ephemeral: the lower port (40001, endpoint b) is the server.
+        assert_eq!((k2.port_a, k2.port_b), (40002, 40001));
+        assert!(orient(&k2, d2, false, false));
+    }
+}

@@ -62,7 +62,10 @@ pub enum HttpEvent {
     Head(Head),
     /// The whole body of a message with a known length (or chunked), de-chunked
     /// and decoded; `truncated` when it exceeded a limit.
-    Body { data: Vec<u8>, truncated: bool },
+    Body {
+        data: Vec<u8>,
+        truncated: bool,
+    },
     /// Part of a streamed body (`text/event-stream`, or read-until-close),
     /// de-chunked and decoded, delivered as it arrives.
     StreamData(Vec<u8>),
@@ -122,10 +125,18 @@ impl HttpStream {
 /// Cheap probe on the first client bytes: an HTTP method token followed by a space.
 pub fn looks_like_request(stream: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
-        b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
         b"TRACE ",
     ];
-    METHODS
-        .iter()
-        .any(|m| stream.len() >= m.len() && stream.starts_with(m) || m.starts_with(stream) && !stream.is_empty())
+    METHODS.iter().any(|m| {
+        stream.len() >= m.len() && stream.starts_with(m)
+            || m.starts_with(stream) && !stream.is_empty()
+    })
 }

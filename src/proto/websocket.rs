@@ -39,8 +39,15 @@ pub struct WsStream {
 }
 
 impl WsStream {
-    pub fn new(from_client: bool, _deflate: Option<DeflateParams>, max_message_bytes: usize) -> Self {
-        Self { from_client, max_message_bytes }
+    pub fn new(
+        from_client: bool,
+        _deflate: Option<DeflateParams>,
+        max_message_bytes: usize,
+    ) -> Self {
+        Self {
+            from_client,
+            max_message_bytes,
+        }
     }
 
     pub fn from_client(&self) -> bool {

@@ -95,7 +95,11 @@ pub struct SignatureError {
 impl fmt::Display for SignatureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         } else {
             write!(f, "{}: {}", self.file, self.message)
         }
@@ -142,6 +146,8 @@ impl SignatureSet {
 
     /// Whether `name` is a known ECH public name.
     pub fn is_ech_public_name(&self, name: &str) -> bool {
-        self.ech_public_names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        self.ech_public_names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
     }
 }

@@ -1,0 +1,278 @@
+//! The bounded flow table: a slab of entries indexed by a hash map, threaded
+//! on an intrusive LRU list so that both idle expiry and eviction at the cap
+//! are O(1) (the least recently seen flow is always at the tail).
+
+use super::FlowKey;
+use crate::findings::Micros;
+use rustc_hash::FxHashMap;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictReason {
+    /// No packet for longer than the idle timeout.
+    Idle,
+    /// The table was full and this was the least recently seen flow.
+    Capacity,
+    /// End of input (offline) or shutdown.
+    Flush,
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    key: FlowKey,
+    prev: u32,
+    next: u32,
+    last_seen: Micros,
+    value: Option<T>,
+}
+
+#[derive(Debug)]
+pub struct FlowTable<T> {
+    map: FxHashMap<FlowKey, u32>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    capacity: usize,
+    idle_timeout: Micros,
+}
+
+impl<T> FlowTable<T> {
+    /// `capacity` flows at most (at least 1); flows idle for `idle_timeout`
+    /// microseconds are expired by `expire`.
+    pub fn new(capacity: usize, idle_timeout: Micros) -> Self {
+        let capacity = capacity.clamp(1, u32::MAX as usize - 1);
+        Self {
+            map: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            capacity,
+            idle_timeout,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = match self.slots.get(i as usize) {
+            Some(s) => (s.prev, s.next),
+            None => return,
+        };
+        match self.slots.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slots.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.prev = NIL;
+            s.next = old;
+        }
+        match self.slots.get_mut(old as usize) {
+            Some(h) => h.prev = i,
+            None => self.tail = i,
+        }
+        self.head = i;
+    }
+
+    /// Remove the least recently seen flow.
+    fn pop_tail(&mut self) -> Option<(FlowKey, T)> {
+        let i = self.tail;
+        self.remove_index(i)
+    }
+
+    fn remove_index(&mut self, i: u32) -> Option<(FlowKey, T)> {
+        let key = self.slots.get(i as usize)?.key;
+        self.unlink(i);
+        self.map.remove(&key);
+        self.free.push(i);
+        let value = self.slots.get_mut(i as usize)?.value.take()?;
+        Some((key, value))
+    }
+
+    /// Find the flow for `key`, or create it with `make` (evicting the least
+    /// recently seen flow when the table is full; the victim is handed to
+    /// `on_evict`). Marks the flow as seen at `now`. Returns the slot index and
+    /// whether the flow is new.
+    pub fn get_or_insert(
+        &mut self,
+        key: FlowKey,
+        now: Micros,
+        make: impl FnOnce() -> T,
+        mut on_evict: impl FnMut(FlowKey, T, EvictReason),
+    ) -> (u32, bool) {
+        if let Some(&i) = self.map.get(&key) {
+            if self.head != i {
+                self.unlink(i);
+                self.push_front(i);
+            }
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                // Packet time can step back across files or reordered capture; never regress.
+                s.last_seen = s.last_seen.max(now);
+            }
+            return (i, false);
+        }
+        while self.map.len() >= self.capacity {
+            match self.pop_tail() {
+                Some((k, v)) => on_evict(k, v, EvictReason::Capacity),
+                None => break,
+            }
+        }
+        let slot = Slot {
+            key,
+            prev: NIL,
+            next: NIL,
+            last_seen: now,
+            value: Some(make()),
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    *s = slot;
+                }
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, i);
+        self.push_front(i);
+        (i, true)
+    }
+
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.slots.get_mut(i as usize)?.value.as_mut()
+    }
+
+    pub fn key(&self, i: u32) -> Option<&FlowKey> {
+        self.slots
+            .get(i as usize)
+            .filter(|s| s.value.is_some())
+            .map(|s| &s.key)
+    }
+
+    /// Remove one flow (e.g. after a TCP RST when nothing more can be learned).
+    pub fn remove(&mut self, i: u32) -> Option<(FlowKey, T)> {
+        self.remove_index(i)
+    }
+
+    /// Expire flows idle for longer than the timeout, oldest first.
+    pub fn expire(&mut self, now: Micros, mut on_evict: impl FnMut(FlowKey, T, EvictReason)) {
+        loop {
+            let Some(s) = self.slots.get(self.tail as usize) else {
+                break;
+            };
+            if now.saturating_sub(s.last_seen) <= self.idle_timeout {
+                break;
+            }
+            match self.pop_tail() {
+                Some((k, v)) => on_evict(k, v, EvictReason::Idle),
+                None => break,
+            }
+        }
+    }
+
+    /// Remove every flow, oldest first.
+    pub fn drain(&mut self, mut on_evict: impl FnMut(FlowKey, T, EvictReason)) {
+        while let Some((k, v)) = self.pop_tail() {
+            on_evict(k, v, EvictReason::Flush);
+        }
+        self.slots.clear();
+        self.free.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::PROTO_TCP;
+    use std::net::IpAddr;
+
+    fn key(n: u16) -> FlowKey {
+        let c: IpAddr = "10.0.0.1".parse().unwrap();
+        let s: IpAddr = "10.0.0.2".parse().unwrap();
+        FlowKey::from_packet(c, n, s, 443, PROTO_TCP).0
+    }
+
+    #[test]
+    fn capacity_evicts_least_recent() {
+        let mut t = FlowTable::new(3, 1_000_000);
+        let mut evicted = Vec::new();
+        for n in 1..=3 {
+            t.get_or_insert(key(n), n as i64, || n, |_, v, _| evicted.push(v));
+        }
+        // Touch flow 1 so flow 2 becomes the oldest.
+        t.get_or_insert(key(1), 10, || 0, |_, v, _| evicted.push(v));
+        t.get_or_insert(
+            key(4),
+            11,
+            || 4,
+            |_, v, r| {
+                assert_eq!(r, EvictReason::Capacity);
+                evicted.push(v)
+            },
+        );
+        assert_eq!(evicted, vec![2]);
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn idle_expiry_and_drain() {
+        let mut t = FlowTable::new(100, 50);
+        for n in 0..10u16 {
+            t.get_or_insert(key(n), n as i64 * 10, || n, |_, _, _| {});
+        }
+        let mut gone = Vec::new();
+        t.expire(100, |_, v, r| {
+            assert_eq!(r, EvictReason::Idle);
+            gone.push(v)
+        });
+        // Flows seen at 0..=40 are idle for more than 50 at t=100.
+        assert_eq!(gone, vec![0, 1, 2, 3, 4]);
+        let mut rest = Vec::new();
+        t.drain(|_, v, _| rest.push(v));
+        assert_eq!(rest, vec![5, 6, 7, 8, 9]);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn bounded_under_flood_and_slots_reused() {
+        let mut t = FlowTable::new(1000, i64::MAX);
+        let mut evictions = 0;
+        for n in 0..50_000u32 {
+            let k = FlowKey::from_packet(
+                IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]),
+                1234,
+                "10.255.0.1".parse().unwrap(),
+                80,
+                PROTO_TCP,
+            )
+            .0;
+            t.get_or_insert(k, n as i64, || n, |_, _, _| evictions += 1);
+        }
+        assert_eq!(t.len(), 1000);
+        assert_eq!(evictions, 49_000);
+        assert!(t.slots.len() <= 1001);
+    }
+}
