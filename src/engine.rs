@@ -1,1 +1,1272 @@
-//! Pending.
+//! The per-packet engine: decode → flow → reassembly → protocol parsers →
+//! classification, producing `Observation`s. Synchronous and single-threaded;
+//! one engine per worker. Nothing here allocates per packet in the common case
+//! (bulk TLS, or any flow already decided): such packets only touch the flow
+//! table.
+
+use crate::decode::{self, DecodedPacket, Transport as L4};
+use crate::detect::dns_cache::DnsCache;
+use crate::detect::hosts::{Detector, HostClass};
+use crate::detect::mcp::{Carrier, Direction, McpSession};
+use crate::findings::{Evidence, Micros, Observation, Signal, Transport};
+use crate::flow::community_id::community_id_v1;
+use crate::flow::reassembly::{Chunk, Reassembler};
+use crate::flow::table::{EvictReason, FlowTable};
+use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP, orient};
+use crate::proto::http1::{Head, HttpEvent, HttpLimits, HttpStream, Side};
+use crate::proto::ja4::{Ja4Transport, ja4};
+use crate::proto::sse::{SseEvent, SseParser};
+use crate::proto::tls::{self, ClientHello, HelloProgress};
+use crate::proto::websocket::{WsMessage, WsStream, parse_deflate_extension};
+use crate::proto::{dns, http1, quic};
+use crate::redact::redact_target;
+use crate::stats::Stats;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Bounds and timeouts of one engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub max_flows: usize,
+    pub flow_idle_timeout: Micros,
+    pub dns_cache_size: usize,
+    pub http: HttpLimits,
+    pub sse_max_event_bytes: usize,
+    pub websocket_max_message_bytes: usize,
+    /// Seed of the Community ID hash.
+    pub community_id_seed: u16,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: 1_000_000,
+            flow_idle_timeout: 300 * 1_000_000,
+            dns_cache_size: 65_536,
+            http: HttpLimits::default(),
+            sse_max_event_bytes: 256 * 1024,
+            websocket_max_message_bytes: 256 * 1024,
+            community_id_seed: 0,
+        }
+    }
+}
+
+/// Bytes of client data collected before choosing a protocol: enough for the
+/// TLS record header and an HTTP method token, so 1-byte segments cannot
+/// steer the choice.
+const PROBE_BYTES: usize = 8;
+
+/// Flow state. Kept small: everything large is boxed and created only when a
+/// flow turns out to carry something we parse.
+#[derive(Debug)]
+struct Flow {
+    id: u64,
+    /// Endpoint `a` of the key is the client.
+    client_is_a: bool,
+    app: App,
+}
+
+#[derive(Debug)]
+enum App {
+    /// TCP before any payload: only the initial sequence numbers.
+    TcpNew {
+        isn: [Option<u32>; 2],
+    },
+    Tcp(Box<TcpState>),
+    /// UDP DNS: every datagram is parsed on its own.
+    Dns,
+    Quic(Box<quic::InitialTracker>),
+    /// Nothing more to learn from this flow.
+    Done,
+}
+
+/// Index 0 is client → server, 1 is server → client.
+#[derive(Debug)]
+struct TcpState {
+    reasm: [Reassembler; 2],
+    /// Bytes delivered by reassembly that the parser has not consumed yet.
+    pending: [Vec<u8>; 2],
+    app: TcpApp,
+}
+
+#[derive(Debug)]
+enum TcpApp {
+    Probe,
+    Tls,
+    Http(Box<HttpApp>),
+    WebSocket(Box<WsApp>),
+    Dns,
+    Done,
+}
+
+#[derive(Debug)]
+struct HttpApp {
+    req: HttpStream,
+    resp: HttpStream,
+    conv: Conversation,
+    /// The current response is `text/event-stream`.
+    sse: Option<SseParser>,
+    /// A WebSocket upgrade was requested by the client.
+    ws_requested: bool,
+    /// `Sec-WebSocket-Extensions` of the 101 response.
+    ws_extensions: Option<String>,
+    /// Per direction: the parser reported a protocol switch.
+    upgraded: [bool; 2],
+    events: Vec<HttpEvent>,
+}
+
+#[derive(Debug)]
+struct WsApp {
+    streams: [WsStream; 2],
+    conv: Conversation,
+}
+
+/// What a cleartext conversation has shown so far.
+#[derive(Debug, Default)]
+struct Conversation {
+    session: McpSession,
+    host: Option<String>,
+    path: Option<String>,
+    legacy_sse: bool,
+    websocket: bool,
+    path_reported: bool,
+    counted: bool,
+}
+
+/// Addresses of the packet's flow, oriented.
+#[derive(Debug, Clone, Copy)]
+struct FlowMeta {
+    id: u64,
+    client: IpAddr,
+    client_port: u16,
+    server: IpAddr,
+    server_port: u16,
+    proto: u8,
+    ts: Micros,
+}
+
+/// Everything the flow handlers need besides the flow itself.
+struct Ctx<'a> {
+    detector: &'a Detector,
+    dns_cache: &'a mut DnsCache,
+    stats: &'a mut Stats,
+    out: &'a mut Vec<Observation>,
+    cfg: &'a EngineConfig,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    detector: Arc<Detector>,
+    flows: FlowTable<Flow>,
+    dns_cache: DnsCache,
+    stats: Stats,
+    next_flow_id: u64,
+    out: Vec<Observation>,
+    now: Micros,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig, detector: Arc<Detector>) -> Self {
+        Self {
+            flows: FlowTable::new(cfg.max_flows, cfg.flow_idle_timeout),
+            dns_cache: DnsCache::new(cfg.dns_cache_size),
+            cfg,
+            detector,
+            stats: Stats::default(),
+            next_flow_id: 1,
+            out: Vec::new(),
+            now: 0,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Replace the detector (signature reload); existing flows keep their state.
+    pub fn set_detector(&mut self, detector: Arc<Detector>) {
+        self.detector = detector;
+    }
+
+    /// Observations produced since the last call.
+    pub fn drain_observations(&mut self) -> std::vec::Drain<'_, Observation> {
+        self.out.drain(..)
+    }
+
+    /// Process one captured frame.
+    pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
+        self.stats.packets += 1;
+        self.stats.bytes += frame.len() as u64;
+        match decode::decode(linktype, frame) {
+            Ok(p) => self.process_packet(ts, &p),
+            Err(e) => self.stats.decode_error(e),
+        }
+    }
+
+    /// Process one decoded packet.
+    pub fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>) {
+        if p.src.is_ipv4() {
+            self.stats.ipv4 += 1;
+        } else {
+            self.stats.ipv6 += 1;
+        }
+        self.now = self.now.max(ts);
+        self.expire();
+        match p.transport {
+            L4::Tcp {
+                sport,
+                dport,
+                seq,
+                flags,
+                payload,
+            } => {
+                self.stats.tcp += 1;
+                self.tcp(ts, p.src, sport, p.dst, dport, seq, flags, payload);
+            }
+            L4::Udp {
+                sport,
+                dport,
+                payload,
+            } => {
+                self.stats.udp += 1;
+                self.udp(ts, p.src, sport, p.dst, dport, payload);
+            }
+            L4::Other { .. } => self.stats.other_ip += 1,
+        }
+    }
+
+    fn expire(&mut self) {
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            now,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+        };
+        flows.expire(*now, |key, flow, reason| {
+            finish_flow(&mut ctx, key, flow, reason, *now)
+        });
+    }
+
+    /// End of input: finish every flow (pending reassembly, read-until-close bodies).
+    pub fn finish(&mut self) {
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            now,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+        };
+        flows.drain(|key, flow, reason| finish_flow(&mut ctx, key, flow, reason, *now));
+        self.stats.dns_cache_evictions = self.dns_cache.evictions();
+    }
+
+    /// Look up or create the flow of a packet; returns its index, the oriented
+    /// metadata and whether the packet travels client → server.
+    fn flow_for(
+        &mut self,
+        ts: Micros,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        proto: u8,
+        new_app: impl FnOnce() -> App,
+        client_is_src: impl FnOnce(&FlowKey, bool) -> bool,
+    ) -> Option<(u32, FlowMeta, bool)> {
+        let (key, a_to_b) = FlowKey::from_packet(src, sport, dst, dport, proto);
+        let id = self.next_flow_id;
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            now,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+        };
+        let (idx, is_new) = flows.get_or_insert(
+            key,
+            ts,
+            || {
+                let src_is_client = client_is_src(&key, a_to_b);
+                Flow {
+                    id,
+                    client_is_a: src_is_client == a_to_b,
+                    app: new_app(),
+                }
+            },
+            |k, f, r| finish_flow(&mut ctx, k, f, r, *now),
+        );
+        if is_new {
+            self.next_flow_id += 1;
+            self.stats.flows_created += 1;
+        }
+        let flow = self.flows.get_mut(idx)?;
+        let from_client = flow.client_is_a == a_to_b;
+        let (client, client_port, server, server_port) = if from_client {
+            (src, sport, dst, dport)
+        } else {
+            (dst, dport, src, sport)
+        };
+        let meta = FlowMeta {
+            id: flow.id,
+            client,
+            client_port,
+            server,
+            server_port,
+            proto,
+            ts,
+        };
+        Some((idx, meta, from_client))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        &mut self,
+        ts: Micros,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        seq: u32,
+        flags: decode::TcpFlags,
+        payload: &[u8],
+    ) {
+        let Some((idx, meta, from_client)) = self.flow_for(
+            ts,
+            src,
+            sport,
+            dst,
+            dport,
+            PROTO_TCP,
+            || App::TcpNew { isn: [None, None] },
+            |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
+        ) else {
+            return;
+        };
+        let dir = usize::from(!from_client);
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+        };
+        let Some(flow) = flows.get_mut(idx) else {
+            return;
+        };
+        if let App::TcpNew { isn } = &mut flow.app {
+            if flags.syn {
+                if let Some(slot) = isn.get_mut(dir) {
+                    *slot = Some(seq);
+                }
+            }
+            if payload.is_empty() {
+                return;
+            }
+            let mut st = TcpState {
+                reasm: [Reassembler::new(), Reassembler::new()],
+                pending: [Vec::new(), Vec::new()],
+                app: TcpApp::Probe,
+            };
+            for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
+                if let Some(i) = i {
+                    r.on_syn(*i);
+                }
+            }
+            flow.app = App::Tcp(Box::new(st));
+        }
+        let App::Tcp(st) = &mut flow.app else { return };
+        if flags.syn && payload.is_empty() {
+            if let Some(r) = st.reasm.get_mut(dir) {
+                r.on_syn(seq);
+            }
+            return;
+        }
+        // SYN with data (TFO): data starts after the SYN's sequence number.
+        let seq = if flags.syn { seq.wrapping_add(1) } else { seq };
+        let TcpState {
+            reasm,
+            pending,
+            app,
+        } = &mut **st;
+        let Some(r) = reasm.get_mut(dir) else { return };
+        let gaps_before = r.gaps;
+        r.push(seq, payload, &mut |chunk| {
+            tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app)
+        });
+        if flags.fin || flags.rst {
+            r.flush(&mut |chunk| tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app));
+        }
+        ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
+        if matches!(app, TcpApp::Done) {
+            // Nothing more to learn: drop the buffers, keep a tiny tombstone so
+            // the rest of the flow costs one table lookup per packet.
+            flow.app = App::Done;
+        }
+    }
+
+    fn udp(
+        &mut self,
+        ts: Micros,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        payload: &[u8],
+    ) {
+        let is_dns = sport == 53 || dport == 53;
+        let initial = !is_dns && quic::is_client_initial(payload);
+        let Some((idx, meta, from_client)) = self.flow_for(
+            ts,
+            src,
+            sport,
+            dst,
+            dport,
+            PROTO_UDP,
+            || {
+                if is_dns {
+                    App::Dns
+                } else if initial {
+                    App::Quic(Box::new(quic::InitialTracker::new()))
+                } else {
+                    App::Done
+                }
+            },
+            // The sender of a QUIC client Initial is the client; DNS: the side
+            // not on port 53; otherwise port heuristics.
+            |key, a_to_b| {
+                if initial {
+                    true
+                } else if is_dns {
+                    dport == 53
+                } else {
+                    orient(key, a_to_b, false, false) == a_to_b
+                }
+            },
+        ) else {
+            return;
+        };
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+        };
+        let Some(flow) = flows.get_mut(idx) else {
+            return;
+        };
+        match &mut flow.app {
+            App::Dns => match dns::parse_message(payload) {
+                Ok(msg) => on_dns(&mut ctx, &meta, &msg),
+                Err(_) => ctx.stats.dns_errors += 1,
+            },
+            App::Quic(tracker) if from_client => match tracker.on_client_datagram(payload) {
+                quic::QuicProgress::NeedMore => {}
+                quic::QuicProgress::Hello { message, .. } => {
+                    match tls::parse_client_hello_message(&message) {
+                        Ok(hello) => {
+                            ctx.stats.quic_client_hellos += 1;
+                            on_client_hello(&mut ctx, &meta, &hello, Transport::Quic);
+                        }
+                        Err(_) => ctx.stats.quic_errors += 1,
+                    }
+                    flow.app = App::Done;
+                }
+                quic::QuicProgress::Failed(_) => {
+                    ctx.stats.quic_errors += 1;
+                    flow.app = App::Done;
+                }
+                quic::QuicProgress::NotInitial => flow.app = App::Done,
+            },
+            _ => {}
+        }
+    }
+}
+
+/// A flow leaves the table: deliver what reassembly still holds, finish
+/// read-until-close bodies, count the reason.
+fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason, now: Micros) {
+    match reason {
+        EvictReason::Idle => ctx.stats.flows_evicted_idle += 1,
+        EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
+        EvictReason::Flush => {}
+    }
+    let App::Tcp(mut st) = flow.app else { return };
+    let (a, b) = (key.addr_a(), key.addr_b());
+    let (client, client_port, server, server_port) = if flow.client_is_a {
+        (a, key.port_a, b, key.port_b)
+    } else {
+        (b, key.port_b, a, key.port_a)
+    };
+    let meta = FlowMeta {
+        id: flow.id,
+        client,
+        client_port,
+        server,
+        server_port,
+        proto: key.proto,
+        ts: now,
+    };
+    let TcpState {
+        reasm,
+        pending,
+        app,
+    } = &mut *st;
+    for (dir, r) in reasm.iter_mut().enumerate() {
+        r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
+    }
+    if let TcpApp::Http(h) = app {
+        let mut events = std::mem::take(&mut h.events);
+        h.resp.on_close(&mut events);
+        for ev in events.drain(..) {
+            http_response_event(ctx, &meta, h, ev);
+        }
+        emit_conversation(ctx, &meta, &mut h.conv);
+    }
+}
+
+/// One piece of reassembled stream for direction `dir`.
+fn tcp_chunk(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    dir: usize,
+    chunk: Chunk<'_>,
+    pending: &mut [Vec<u8>; 2],
+    app: &mut TcpApp,
+) {
+    let data = match chunk {
+        Chunk::Data(d) => d,
+        Chunk::Gap(_) => {
+            match app {
+                TcpApp::Http(h) => {
+                    if let Some(p) = pending.get_mut(dir) {
+                        p.clear();
+                    }
+                    if dir == 0 {
+                        h.req.on_gap()
+                    } else {
+                        h.resp.on_gap()
+                    }
+                    h.sse = None;
+                }
+                // A hole in a hello, a WebSocket frame stream or DNS/TCP framing
+                // cannot be resynchronised reliably: stop.
+                TcpApp::Probe | TcpApp::Tls | TcpApp::WebSocket(_) | TcpApp::Dns => {
+                    *app = TcpApp::Done
+                }
+                TcpApp::Done => {}
+            }
+            return;
+        }
+    };
+    if matches!(app, TcpApp::Probe) {
+        if dir != 0 {
+            // Every protocol we parse over TCP starts with the client.
+            return;
+        }
+        let Some(buf) = pending.get_mut(0) else {
+            return;
+        };
+        buf.extend_from_slice(data);
+        let could_be_more =
+            buf.first() == Some(&0x16) || http1::looks_like_request(buf) || meta.server_port == 53;
+        if !tls::looks_like_tls(buf) && buf.len() < PROBE_BYTES && could_be_more {
+            return;
+        }
+        *app = if tls::looks_like_tls(buf) {
+            TcpApp::Tls
+        } else if http1::looks_like_request(buf) {
+            TcpApp::Http(Box::new(HttpApp {
+                req: HttpStream::new(Side::Request, ctx.cfg.http),
+                resp: HttpStream::new(Side::Response, ctx.cfg.http),
+                conv: Conversation::default(),
+                sse: None,
+                ws_requested: false,
+                ws_extensions: None,
+                upgraded: [false, false],
+                events: Vec::new(),
+            }))
+        } else if meta.server_port == 53 {
+            TcpApp::Dns
+        } else {
+            TcpApp::Done
+        };
+        if matches!(app, TcpApp::Done) {
+            buf.clear();
+            return;
+        }
+        // Replay the probed bytes through the chosen parser.
+        let probed = std::mem::take(buf);
+        app_data(ctx, meta, 0, &probed, pending, app);
+        return;
+    }
+    app_data(ctx, meta, dir, data, pending, app);
+}
+
+/// Feed stream data to the flow's protocol parser.
+fn app_data(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    dir: usize,
+    data: &[u8],
+    pending: &mut [Vec<u8>; 2],
+    app: &mut TcpApp,
+) {
+    match app {
+        TcpApp::Tls => {
+            if dir != 0 {
+                return;
+            }
+            let Some(buf) = pending.get_mut(0) else {
+                return;
+            };
+            let progress = if buf.is_empty() {
+                tls::parse_client_hello_records(data)
+            } else {
+                buf.extend_from_slice(data);
+                tls::parse_client_hello_records(buf)
+            };
+            match progress {
+                HelloProgress::NeedMore => {
+                    if buf.is_empty() {
+                        buf.extend_from_slice(data);
+                    }
+                    if buf.len() > tls::MAX_HELLO_BYTES {
+                        ctx.stats.tls_errors += 1;
+                        *app = TcpApp::Done;
+                    }
+                    return;
+                }
+                HelloProgress::Complete(hello) => {
+                    ctx.stats.tls_client_hellos += 1;
+                    on_client_hello(ctx, meta, &hello, Transport::Tls);
+                }
+                HelloProgress::NotTls | HelloProgress::Invalid(_) => ctx.stats.tls_errors += 1,
+            }
+            *app = TcpApp::Done;
+        }
+        TcpApp::Dns => {
+            let Some(buf) = pending.get_mut(dir) else {
+                return;
+            };
+            buf.extend_from_slice(data);
+            let (msgs, used) = dns::split_tcp_messages(buf);
+            for m in msgs {
+                match dns::parse_message(m) {
+                    Ok(msg) => on_dns(ctx, meta, &msg),
+                    Err(_) => ctx.stats.dns_errors += 1,
+                }
+            }
+            buf.drain(..used.min(buf.len()));
+            if buf.len() > 65_537 {
+                *app = TcpApp::Done;
+            }
+        }
+        TcpApp::Http(h) => {
+            if http_data(ctx, meta, dir, data, pending, h) {
+                let ws = into_websocket(ctx, meta, h, pending);
+                *app = ws;
+            }
+        }
+        TcpApp::WebSocket(w) => ws_data(ctx, meta, dir, data, pending, w),
+        TcpApp::Probe | TcpApp::Done => {}
+    }
+}
+
+/// Feed a parser from `data`, using `pending` only for bytes it could not
+/// consume yet. The unconsumed tail is bounded by the parser's head limit.
+fn feed_buffered<E>(
+    pending: &mut Vec<u8>,
+    data: &[u8],
+    cap: usize,
+    mut feed: impl FnMut(&[u8]) -> Result<usize, E>,
+) -> Result<(), Option<E>> {
+    if pending.is_empty() {
+        let used = feed(data).map_err(Some)?;
+        if let Some(rest) = data.get(used..) {
+            pending.extend_from_slice(rest);
+        }
+    } else {
+        pending.extend_from_slice(data);
+        let used = feed(pending).map_err(Some)?;
+        pending.drain(..used.min(pending.len()));
+    }
+    if pending.len() > cap {
+        Err(None)
+    } else {
+        Ok(())
+    }
+}
+
+/// HTTP data for one direction. Returns true when the connection switched to
+/// WebSocket (both directions upgraded).
+fn http_data(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    dir: usize,
+    data: &[u8],
+    pending: &mut [Vec<u8>; 2],
+    h: &mut HttpApp,
+) -> bool {
+    let cap = ctx.cfg.http.max_head_bytes + 64 * 1024;
+    let Some(buf) = pending.get_mut(dir) else {
+        return false;
+    };
+    let mut events = std::mem::take(&mut h.events);
+    let parser = if dir == 0 { &mut h.req } else { &mut h.resp };
+    if h.upgraded.get(dir).copied().unwrap_or(true) {
+        // Bytes after an upgrade wait for the other side's answer.
+        buf.extend_from_slice(data);
+        if buf.len() > cap {
+            buf.clear();
+        }
+        h.events = events;
+        return false;
+    }
+    let result = feed_buffered(buf, data, cap, |d| parser.feed(d, &mut events));
+    if result.is_err() {
+        ctx.stats.http_errors += 1;
+        buf.clear();
+        parser.on_gap();
+    }
+    let mut switched = false;
+    for ev in events.drain(..) {
+        if ev == HttpEvent::Upgraded {
+            if let Some(u) = h.upgraded.get_mut(dir) {
+                *u = true;
+            }
+        }
+        if dir == 0 {
+            http_request_event(ctx, meta, h, ev);
+        } else if http_response_event(ctx, meta, h, ev) {
+            switched = true;
+        }
+    }
+    h.events = events;
+    emit_conversation(ctx, meta, &mut h.conv);
+    switched
+}
+
+fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEvent) {
+    let classifier = &ctx.detector.classifier;
+    match ev {
+        HttpEvent::Head(head) => {
+            ctx.stats.http_requests += 1;
+            h.conv.host = head.header("host").and_then(host_without_port);
+            h.conv.path = Some(redact_target(&head.target));
+            h.ws_requested = head.header("upgrade").is_some_and(|u| {
+                u.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+            });
+            h.resp.expect_response_to(&head.method);
+            classifier.inspect_request_head(&head, &mut h.conv.session);
+            known_path(ctx, meta, &mut h.conv, &head);
+        }
+        HttpEvent::Body { data, .. } => {
+            classifier.inspect_payload(
+                &data,
+                Direction::ClientToServer,
+                Carrier::HttpBody,
+                &mut h.conv.session,
+            );
+        }
+        HttpEvent::StreamData(data) => {
+            classifier.inspect_payload(
+                &data,
+                Direction::ClientToServer,
+                Carrier::HttpBody,
+                &mut h.conv.session,
+            );
+        }
+        HttpEvent::MessageEnd | HttpEvent::Upgraded => {}
+    }
+}
+
+/// Returns true when the response switched the connection to WebSocket.
+fn http_response_event(
+    ctx: &mut Ctx<'_>,
+    _meta: &FlowMeta,
+    h: &mut HttpApp,
+    ev: HttpEvent,
+) -> bool {
+    let classifier = &ctx.detector.classifier;
+    match ev {
+        HttpEvent::Head(head) => {
+            ctx.stats.http_responses += 1;
+            classifier.inspect_response_head(&head, &mut h.conv.session);
+            let is_sse = head.header("content-type").is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            });
+            h.sse = is_sse.then(|| SseParser::new(ctx.cfg.sse_max_event_bytes));
+            if head.status == 101 {
+                h.ws_extensions = head.header("sec-websocket-extensions").map(str::to_owned);
+            }
+        }
+        HttpEvent::Body { data, .. } => {
+            classifier.inspect_payload(
+                &data,
+                Direction::ServerToClient,
+                Carrier::HttpBody,
+                &mut h.conv.session,
+            );
+        }
+        HttpEvent::StreamData(data) => {
+            if let Some(sse) = h.sse.as_mut() {
+                let mut events: Vec<SseEvent> = Vec::new();
+                sse.feed(&data, &mut events);
+                for ev in &events {
+                    ctx.stats.sse_events += 1;
+                    if ev.event.as_deref() == Some("endpoint") {
+                        h.conv.legacy_sse = true;
+                    }
+                    classifier.inspect_sse_event(ev, &mut h.conv.session);
+                }
+            } else {
+                classifier.inspect_payload(
+                    &data,
+                    Direction::ServerToClient,
+                    Carrier::HttpBody,
+                    &mut h.conv.session,
+                );
+            }
+        }
+        HttpEvent::MessageEnd => h.sse = None,
+        HttpEvent::Upgraded => return h.ws_requested,
+    }
+    false
+}
+
+/// Turn an upgraded HTTP connection into a WebSocket one, replaying the bytes
+/// each side sent after its upgrade head.
+fn into_websocket(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    h: &mut HttpApp,
+    pending: &mut [Vec<u8>; 2],
+) -> TcpApp {
+    let ext = h.ws_extensions.as_deref().unwrap_or("");
+    let max = ctx.cfg.websocket_max_message_bytes;
+    let mut w = Box::new(WsApp {
+        streams: [
+            WsStream::new(true, parse_deflate_extension(ext, true), max),
+            WsStream::new(false, parse_deflate_extension(ext, false), max),
+        ],
+        conv: std::mem::take(&mut h.conv),
+    });
+    w.conv.websocket = true;
+    for dir in 0..2 {
+        let Some(buf) = pending.get_mut(dir) else {
+            continue;
+        };
+        let bytes = std::mem::take(buf);
+        ws_data(ctx, meta, dir, &bytes, pending, &mut w);
+    }
+    TcpApp::WebSocket(w)
+}
+
+fn ws_data(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    dir: usize,
+    data: &[u8],
+    pending: &mut [Vec<u8>; 2],
+    w: &mut WsApp,
+) {
+    let (Some(buf), Some(stream)) = (pending.get_mut(dir), w.streams.get_mut(dir)) else {
+        return;
+    };
+    let mut msgs = Vec::new();
+    if feed_buffered(buf, data, 64 * 1024, |d| stream.feed(d, &mut msgs)).is_err() {
+        ctx.stats.websocket_errors += 1;
+        buf.clear();
+    }
+    let d = if dir == 0 {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    for m in msgs {
+        ctx.stats.websocket_messages += 1;
+        if let WsMessage::Text(t) = m {
+            ctx.detector
+                .classifier
+                .inspect_payload(&t, d, Carrier::WebSocket, &mut w.conv.session);
+        }
+    }
+    emit_conversation(ctx, meta, &mut w.conv);
+}
+
+/// Cleartext request to a known server on one of its published paths.
+fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation, head: &Head) {
+    if conv.path_reported {
+        return;
+    }
+    let Some(host) = conv.host.as_deref() else {
+        return;
+    };
+    let Some(m) = ctx.detector.signatures.match_host(host) else {
+        return;
+    };
+    let path = head.target.split('?').next().unwrap_or("");
+    if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
+        return;
+    }
+    conv.path_reported = true;
+    let evidence = vec![
+        Evidence::new(
+            Signal::HttpPath,
+            format!("{} {}", head.method, conv.path.as_deref().unwrap_or("")),
+        ),
+        Evidence::new(Signal::KnownServer, m.server.vendor.clone()),
+    ];
+    push_observation(
+        ctx,
+        meta,
+        conv.host.clone(),
+        conv.path.clone(),
+        Transport::StreamableHttp,
+        evidence,
+        None,
+    );
+}
+
+/// Emit what a cleartext conversation proved since the last call.
+fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation) {
+    let evidence = conv.session.take_new_evidence();
+    let changed = conv.session.take_inventory_changed();
+    if !conv.session.is_confirmed() || (evidence.is_empty() && !changed) {
+        return;
+    }
+    if !conv.counted {
+        conv.counted = true;
+        ctx.stats.mcp_sessions_confirmed += 1;
+    }
+    if evidence.iter().any(|e| e.signal == Signal::SseEndpoint) {
+        conv.legacy_sse = true;
+    }
+    let transport = if conv.websocket {
+        Transport::Websocket
+    } else if conv.legacy_sse {
+        Transport::Sse
+    } else {
+        Transport::StreamableHttp
+    };
+    let name = conv.host.clone().or_else(|| {
+        ctx.dns_cache
+            .lookup(meta.server, meta.ts)
+            .map(str::to_owned)
+    });
+    let inventory = conv.session.inventory.clone();
+    push_observation(
+        ctx,
+        meta,
+        name,
+        conv.path.clone(),
+        transport,
+        evidence,
+        Some(inventory),
+    );
+}
+
+fn push_observation(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    server_name: Option<String>,
+    path: Option<String>,
+    transport: Transport,
+    evidence: Vec<Evidence>,
+    mcp: Option<crate::findings::McpInventory>,
+) {
+    let community_id = (meta.proto == PROTO_TCP || meta.proto == PROTO_UDP).then(|| {
+        community_id_v1(
+            ctx.cfg.community_id_seed,
+            meta.client,
+            meta.client_port,
+            meta.server,
+            meta.server_port,
+            meta.proto,
+        )
+    });
+    ctx.out.push(Observation {
+        ts: meta.ts,
+        flow_id: meta.id,
+        client_ip: meta.client,
+        client_port: Some(meta.client_port),
+        server_ip: Some(meta.server),
+        server_port: Some(meta.server_port),
+        server_name,
+        path,
+        transport,
+        community_id,
+        evidence,
+        mcp,
+    });
+}
+
+/// Host header value without port; `None` for IP literals (attributed by DNS instead).
+fn host_without_port(host: &str) -> Option<String> {
+    let h = host.trim();
+    let name = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        h.rsplit_once(':').map_or(h, |(n, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() || name.parse::<IpAddr>().is_ok() || name.len() > 253 {
+        return None;
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return None;
+    }
+    Some(name)
+}
+
+/// Evidence that explains why a name matters.
+fn name_evidence(class: &HostClass<'_>, name: &str, out: &mut Vec<Evidence>) {
+    if let Some(m) = class.known {
+        let mut d = m.server.vendor.clone();
+        if m.server.shared_host {
+            d.push_str(" (shared host: name alone does not prove MCP)");
+        }
+        if !m.exact {
+            d.push_str(&format!(" (pattern {})", m.server.host));
+        }
+        out.push(Evidence::new(Signal::KnownServer, d));
+    }
+    if class.heuristic {
+        out.push(Evidence::new(
+            Signal::HostnameHeuristic,
+            format!("'mcp' label in {name}"),
+        ));
+    }
+}
+
+fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, transport: Transport) {
+    let ja4 = ja4(
+        hello,
+        if transport == Transport::Quic {
+            Ja4Transport::Quic
+        } else {
+            Ja4Transport::Tcp
+        },
+    );
+    let sni_signal = if transport == Transport::Quic {
+        Signal::QuicSni
+    } else {
+        Signal::TlsSni
+    };
+    let ech_front = hello
+        .sni
+        .as_deref()
+        .filter(|s| ctx.detector.signatures.is_ech_public_name(s));
+    if hello.ech.is_some() {
+        ctx.stats.tls_ech += 1;
+    }
+    let mut evidence = Vec::new();
+    let alpn = if hello.alpn.is_empty() {
+        String::new()
+    } else {
+        format!(", ALPN {}", hello.alpn.join(","))
+    };
+    let name = match (&hello.sni, ech_front) {
+        (Some(sni), None) => {
+            evidence.push(Evidence::new(
+                sni_signal,
+                format!("{sni} (JA4 {ja4}{alpn})"),
+            ));
+            if hello.ech.is_some() {
+                evidence.push(Evidence::new(
+                    Signal::Ech,
+                    "ECH offered with a plain SNI (GREASE or unknown config)",
+                ));
+            }
+            sni.clone()
+        }
+        _ => {
+            // No usable SNI: an IP-literal connection or an ECH front. The DNS
+            // answer that led here names the server.
+            let Some(name) = ctx
+                .dns_cache
+                .lookup(meta.server, meta.ts)
+                .map(str::to_owned)
+            else {
+                return;
+            };
+            evidence.push(Evidence::new(
+                Signal::DnsAnswerIp,
+                format!("{} was resolved from {name}", meta.server),
+            ));
+            match ech_front {
+                Some(front) => evidence.push(Evidence::new(
+                    Signal::Ech,
+                    format!("server name hidden by ECH (front {front}); JA4 {ja4}"),
+                )),
+                None => evidence.push(Evidence::new(
+                    sni_signal,
+                    format!("no SNI (JA4 {ja4}{alpn})"),
+                )),
+            }
+            name
+        }
+    };
+    let Some(class) = ctx.detector.reportable_host(&name) else {
+        return;
+    };
+    name_evidence(&class, &name, &mut evidence);
+    push_observation(ctx, meta, Some(name), None, transport, evidence, None);
+}
+
+fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
+    ctx.stats.dns_messages += 1;
+    let resolved = if msg.is_response {
+        msg.resolved_addresses()
+    } else {
+        Vec::new()
+    };
+    for q in msg.questions.iter().take(4) {
+        let Some(class) = ctx.detector.reportable_host(&q.name) else {
+            continue;
+        };
+        let mut evidence = vec![Evidence::new(
+            Signal::DnsQuery,
+            format!("{} {}", qtype_name(q.qtype), q.name),
+        )];
+        let mut first_addr = None;
+        let addrs: Vec<String> = resolved
+            .iter()
+            .filter(|r| r.names.iter().any(|n| n == &q.name))
+            .take(8)
+            .map(|r| {
+                first_addr.get_or_insert(r.addr);
+                r.addr.to_string()
+            })
+            .collect();
+        if !addrs.is_empty() {
+            evidence.push(Evidence::new(
+                Signal::DnsQuery,
+                format!("{} answered {}", q.name, addrs.join(", ")),
+            ));
+        }
+        if msg
+            .answers
+            .iter()
+            .any(|a| matches!(&a.data, dns::RData::Svcb(s) if s.ech) && a.name == q.name)
+        {
+            evidence.push(Evidence::new(
+                Signal::Ech,
+                format!("{} publishes an ECH config (HTTPS record)", q.name),
+            ));
+        }
+        name_evidence(&class, &q.name, &mut evidence);
+        // The flow's client is the querier; the server of the finding is the
+        // resolved address (if seen), not the DNS resolver.
+        push_dns_observation(ctx, meta, first_addr, q.name.clone(), evidence);
+    }
+    for r in &resolved {
+        if let Some(name) = r
+            .names
+            .iter()
+            .find(|n| ctx.detector.classify_host(n).is_some())
+        {
+            ctx.dns_cache.insert(r.addr, name, r.ttl, meta.ts);
+        }
+    }
+}
+
+fn push_dns_observation(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    server_ip: Option<IpAddr>,
+    name: String,
+    evidence: Vec<Evidence>,
+) {
+    ctx.out.push(Observation {
+        ts: meta.ts,
+        flow_id: meta.id,
+        client_ip: meta.client,
+        client_port: Some(meta.client_port),
+        server_ip,
+        server_port: None,
+        server_name: Some(name),
+        path: None,
+        transport: Transport::Dns,
+        community_id: None,
+        evidence,
+        mcp: None,
+    });
+}
+
+fn qtype_name(t: u16) -> String {
+    match t {
+        dns::TYPE_A => "A".into(),
+        dns::TYPE_AAAA => "AAAA".into(),
+        dns::TYPE_CNAME => "CNAME".into(),
+        dns::TYPE_HTTPS => "HTTPS".into(),
+        dns::TYPE_SVCB => "SVCB".into(),
+        other => format!("TYPE{other}"),
+    }
+}

@@ -1,1 +1,114 @@
-//! Pending.
+//! Packet sources. Offline: pcap and pcapng files read through libpcap (the
+//! `pcap` crate). The live sensor's interface capture builds on the same type.
+
+use crate::findings::Micros;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A capture problem, naming the file and (when reading) the packet number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureError {
+    pub file: PathBuf,
+    /// 1-based number of the packet that could not be read; 0 when opening failed.
+    pub packet: u64,
+    pub message: String,
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.packet == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: packet {}: {}",
+                self.file.display(),
+                self.packet,
+                self.message
+            )
+        }
+    }
+}
+
+/// One frame borrowed from the reader.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub ts: Micros,
+    pub data: &'a [u8],
+    /// Length on the wire (may exceed `data.len()` when the snap length cut it).
+    pub wire_len: u32,
+}
+
+/// A pcap or pcapng file.
+pub struct FileSource {
+    path: PathBuf,
+    cap: pcap::Capture<pcap::Offline>,
+    linktype: i32,
+    packets: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let err = |message: String| CaptureError {
+            file: path.to_path_buf(),
+            packet: 0,
+            message,
+        };
+        if path.is_dir() {
+            return Err(err("is a directory, not a capture file".into()));
+        }
+        let cap =
+            pcap::Capture::from_file(path).map_err(|e| err(format!("cannot open capture: {e}")))?;
+        let linktype = cap.get_datalink().0;
+        if !crate::decode::linktype::is_supported(linktype) {
+            let name = cap
+                .get_datalink()
+                .get_name()
+                .unwrap_or_else(|_| "unknown".into());
+            return Err(err(format!("unsupported link type {linktype} ({name})")));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            cap,
+            linktype,
+            packets: 0,
+        })
+    }
+
+    pub fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Packets read so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// The next frame; `Ok(None)` at the end of the file. An error ends the
+    /// file (libpcap cannot resynchronise inside a damaged file).
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.packets += 1;
+                let ts = (p.header.ts.tv_sec as i64)
+                    .saturating_mul(1_000_000)
+                    .saturating_add(p.header.ts.tv_usec as i64);
+                Ok(Some(Frame {
+                    ts,
+                    data: p.data,
+                    wire_len: p.header.len,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(CaptureError {
+                file: self.path.clone(),
+                packet: self.packets + 1,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
