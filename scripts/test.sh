@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every check the project runs: formatting, lints, unit, integration and
+# golden-capture tests. This is the command README.md gives and CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi

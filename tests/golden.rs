@@ -1,0 +1,71 @@
+//! Every capture in `pcaps/` is analyzed by the real binary and compared with
+//! its reviewed golden output `pcaps/expected/<name>.jsonl`. Extra arguments
+//! for a capture live in `pcaps/expected/<name>.args` (one per line; paths are
+//! relative to the repository root). Regenerate after a reviewed change with
+//! `SHADOWMCP_BLESS=1 cargo test --test golden` and review the diff.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("pcaps"))
+        .expect("pcaps/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
+        .collect();
+    v.sort();
+    v
+}
+
+fn run(capture: &Path) -> (String, String, i32) {
+    let name = capture.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let args_file = root().join("pcaps/expected").join(format!("{name}.args"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shadowmcp"));
+    cmd.current_dir(root()).arg("analyze").arg("--no-progress");
+    if let Ok(text) = std::fs::read_to_string(&args_file) {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            cmd.arg(line);
+        }
+    }
+    cmd.arg(capture);
+    let out = cmd.output().expect("run shadowmcp");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn every_capture_matches_its_golden_output() {
+    let bless = std::env::var_os("SHADOWMCP_BLESS").is_some();
+    let caps = captures();
+    assert!(!caps.is_empty(), "no captures in pcaps/");
+    let mut failures = Vec::new();
+    for cap in &caps {
+        let name = cap.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let golden = root().join("pcaps/expected").join(format!("{name}.jsonl"));
+        let (stdout, stderr, code) = run(cap);
+        if code != 0 {
+            failures.push(format!("{name}: exit {code}\n{stderr}"));
+            continue;
+        }
+        if bless {
+            std::fs::write(&golden, &stdout).expect("write golden");
+            continue;
+        }
+        match std::fs::read_to_string(&golden) {
+            Ok(want) if want == stdout => {}
+            Ok(want) => failures.push(format!(
+                "{name}: output differs from {}\n--- want\n{want}\n--- got\n{stdout}",
+                golden.display()
+            )),
+            Err(_) => failures.push(format!("{name}: no golden file {} (run with SHADOWMCP_BLESS=1 and review)", golden.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} captures failed:\n{}", failures.len(), caps.len(), failures.join("\n\n"));
+}
