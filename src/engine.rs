@@ -1182,23 +1182,36 @@ fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, tran
 
 fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
     ctx.stats.dns_messages += 1;
-    let resolved = if msg.is_response {
-        msg.resolved_addresses()
-    } else {
-        Vec::new()
-    };
-    for q in msg.questions.iter().take(4) {
-        let Some(class) = ctx.detector.reportable_host(&q.name) else {
-            continue;
-        };
-        let mut evidence = vec![Evidence::new(
-            Signal::DnsQuery,
-            format!("{} {}", qtype_name(q.qtype), q.name),
-        )];
+    let resolved = if msg.is_response { msg.resolved_addresses() } else { Vec::new() };
+    // Names worth reporting: the questions, and names reached through CNAME
+    // chains (`assistant.corp.example` CNAME `mcp.linear.app`). Bounded.
+    let mut names: Vec<&str> = msg.questions.iter().take(4).map(|q| q.name.as_str()).collect();
+    for n in resolved.iter().flat_map(|r| r.names.iter()) {
+        if names.len() >= 16 {
+            break;
+        }
+        if !names.contains(&n.as_str()) {
+            names.push(n);
+        }
+    }
+    for name in names {
+        let Some(class) = ctx.detector.reportable_host(name) else { continue };
+        let mut evidence = Vec::new();
+        match msg.questions.iter().find(|q| q.name == name) {
+            Some(q) => evidence.push(Evidence::new(Signal::DnsQuery, format!("{} {name}", qtype_name(q.qtype)))),
+            None => {
+                let alias = resolved
+                    .iter()
+                    .find(|r| r.names.iter().any(|n| n == name))
+                    .and_then(|r| r.names.first())
+                    .map_or("", String::as_str);
+                evidence.push(Evidence::new(Signal::DnsQuery, format!("{alias} is an alias (CNAME) of {name}")));
+            }
+        }
         let mut first_addr = None;
         let addrs: Vec<String> = resolved
             .iter()
-            .filter(|r| r.names.iter().any(|n| n == &q.name))
+            .filter(|r| r.names.iter().any(|n| n == name))
             .take(8)
             .map(|r| {
                 first_addr.get_or_insert(r.addr);
@@ -1206,32 +1219,18 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
             })
             .collect();
         if !addrs.is_empty() {
-            evidence.push(Evidence::new(
-                Signal::DnsQuery,
-                format!("{} answered {}", q.name, addrs.join(", ")),
-            ));
+            evidence.push(Evidence::new(Signal::DnsQuery, format!("{name} answered {}", addrs.join(", "))));
         }
-        if msg
-            .answers
-            .iter()
-            .any(|a| matches!(&a.data, dns::RData::Svcb(s) if s.ech) && a.name == q.name)
-        {
-            evidence.push(Evidence::new(
-                Signal::Ech,
-                format!("{} publishes an ECH config (HTTPS record)", q.name),
-            ));
+        if msg.answers.iter().any(|a| matches!(&a.data, dns::RData::Svcb(s) if s.ech) && a.name == name) {
+            evidence.push(Evidence::new(Signal::Ech, format!("{name} publishes an ECH config (HTTPS record)")));
         }
-        name_evidence(&class, &q.name, &mut evidence);
+        name_evidence(&class, name, &mut evidence);
         // The flow's client is the querier; the server of the finding is the
         // resolved address (if seen), not the DNS resolver.
-        push_dns_observation(ctx, meta, first_addr, q.name.clone(), evidence);
+        push_dns_observation(ctx, meta, first_addr, name.to_owned(), evidence);
     }
     for r in &resolved {
-        if let Some(name) = r
-            .names
-            .iter()
-            .find(|n| ctx.detector.classify_host(n).is_some())
-        {
+        if let Some(name) = r.names.iter().rev().find(|n| ctx.detector.classify_host(n).is_some()) {
             ctx.dns_cache.insert(r.addr, name, r.ttl, meta.ts);
         }
     }
