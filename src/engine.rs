@@ -1230,7 +1230,11 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         push_dns_observation(ctx, meta, first_addr, name.to_owned(), evidence);
     }
     for r in &resolved {
-        if let Some(name) = r.names.iter().rev().find(|n| ctx.detector.classify_host(n).is_some()) {
+        // Prefer a name on the known-server list (the question, not the CDN
+        // target it aliases), then any other notable name.
+        let sigs = &ctx.detector.signatures;
+        let known = r.names.iter().find(|n| sigs.match_host(n).is_some());
+        if let Some(name) = known.or_else(|| r.names.iter().find(|n| ctx.detector.classify_host(n).is_some())) {
             ctx.dns_cache.insert(r.addr, name, r.ttl, meta.ts);
         }
     }
