@@ -287,6 +287,7 @@ impl Engine {
 
     /// Look up or create the flow of a packet; returns its index, the oriented
     /// metadata and whether the packet travels client → server.
+    #[allow(clippy::too_many_arguments)]
     fn flow_for(
         &mut self,
         ts: Micros,
@@ -398,10 +399,8 @@ impl Engine {
             return;
         };
         if let App::TcpNew { isn } = &mut flow.app {
-            if flags.syn {
-                if let Some(slot) = isn.get_mut(dir) {
-                    *slot = Some(seq);
-                }
+            if let (true, Some(slot)) = (flags.syn, isn.get_mut(dir)) {
+                *slot = Some(seq);
             }
             if payload.is_empty() {
                 return;
@@ -784,10 +783,8 @@ fn http_data(
     }
     let mut switched = false;
     for ev in events.drain(..) {
-        if ev == HttpEvent::Upgraded {
-            if let Some(u) = h.upgraded.get_mut(dir) {
-                *u = true;
-            }
+        if let (HttpEvent::Upgraded, Some(u)) = (&ev, h.upgraded.get_mut(dir)) {
+            *u = true;
         }
         if dir == 0 {
             http_request_event(ctx, meta, h, ev);
@@ -1182,10 +1179,19 @@ fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, tran
 
 fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
     ctx.stats.dns_messages += 1;
-    let resolved = if msg.is_response { msg.resolved_addresses() } else { Vec::new() };
+    let resolved = if msg.is_response {
+        msg.resolved_addresses()
+    } else {
+        Vec::new()
+    };
     // Names worth reporting: the questions, and names reached through CNAME
     // chains (`assistant.corp.example` CNAME `mcp.linear.app`). Bounded.
-    let mut names: Vec<&str> = msg.questions.iter().take(4).map(|q| q.name.as_str()).collect();
+    let mut names: Vec<&str> = msg
+        .questions
+        .iter()
+        .take(4)
+        .map(|q| q.name.as_str())
+        .collect();
     for n in resolved.iter().flat_map(|r| r.names.iter()) {
         if names.len() >= 16 {
             break;
@@ -1195,17 +1201,25 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         }
     }
     for name in names {
-        let Some(class) = ctx.detector.reportable_host(name) else { continue };
+        let Some(class) = ctx.detector.reportable_host(name) else {
+            continue;
+        };
         let mut evidence = Vec::new();
         match msg.questions.iter().find(|q| q.name == name) {
-            Some(q) => evidence.push(Evidence::new(Signal::DnsQuery, format!("{} {name}", qtype_name(q.qtype)))),
+            Some(q) => evidence.push(Evidence::new(
+                Signal::DnsQuery,
+                format!("{} {name}", qtype_name(q.qtype)),
+            )),
             None => {
                 let alias = resolved
                     .iter()
                     .find(|r| r.names.iter().any(|n| n == name))
                     .and_then(|r| r.names.first())
                     .map_or("", String::as_str);
-                evidence.push(Evidence::new(Signal::DnsQuery, format!("{alias} is an alias (CNAME) of {name}")));
+                evidence.push(Evidence::new(
+                    Signal::DnsQuery,
+                    format!("{alias} is an alias (CNAME) of {name}"),
+                ));
             }
         }
         let mut first_addr = None;
@@ -1219,10 +1233,20 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
             })
             .collect();
         if !addrs.is_empty() {
-            evidence.push(Evidence::new(Signal::DnsQuery, format!("{name} answered {}", addrs.join(", "))));
+            evidence.push(Evidence::new(
+                Signal::DnsQuery,
+                format!("{name} answered {}", addrs.join(", ")),
+            ));
         }
-        if msg.answers.iter().any(|a| matches!(&a.data, dns::RData::Svcb(s) if s.ech) && a.name == name) {
-            evidence.push(Evidence::new(Signal::Ech, format!("{name} publishes an ECH config (HTTPS record)")));
+        if msg
+            .answers
+            .iter()
+            .any(|a| matches!(&a.data, dns::RData::Svcb(s) if s.ech) && a.name == name)
+        {
+            evidence.push(Evidence::new(
+                Signal::Ech,
+                format!("{name} publishes an ECH config (HTTPS record)"),
+            ));
         }
         name_evidence(&class, name, &mut evidence);
         // The flow's client is the querier; the server of the finding is the
@@ -1234,7 +1258,11 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         // target it aliases), then any other notable name.
         let sigs = &ctx.detector.signatures;
         let known = r.names.iter().find(|n| sigs.match_host(n).is_some());
-        if let Some(name) = known.or_else(|| r.names.iter().find(|n| ctx.detector.classify_host(n).is_some())) {
+        if let Some(name) = known.or_else(|| {
+            r.names
+                .iter()
+                .find(|n| ctx.detector.classify_host(n).is_some())
+        }) {
             ctx.dns_cache.insert(r.addr, name, r.ttl, meta.ts);
         }
     }

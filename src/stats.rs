@@ -39,10 +39,9 @@ pub struct Stats {
 
 impl Stats {
     pub fn decode_error(&mut self, e: DecodeError) {
-        if let Some(i) = DecodeError::ALL.iter().position(|x| *x == e) {
-            if let Some(c) = self.decode_errors.get_mut(i) {
-                *c += 1;
-            }
+        let i = DecodeError::ALL.iter().position(|x| *x == e);
+        if let Some(c) = i.and_then(|i| self.decode_errors.get_mut(i)) {
+            *c += 1;
         }
     }
 

@@ -94,9 +94,12 @@ impl FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.packets += 1;
-                let ts = (p.header.ts.tv_sec as i64)
+                let ts = p
+                    .header
+                    .ts
+                    .tv_sec
                     .saturating_mul(1_000_000)
-                    .saturating_add(p.header.ts.tv_usec as i64);
+                    .saturating_add(p.header.ts.tv_usec);
                 Ok(Some(Frame {
                     ts,
                     data: p.data,

@@ -88,10 +88,8 @@ impl FlowKey {
 
     /// A symmetric hash for sharding both directions to the same worker.
     pub fn shard_hash(&self) -> u64 {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        self.hash(&mut h);
-        h.finish()
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(self)
     }
 }
 

@@ -179,10 +179,7 @@ impl<T> FlowTable<T> {
 
     /// Expire flows idle for longer than the timeout, oldest first.
     pub fn expire(&mut self, now: Micros, mut on_evict: impl FnMut(FlowKey, T, EvictReason)) {
-        loop {
-            let Some(s) = self.slots.get(self.tail as usize) else {
-                break;
-            };
+        while let Some(s) = self.slots.get(self.tail as usize) {
             if now.saturating_sub(s.last_seen) <= self.idle_timeout {
                 break;
             }
