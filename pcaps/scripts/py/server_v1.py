@@ -16,6 +16,7 @@ p.add_argument("--path", default="/mcp", help="streamable_http_path")
 p.add_argument("--json", action="store_true", help="json_response=True")
 p.add_argument("--stateless", action="store_true", help="stateless_http=True")
 p.add_argument("--name", default="fixture-server")
+p.add_argument("--no-deflate", action="store_true", help="ws: refuse permessage-deflate")
 args = p.parse_args()
 
 mcp = FastMCP(
@@ -57,6 +58,15 @@ if args.transport == "ws":
             await lowlevel.run(r, w, lowlevel.create_initialization_options())
 
     app = Starlette(routes=[WebSocketRoute(args.path, ws_endpoint)])
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ws="websockets",
+        # The Python client offers permessage-deflate (RFC 7692); uvicorn accepts
+        # it by default, so JSON-RPC frames are compressed unless disabled here.
+        ws_per_message_deflate=not args.no_deflate,
+    )
 else:
     mcp.run(transport=args.transport)
