@@ -108,7 +108,7 @@ pub fn is_grease(v: u16) -> bool {
 pub fn alpn_bytes(value: &str) -> Vec<u8> {
     if let Some(hex) = value.strip_prefix("0x") {
         let b = hex.as_bytes();
-        if b.len() % 2 == 0 && b.iter().all(u8::is_ascii_hexdigit) {
+        if b.len().is_multiple_of(2) && b.iter().all(u8::is_ascii_hexdigit) {
             return b
                 .chunks_exact(2)
                 .filter_map(|p| Some(hex_val(*p.first()?)? << 4 | hex_val(*p.get(1)?)?))
@@ -293,7 +293,7 @@ impl<'a> Reader<'a> {
 
 /// Iterate a list of u16 values; `None` on odd length.
 fn u16_list(b: &[u8]) -> Option<impl Iterator<Item = u16> + '_> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     Some(
