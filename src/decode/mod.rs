@@ -108,7 +108,14 @@ impl DecodeError {
 pub fn decode(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, DecodeError> {
     let sliced = match linktype {
         linktype::ETHERNET => SlicedPacket::from_ethernet(frame),
-        linktype::LINUX_SLL => SlicedPacket::from_linux_sll(frame),
+        linktype::LINUX_SLL => {
+            // SLL v1: packet type (2), ARPHRD (2), addr len (2), addr (8),
+            // protocol (2) = 16 bytes. Read by hand: interfaces with unusual
+            // ARPHRD values (tun, ipip) still carry plain IP.
+            let proto = frame.get(14..16).ok_or(DecodeError::TruncatedLink)?;
+            let rest = frame.get(16..).ok_or(DecodeError::TruncatedLink)?;
+            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([proto[0], proto[1]])), rest)
+        }
         linktype::LINUX_SLL2 => {
             // SLL2: protocol type (2), reserved (2), ifindex (4), arphrd (2),
             // packet type (1), addr len (1), addr (8) = 20 bytes.
