@@ -308,6 +308,9 @@ impl HttpStream {
 
     /// Feed contiguous stream bytes. Returns how many bytes were consumed; the
     /// caller keeps the rest and calls again with more data appended.
+    ///
+    /// Parses as many messages as `data` holds. An error met after some
+    /// progress is returned by the next call (see [`HttpStream::error`]).
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<HttpEvent>) -> Result<usize, HttpError> {
         let out_start = out.len();
         let mut pos = 0usize;
@@ -2404,6 +2407,13 @@ mod tests {
                 Ev::MessageEnd
             ]
         );
+    }
+
+    #[test]
+    fn parser_is_send() {
+        // Flow tables may move parsers between worker threads.
+        fn assert_send<T: Send>() {}
+        assert_send::<HttpStream>();
     }
 
     #[test]
