@@ -483,6 +483,10 @@ pub struct McpClassifier {
     shared_methods: FxHashSet<String>,
     foreign_prefixes: Vec<(String, &'static str)>,
     meta_prefix: String,
+    /// `<prefix>protocolVersion`, `<prefix>clientInfo`, `<prefix>serverInfo`.
+    meta_version_key: String,
+    meta_client_key: String,
+    meta_server_key: String,
     protocol_versions: Vec<String>,
     version_header: String,
     session_header: String,
@@ -522,6 +526,7 @@ impl McpClassifier {
                 out
             }
         };
+        let meta_prefix = or_default(&j.meta_key_prefix, DEFAULT_META_PREFIX);
         Self {
             prefilter: Prefilter::new(),
             mcp_methods: j.mcp_methods.iter().cloned().collect(),
@@ -532,7 +537,10 @@ impl McpClassifier {
                 .filter(|(p, _)| !p.is_empty())
                 .map(|(p, name)| (p.clone(), intern(name)))
                 .collect(),
-            meta_prefix: or_default(&j.meta_key_prefix, DEFAULT_META_PREFIX),
+            meta_version_key: format!("{meta_prefix}protocolVersion"),
+            meta_client_key: format!("{meta_prefix}clientInfo"),
+            meta_server_key: format!("{meta_prefix}serverInfo"),
+            meta_prefix,
             protocol_versions: j.protocol_versions.clone(),
             version_header: or_default(&h.protocol_version_header, DEFAULT_VERSION_HEADER),
             session_header: or_default(&h.session_header, DEFAULT_SESSION_HEADER),
@@ -819,12 +827,11 @@ impl McpClassifier {
                 .keys()
                 .any(|k| k.starts_with(self.meta_prefix.as_str()))
         {
-            let key = |name: &str| meta.get(&format!("{}{name}", self.meta_prefix));
-            let version = key("protocolVersion").and_then(Value::as_str);
+            let version = meta.get(&self.meta_version_key).and_then(Value::as_str);
             if let Some(v) = version {
                 session.set_protocol_version(v);
             }
-            let client = key("clientInfo").and_then(Value::as_object);
+            let client = meta.get(&self.meta_client_key).and_then(Value::as_object);
             if let Some(c) = client {
                 session.set_client(c);
             }
@@ -901,7 +908,7 @@ impl McpClassifier {
         if let Some(info) = r
             .get("_meta")
             .and_then(Value::as_object)
-            .and_then(|m| m.get(&format!("{}serverInfo", self.meta_prefix)))
+            .and_then(|m| m.get(&self.meta_server_key))
             .and_then(Value::as_object)
         {
             session.set_server(info);
@@ -1340,6 +1347,28 @@ mod tests {
         let mut t = T::new();
         t.body(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#);
         assert!(t.confirmed());
+    }
+
+    #[test]
+    fn initialize_with_namespaced_meta_keeps_both_proofs() {
+        // 2025-11-25 tasks put `io.modelcontextprotocol/related-task` in `_meta`.
+        let mut t = T::new();
+        t.ws(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"},"_meta":{"io.modelcontextprotocol/related-task":{"taskId":"t"}}}}"#);
+        assert!(t.confirmed());
+        assert_eq!(t.s.inventory.client.as_deref(), Some("x 1"));
+        assert_eq!(
+            t.details(),
+            vec![
+                (
+                    Signal::WebsocketJsonrpc,
+                    "initialize with io.modelcontextprotocol/ _meta".to_owned()
+                ),
+                (
+                    Signal::WebsocketJsonrpc,
+                    "initialize request (protocolVersion 2025-11-25, client \"x\" 1)".to_owned()
+                ),
+            ]
+        );
     }
 
     #[test]
