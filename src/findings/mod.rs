@@ -61,15 +61,18 @@ impl Signal {
 }
 
 /// How the client reached the server; ordered from weakest to strongest view.
+/// The legacy SSE transport ranks above Streamable HTTP because its POSTs look
+/// like Streamable HTTP: once the `endpoint` stream is seen, the whole
+/// conversation is the legacy transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     Dns,
     Tls,
     Quic,
-    Websocket,
-    Sse,
     StreamableHttp,
+    Sse,
+    Websocket,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -11,10 +11,13 @@
 //!   stream, the hole is declared a gap: the stream jumps to the next buffered
 //!   segment and the consumer is told (`Chunk::Gap`) so it can resynchronise.
 
-/// Bytes of out-of-order data held per direction.
-pub const MAX_OOO_BYTES: usize = 64 * 1024;
+/// Bytes of out-of-order data held per direction, each segment also charged
+/// `SEGMENT_OVERHEAD` so that floods of tiny segments are bounded too.
+pub const MAX_OOO_BYTES: usize = 128 * 1024;
 /// Out-of-order segments held per direction.
-pub const MAX_OOO_SEGMENTS: usize = 64;
+pub const MAX_OOO_SEGMENTS: usize = 1024;
+/// Bookkeeping charged per buffered segment.
+pub const SEGMENT_OVERHEAD: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk<'a> {
@@ -87,8 +90,32 @@ impl Reassembler {
             }
             return;
         }
-        // A future segment. Make room by declaring gaps until it fits.
-        while (self.ooo_bytes + data.len() > MAX_OOO_BYTES || self.ooo.len() >= MAX_OOO_SEGMENTS)
+        let d = seq_diff(seq, self.next);
+        let end = d.saturating_add(data.len() as i32);
+        // Already buffered in full (a duplicate): nothing to add.
+        if self.ooo.iter().any(|s| {
+            let sd = seq_diff(s.seq, self.next);
+            sd <= d && sd.saturating_add(s.data.len() as i32) >= end
+        }) {
+            self.retransmissions = self.retransmissions.saturating_add(1);
+            return;
+        }
+        // Continues the buffered segment that ends exactly where it starts:
+        // extend it (the common "hole, then in-order tail" pattern).
+        if let Some(prev) = self
+            .ooo
+            .iter_mut()
+            .find(|s| seq_diff(s.seq, self.next).saturating_add(s.data.len() as i32) == d)
+        {
+            if self.ooo_bytes + data.len() <= MAX_OOO_BYTES {
+                prev.data.extend_from_slice(data);
+                self.ooo_bytes += data.len();
+                return;
+            }
+        }
+        // A new buffered segment. Make room by declaring gaps until it fits.
+        let cost = data.len() + SEGMENT_OVERHEAD;
+        while (self.ooo_bytes + cost > MAX_OOO_BYTES || self.ooo.len() >= MAX_OOO_SEGMENTS)
             && !self.ooo.is_empty()
         {
             self.skip_to_first_buffered(out);
@@ -97,7 +124,7 @@ impl Reassembler {
                 return self.push(seq, data, out);
             }
         }
-        if data.len() > MAX_OOO_BYTES {
+        if cost > MAX_OOO_BYTES {
             // Larger than the whole buffer: the hole before it can never be
             // filled within bounds, so jump to it now.
             let missing = seq_diff(seq, self.next) as u32;
@@ -106,12 +133,11 @@ impl Reassembler {
             self.next = seq;
             return self.push(seq, data, out);
         }
+        let d = seq_diff(seq, self.next);
         let pos = self
             .ooo
-            .iter()
-            .position(|s| seq_diff(s.seq, self.next) > seq_diff(seq, self.next))
-            .unwrap_or(self.ooo.len());
-        self.ooo_bytes += data.len();
+            .partition_point(|s| seq_diff(s.seq, self.next) <= d);
+        self.ooo_bytes += cost;
         self.ooo.insert(
             pos,
             Segment {
@@ -129,7 +155,9 @@ impl Reassembler {
                 break;
             }
             let seg = self.ooo.remove(0);
-            self.ooo_bytes -= seg.data.len();
+            self.ooo_bytes = self
+                .ooo_bytes
+                .saturating_sub(seg.data.len() + SEGMENT_OVERHEAD);
             let skip = d.unsigned_abs() as usize;
             match seg.data.get(skip..) {
                 Some(fresh) if !fresh.is_empty() => {

@@ -1,0 +1,247 @@
+//! Whole-engine tests on synthetic TCP conversations carrying real-shaped MCP
+//! (and look-alike) traffic: segmentation, reordering, duplication, overlap,
+//! chunking, compression, escapes, pipelining, keep-alive budgets, and the
+//! protocols that must not be called MCP.
+
+mod common;
+
+use common::{TcpConv, run_frames};
+use shadowmcp::findings::aggregate::{Confidence, Verdict};
+use shadowmcp::findings::{Signal, Transport};
+use std::io::Write;
+
+const INIT: &str = r#"{"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"fixture-client","version":"1.4.2"}},"jsonrpc":"2.0","id":0}"#;
+const CALL: &str = r#"{"method":"tools/call","params":{"name":"search","arguments":{"query":"secret-argument-value"}},"jsonrpc":"2.0","id":2}"#;
+const INIT_RESULT: &str = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"weather","version":"1.9.4"}}}"#;
+
+fn post(body: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: 10.9.0.5:8765\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn sse_response(body: &str) -> Vec<u8> {
+    let event = format!("event: message\r\ndata: {body}\r\n\r\n");
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nmcp-session-id: 4f1c0b7e9a2d4c55b1e0a3f6c8d9e7a1\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
+        event.len()
+    )
+    .into_bytes()
+}
+
+fn session_client_bytes() -> Vec<u8> {
+    let mut v = post(INIT, "");
+    v.extend(post(
+        CALL,
+        "Mcp-Session-Id: 4f1c0b7e9a2d4c55b1e0a3f6c8d9e7a1\r\nMCP-Protocol-Version: 2025-06-18\r\n",
+    ));
+    v
+}
+
+fn assert_mcp_found(conv: &TcpConv) {
+    let found = run_frames(&conv.frames);
+    assert_eq!(found.len(), 1, "one finding expected, got {found:#?}");
+    let (f, a) = &found[0];
+    assert_eq!(a.confidence, Confidence::High, "{f:#?}");
+    assert_eq!(a.verdict, Verdict::Shadow);
+    assert_eq!(f.transport, Transport::StreamableHttp);
+    assert!(f.has(Signal::HttpJsonrpc), "{f:#?}");
+    assert!(f.mcp.methods.contains("tools/call"), "{:?}", f.mcp.methods);
+    assert!(
+        f.mcp.tools_called.contains("search"),
+        "{:?}",
+        f.mcp.tools_called
+    );
+    assert_eq!(f.mcp.protocol_version.as_deref(), Some("2025-06-18"));
+    let all = format!("{f:?}");
+    assert!(
+        !all.contains("secret-argument-value"),
+        "argument values must never be recorded"
+    );
+}
+
+fn conv() -> TcpConv {
+    TcpConv::new("10.1.4.7", 51234, "10.9.0.5", 8765)
+}
+
+#[test]
+fn session_in_whole_segments() {
+    let mut c = conv();
+    c.send(true, &session_client_bytes(), 1460)
+        .send(false, &sse_response(INIT_RESULT), 1460)
+        .close();
+    assert_mcp_found(&c);
+    let (f, _) = &run_frames(&c.frames)[0];
+    assert_eq!(f.mcp.client.as_deref(), Some("fixture-client 1.4.2"));
+    assert_eq!(f.mcp.server.as_deref(), Some("weather 1.9.4"));
+}
+
+#[test]
+fn one_byte_segments() {
+    let mut c = conv();
+    c.send(true, &session_client_bytes(), 1).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn reversed_segments_with_duplicates() {
+    let data = session_client_bytes();
+    let n = data.len().div_ceil(7);
+    let order: Vec<usize> = (0..n).rev().collect();
+    // 7-byte segments in reverse order overflow nothing: the stream is short.
+    let mut c = conv();
+    c.send_order(true, &data, 7, &order, true).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn overlapping_decoy_does_not_replace_delivered_bytes() {
+    let data = session_client_bytes();
+    let at = data
+        .windows(10)
+        .rposition(|w| w == b"tools/call")
+        .expect("method in stream");
+    let mut c = conv();
+    c.send_with_overlap_decoy(true, &data, at, b"xxxxx/xxxx")
+        .close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn chunked_tiny_chunks_with_extensions() {
+    let mut body = Vec::new();
+    for ch in CALL.as_bytes().chunks(3) {
+        write!(body, "{:x};ext=1\r\n", ch.len()).unwrap();
+        body.extend_from_slice(ch);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let mut stream = post(INIT, "");
+    stream.extend_from_slice(
+        b"POST /mcp HTTP/1.1\r\nHost: 10.9.0.5:8765\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    stream.extend_from_slice(&body);
+    let mut c = conv();
+    c.send(true, &stream, 5).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn gzip_request_body() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(CALL.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut stream = post(INIT, "");
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: 10.9.0.5:8765\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .unwrap();
+    stream.extend_from_slice(&gz);
+    let mut c = conv();
+    c.send(true, &stream, 100).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn json_escapes_whitespace_and_key_order() {
+    let init = r#" { "id" : 0 , "jsonrpc" : "2.0" , "params" : { "clientInfo" : { "version" : "1.4.2" , "name" : "fixture-client" } , "capabilities" : { } , "protocolVersion" : "2025-06-18" } , "method" : "initialize" } "#;
+    let call = r#"{"\u006asonrpc":"2.0","id":2,"method":"\u0074ools\/call","params":{"name":"search","arguments":{"query":"secret-argument-value"}}}"#;
+    let mut stream = post(init, "");
+    stream.extend(post(call, ""));
+    let mut c = conv();
+    c.send(true, &stream, 1460).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn pipelined_requests_in_one_segment_and_ipv6() {
+    let mut c = TcpConv::new("2001:db8::7", 51234, "2001:db8::5", 8765);
+    c.send(true, &session_client_bytes(), 65_000).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn later_call_on_keep_alive_connection_is_seen() {
+    // A large unrelated request first: the budget is per message, not per flow.
+    let big = format!(r#"{{"data":"{}"}}"#, "x".repeat(600_000));
+    let mut stream = format!(
+        "POST /upload HTTP/1.1\r\nHost: 10.9.0.5:8765\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{big}",
+        big.len()
+    )
+    .into_bytes();
+    stream.extend(session_client_bytes());
+    let mut c = conv();
+    c.send(true, &stream, 1460).close();
+    assert_mcp_found(&c);
+}
+
+fn assert_no_finding(client_stream: &[u8]) {
+    let mut c = conv();
+    c.send(true, client_stream, 1460).close();
+    let found = run_frames(&c.frames);
+    assert!(found.is_empty(), "no finding expected: {found:#?}");
+}
+
+#[test]
+fn lsp_initialize_is_not_mcp() {
+    let lsp = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":4242,"rootUri":"file:///src","clientInfo":{"name":"vscode","version":"1.95"},"capabilities":{"textDocument":{"hover":{}}}}}"#;
+    let mut s = post(lsp, "");
+    s.extend(post(
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+        "",
+    ));
+    assert_no_finding(&s);
+}
+
+#[test]
+fn ethereum_jsonrpc_is_not_mcp() {
+    assert_no_finding(&post(
+        r#"{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":1}"#,
+        "",
+    ));
+}
+
+#[test]
+fn openai_tools_request_is_not_mcp() {
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{}}}}]}"#;
+    assert_no_finding(&post(body, ""));
+}
+
+#[test]
+fn a2a_tasks_are_not_mcp() {
+    let mut s = post(
+        r#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"role":"user","parts":[]}}}"#,
+        "",
+    );
+    s.extend(post(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tasks/get","params":{"id":"t1"}}"#,
+        "",
+    ));
+    assert_no_finding(&s);
+}
+
+#[test]
+fn web_page_with_mcp_examples_is_not_mcp() {
+    let page = format!(
+        "<html><body><pre>{}</pre><pre>{}</pre></body></html>",
+        INIT.replace('"', "&quot;"),
+        CALL
+    );
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}",
+        page.len()
+    );
+    let mut c = conv();
+    c.send(
+        true,
+        b"GET /docs/mcp HTTP/1.1\r\nHost: docs.example.org\r\n\r\n",
+        1460,
+    )
+    .send(false, resp.as_bytes(), 1460)
+    .close();
+    assert!(run_frames(&c.frames).is_empty());
+}
