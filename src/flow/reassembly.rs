@@ -102,16 +102,15 @@ impl Reassembler {
         }
         // Continues the buffered segment that ends exactly where it starts:
         // extend it (the common "hole, then in-order tail" pattern).
-        if let Some(prev) = self
-            .ooo
-            .iter_mut()
-            .find(|s| seq_diff(s.seq, self.next).saturating_add(s.data.len() as i32) == d)
-        {
-            if self.ooo_bytes + data.len() <= MAX_OOO_BYTES {
-                prev.data.extend_from_slice(data);
-                self.ooo_bytes += data.len();
-                return;
-            }
+        let next = self.next;
+        let fits = self.ooo_bytes + data.len() <= MAX_OOO_BYTES;
+        if let (true, Some(prev)) = (
+            fits,
+            self.ooo.iter_mut().find(|s| seq_diff(s.seq, next).saturating_add(s.data.len() as i32) == d),
+        ) {
+            prev.data.extend_from_slice(data);
+            self.ooo_bytes += data.len();
+            return;
         }
         // A new buffered segment. Make room by declaring gaps until it fits.
         let cost = data.len() + SEGMENT_OVERHEAD;
