@@ -606,7 +606,7 @@ fn is_token(v: &str) -> bool {
 
 fn check_http(cx: &mut Ctx<'_>, h: HttpToml) -> HttpSignatures {
     let mut out = HttpSignatures::default();
-    let mut token = |cx: &mut Ctx<'_>, v: &Spanned<String>, what: &str| -> Option<String> {
+    let token = |cx: &mut Ctx<'_>, v: &Spanned<String>, what: &str| -> Option<String> {
         if is_token(v.get_ref()) {
             Some(v.get_ref().clone())
         } else {
