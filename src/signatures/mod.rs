@@ -2,12 +2,25 @@
 //! the JSON-RPC / HTTP vocabulary of MCP. Loaded from TOML files (documented in
 //! `signatures/README.md`); the default set is compiled into the binary.
 //!
-//! STUB: the public API below is the contract; the implementation is pending.
+//! Host look-ups ([`SignatureSet::match_host`]) run once per TLS/DNS flow: the
+//! exact names sit in an `FxHashMap` keyed by the lower-cased host, the few
+//! patterns are scanned most-specific first, and the probe name is lower-cased
+//! into a stack buffer, so the common path does not allocate.
 
 use std::fmt;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
+
 pub mod allowlist;
+pub mod hostmatch;
+pub mod load;
+
+pub use load::{FILES, MAX_FILE_BYTES};
+
+use hostmatch::{
+    HostBuf, has_token, is_pattern, path_matches_one, pattern_matches, pattern_specificity,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -106,48 +119,219 @@ impl fmt::Display for SignatureError {
     }
 }
 
+/// Look-up structures over [`SignatureSet::servers`], built by the loaders
+/// and by [`SignatureSet::rebuild_index`].
+#[derive(Debug, Clone, Default)]
+pub struct HostIndex {
+    /// Lower-cased exact host -> index into `servers`.
+    exact: FxHashMap<Box<str>, usize>,
+    /// Indices of pattern entries, most specific first.
+    patterns: Vec<usize>,
+    /// `servers.len()` when built; `None` = never built. A mismatch means
+    /// `servers` was edited afterwards and look-ups fall back to a scan.
+    built_for: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SignatureSet {
+    /// Set name (manifest `name`).
+    pub name: String,
     /// Set version (from the set's manifest) for logs and metrics.
     pub version: String,
+    /// Manifest `description`.
+    pub description: String,
     pub servers: Vec<KnownServer>,
     pub heuristics: HostnameHeuristics,
     pub jsonrpc: JsonRpcSignatures,
     pub http: HttpSignatures,
     /// Public names of ECH fronts (`cloudflare-ech.com`).
     pub ech_public_names: Vec<String>,
+    /// Host look-up index over `servers`. Call [`SignatureSet::rebuild_index`]
+    /// after editing `servers` by hand; until then look-ups use a linear scan.
+    #[doc(hidden)]
+    pub index: HostIndex,
 }
+
+/// The default set, embedded at build time (paths relative to this file).
+const BUILTIN: [(&str, &str); 6] = [
+    (
+        "<builtin>/manifest.toml",
+        include_str!("../../signatures/manifest.toml"),
+    ),
+    (
+        "<builtin>/servers.toml",
+        include_str!("../../signatures/servers.toml"),
+    ),
+    (
+        "<builtin>/platforms.toml",
+        include_str!("../../signatures/platforms.toml"),
+    ),
+    (
+        "<builtin>/heuristics.toml",
+        include_str!("../../signatures/heuristics.toml"),
+    ),
+    (
+        "<builtin>/jsonrpc.toml",
+        include_str!("../../signatures/jsonrpc.toml"),
+    ),
+    (
+        "<builtin>/http.toml",
+        include_str!("../../signatures/http.toml"),
+    ),
+];
 
 impl SignatureSet {
     /// The set compiled into the binary (`signatures/` at build time).
     pub fn builtin() -> Result<SignatureSet, Vec<SignatureError>> {
-        Ok(SignatureSet::default())
+        load::load_texts(&BUILTIN, Vec::new())
     }
 
     /// Load every file of a signature directory; all errors are reported.
-    pub fn load_dir(_dir: &Path) -> Result<SignatureSet, Vec<SignatureError>> {
-        Ok(SignatureSet::default())
+    pub fn load_dir(dir: &Path) -> Result<SignatureSet, Vec<SignatureError>> {
+        load::load_dir(dir)
+    }
+
+    /// Rebuild the host index; needed only after editing `servers` directly.
+    /// When two entries have the same host, the first one wins.
+    pub fn rebuild_index(&mut self) {
+        let mut exact = FxHashMap::default();
+        let mut patterns = Vec::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            if is_pattern(&s.host) {
+                patterns.push(i);
+            } else {
+                let key = s
+                    .host
+                    .strip_suffix('.')
+                    .unwrap_or(&s.host)
+                    .to_ascii_lowercase();
+                exact.entry(key.into_boxed_str()).or_insert(i);
+            }
+        }
+        // Stable sort: equal specificity keeps file order.
+        patterns.sort_by_key(|&i| {
+            std::cmp::Reverse(self.servers.get(i).map(|s| pattern_specificity(&s.host)))
+        });
+        self.index = HostIndex {
+            exact,
+            patterns,
+            built_for: Some(self.servers.len()),
+        };
     }
 
     /// Known server or platform for a host name (case-insensitive, trailing dot ignored).
-    pub fn match_host(&self, _host: &str) -> Option<HostMatch<'_>> {
-        None
+    /// An exact entry wins over patterns; among patterns the one with the most
+    /// labels (then the most literal labels) wins.
+    pub fn match_host(&self, host: &str) -> Option<HostMatch<'_>> {
+        let buf = HostBuf::new(host)?;
+        let h = buf.as_str();
+        if self.index.built_for == Some(self.servers.len()) {
+            if let Some(s) = self.index.exact.get(h).and_then(|&i| self.servers.get(i)) {
+                return Some(HostMatch {
+                    server: s,
+                    exact: true,
+                });
+            }
+            return self
+                .index
+                .patterns
+                .iter()
+                .filter_map(|&i| self.servers.get(i))
+                .find(|s| pattern_matches(&s.host, h))
+                .map(|server| HostMatch {
+                    server,
+                    exact: false,
+                });
+        }
+        // Slow path for a set edited without `rebuild_index`.
+        let mut best: Option<&KnownServer> = None;
+        for s in &self.servers {
+            if is_pattern(&s.host) {
+                if pattern_matches(&s.host, h)
+                    && best.is_none_or(|b| {
+                        is_pattern(&b.host)
+                            && pattern_specificity(&s.host) > pattern_specificity(&b.host)
+                    })
+                {
+                    best = Some(s);
+                }
+            } else if s
+                .host
+                .strip_suffix('.')
+                .unwrap_or(&s.host)
+                .eq_ignore_ascii_case(h)
+            {
+                return Some(HostMatch {
+                    server: s,
+                    exact: true,
+                });
+            }
+        }
+        best.map(|server| HostMatch {
+            server,
+            exact: false,
+        })
     }
 
-    /// The label-aware `mcp` heuristic.
-    pub fn heuristic_match(&self, _host: &str) -> bool {
-        false
+    /// The label-aware `mcp` heuristic: a token is a whole label or a whole
+    /// dash-separated part of one (`x-mcp.y.io` yes, `mcpherson.edu` no), and
+    /// the name is not excluded (exact or `*.suffix` entry of `exclude`).
+    pub fn heuristic_match(&self, host: &str) -> bool {
+        let Some(buf) = HostBuf::new(host) else {
+            return false;
+        };
+        let h = buf.as_str();
+        self.heuristics.tokens.iter().any(|t| has_token(h, t))
+            && !self.heuristics.exclude.iter().any(|e| {
+                if is_pattern(e) {
+                    pattern_matches(e, h)
+                } else {
+                    e.strip_suffix('.').unwrap_or(e).eq_ignore_ascii_case(h)
+                }
+            })
     }
 
-    /// Whether `path` (without query) is one of the server's published endpoints.
+    /// Whether `path` (with or without query) is one of the server's published
+    /// endpoints: exact, or continuing with `/` or `?` after a published path
+    /// (`/mcp` matches `/mcp/` and `/mcp?x=1`, not `/mcpx`); a published path
+    /// ending in `/` is a prefix; `{name}` segments match one segment.
     pub fn path_matches(server: &KnownServer, path: &str) -> bool {
-        server.paths.is_empty() || server.paths.iter().any(|p| p == path)
+        server.paths.is_empty() || server.paths.iter().any(|p| path_matches_one(p, path))
     }
 
     /// Whether `name` is a known ECH public name.
     pub fn is_ech_public_name(&self, name: &str) -> bool {
+        let name = name.strip_suffix('.').unwrap_or(name);
         self.ech_public_names
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name))
     }
 }
+
+impl JsonRpcSignatures {
+    /// A method that exists only in MCP.
+    pub fn is_mcp_method(&self, method: &str) -> bool {
+        self.mcp_methods.iter().any(|m| m == method)
+    }
+
+    /// A method MCP shares with other protocols (`initialize`, `ping`, ...).
+    pub fn is_shared_method(&self, method: &str) -> bool {
+        self.shared_methods.iter().any(|m| m == method)
+    }
+
+    /// The other protocol a method belongs to (`eth_call` -> `Ethereum JSON-RPC`).
+    pub fn foreign_protocol(&self, method: &str) -> Option<&str> {
+        self.foreign_method_prefixes
+            .iter()
+            .find(|(p, _)| method.starts_with(p.as_str()))
+            .map(|(_, proto)| proto.as_str())
+    }
+
+    /// A known MCP protocol revision string.
+    pub fn is_known_version(&self, v: &str) -> bool {
+        self.protocol_versions.iter().any(|p| p == v)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,434 @@
+//! Host-name and path matching for signature entries, without allocation on
+//! the lookup path (called once per TLS ClientHello / DNS answer / HTTP request).
+//!
+//! Host forms (all compared case-insensitively, one trailing dot ignored):
+//! * exact: `mcp.notion.com`;
+//! * suffix: `*.mcp.cloudflare.com` matches any name strictly below the suffix
+//!   (`a.mcp.cloudflare.com`, `a.b.mcp.cloudflare.com`), never the suffix itself;
+//! * placeholder: `bedrock-agentcore.{region}.amazonaws.com`, where `{region}`
+//!   stands for exactly one non-empty label. Both forms can be combined.
+
+/// Longest host name in dotted text form: 255 octets on the wire minus the
+/// length octets (RFC 1035 §2.3.4, RFC 2181 §11).
+pub const MAX_HOST_LEN: usize = 253;
+/// Longest DNS label (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LEN: usize = 63;
+/// Longest published endpoint path accepted in a signature file. Paths are
+/// short in practice (`/mcp/v1/http`); the cap bounds memory and match time.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// A host name lower-cased into a stack buffer, so look-ups in a hash map of
+/// lower-case keys need no heap allocation.
+pub(crate) struct HostBuf {
+    buf: [u8; MAX_HOST_LEN],
+    len: usize,
+}
+
+impl HostBuf {
+    /// Normalise `host` (ASCII lower case, one trailing dot removed). `None` for
+    /// names that no signature can match: empty, longer than 253 bytes, an empty
+    /// label, or a byte outside letters, digits, `-`, `_` and `.` (the loader
+    /// rejects such characters in signatures, so no match is lost).
+    pub(crate) fn new(host: &str) -> Option<HostBuf> {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        let bytes = host.as_bytes();
+        if bytes.is_empty() || bytes.len() > MAX_HOST_LEN {
+            return None;
+        }
+        let mut out = HostBuf {
+            buf: [0; MAX_HOST_LEN],
+            len: bytes.len(),
+        };
+        let mut prev_dot = true; // a leading dot is an empty label
+        for (dst, &b) in out.buf.iter_mut().zip(bytes) {
+            match b {
+                b'.' if prev_dot => return None,
+                b'.' => prev_dot = true,
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => prev_dot = false,
+                b'A'..=b'Z' => prev_dot = false,
+                _ => return None,
+            }
+            *dst = b.to_ascii_lowercase();
+        }
+        if prev_dot {
+            return None; // "a..": the stripped name still ends with a dot
+        }
+        Some(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored, so this cannot fail.
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+fn is_placeholder(label: &str) -> bool {
+    label.len() > 2 && label.starts_with('{') && label.ends_with('}')
+}
+
+/// Whether the host entry is a pattern (suffix or placeholder) rather than an
+/// exact name.
+pub fn is_pattern(host: &str) -> bool {
+    host.starts_with("*.") || host.contains('{')
+}
+
+/// Match a host pattern against a normalised host name (see [`HostBuf`]);
+/// literal labels compare case-insensitively.
+pub fn pattern_matches(pattern: &str, host: &str) -> bool {
+    let (wild, body) = match pattern.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let body = body.strip_suffix('.').unwrap_or(body);
+    let mut pat_labels = body.rsplit('.');
+    let mut host_labels = host.rsplit('.');
+    loop {
+        match (pat_labels.next(), host_labels.next()) {
+            (Some(p), Some(h)) => {
+                if h.is_empty() || !(is_placeholder(p) || p.eq_ignore_ascii_case(h)) {
+                    return false;
+                }
+            }
+            (Some(_), None) => return false,
+            // More host labels than the pattern has: only below a `*.` suffix,
+            // and never an empty label.
+            (None, Some(h)) => return wild && !h.is_empty(),
+            (None, None) => return !wild,
+        }
+    }
+}
+
+/// Ordering key for patterns: more labels first, then more literal labels,
+/// then a fixed-depth pattern before a `*.` one. The first match in this order
+/// is the most specific.
+pub(crate) fn pattern_specificity(pattern: &str) -> (usize, usize, bool) {
+    let (wild, body) = match pattern.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let labels = body.split('.').count();
+    let literal = body.split('.').filter(|l| !is_placeholder(l)).count();
+    (labels, literal, !wild)
+}
+
+/// Validate a host entry of a signature file (or an `exclude` entry) and
+/// return it normalised (lower case, no trailing dot). `allow_placeholders`
+/// is false where only exact and `*.suffix` names make sense.
+pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("empty host".into());
+    }
+    let lower = raw.to_ascii_lowercase();
+    let host = lower.strip_suffix('.').unwrap_or(&lower);
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    if host.len() > MAX_HOST_LEN {
+        return Err(format!("host longer than {MAX_HOST_LEN} characters"));
+    }
+    let (wild, body) = match host.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, host),
+    };
+    let mut labels = 0usize;
+    let mut literal = 0usize;
+    for label in body.split('.') {
+        labels += 1;
+        if label.is_empty() {
+            return Err(format!("empty label in host `{raw}`"));
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(format!(
+                "label `{label}` longer than {MAX_LABEL_LEN} characters"
+            ));
+        }
+        if label.contains('*') {
+            return Err(format!(
+                "`*` is only allowed as the whole first label (`*.suffix`) in `{raw}`"
+            ));
+        }
+        if label.contains('{') || label.contains('}') {
+            let name = label
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .filter(|n| !n.is_empty() && n.bytes().all(is_name_byte));
+            if name.is_none() {
+                return Err(format!(
+                    "a {{placeholder}} must be a whole label made of letters, digits, `-` or `_`: `{label}` in `{raw}`"
+                ));
+            }
+            if !allow_placeholders {
+                return Err(format!("placeholders are not allowed here: `{raw}`"));
+            }
+            continue;
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+        {
+            return Err(format!("invalid character {bad:?} in host `{raw}`"));
+        }
+        literal += 1;
+    }
+    // `*.com` or `{x}.com` would match a whole TLD: refuse patterns that are
+    // not anchored by at least two literal labels.
+    if (wild || literal < labels) && literal < 2 {
+        return Err(format!(
+            "pattern `{raw}` is too broad: it needs at least two literal labels"
+        ));
+    }
+    Ok(host.to_string())
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The label-aware token test: `token` equals a whole label or a whole
+/// dash-separated part of a label. `host` must be normalised.
+pub fn has_token(host: &str, token: &str) -> bool {
+    !token.is_empty()
+        && host
+            .split('.')
+            .flat_map(|label| label.split('-'))
+            .any(|part| part.eq_ignore_ascii_case(token))
+}
+
+/// Whether a request path hits a published endpoint path:
+/// * exact match (`/mcp`);
+/// * the request continues with `/` or `?` after the published path (`/mcp`
+///   matches `/mcp/`, `/mcp/x` and `/mcp?x=1`, not `/mcpx`);
+/// * a published path ending in `/` is a prefix (`/api/mcp/` matches
+///   `/api/mcp/s/…`, not `/api/mcp`); `/` matches every path;
+/// * a `{name}` segment matches exactly one non-empty segment.
+///
+/// The request's query and fragment are ignored; an absolute-form target
+/// (`http://host/mcp`, RFC 9112 §3.2.2) is reduced to its path.
+pub fn path_matches_one(published: &str, request: &str) -> bool {
+    let request = strip_absolute_form(request);
+    let request = request.split(['?', '#']).next().unwrap_or(request);
+    if !request.starts_with('/') || !published.starts_with('/') {
+        return false;
+    }
+    let (prefix, body) = match published.strip_suffix('/') {
+        Some(rest) => (true, rest),
+        None => (false, published),
+    };
+    let mut req_segs = request.split('/');
+    for p in body.split('/') {
+        match req_segs.next() {
+            Some(r) if p == r => {}
+            Some(r) if is_placeholder(p) && !r.is_empty() => {}
+            _ => return false,
+        }
+    }
+    // A trailing-slash path needs at least one more (possibly empty) segment:
+    // `/api/mcp/` itself yields ["", "api", "mcp", ""].
+    !prefix || req_segs.next().is_some()
+}
+
+fn strip_absolute_form(target: &str) -> &str {
+    let rest = if let Some(r) = target.strip_prefix("http://") {
+        r
+    } else if let Some(r) = target.strip_prefix("https://") {
+        r
+    } else {
+        return target;
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes().get(i) == Some(&b'/') => rest.get(i..).unwrap_or("/"),
+        // `http://host` or `http://host?q`: the path is `/` (RFC 9112 §3.2.2).
+        _ => "/",
+    }
+}
+
+/// Validate a published path of a signature entry.
+pub fn validate_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("path `{path}` must start with `/`"));
+    }
+    if path.len() > MAX_PATH_LEN {
+        return Err(format!("path longer than {MAX_PATH_LEN} characters"));
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+    {
+        return Err(format!(
+            "invalid character {c:?} in path `{path}` (no spaces, query or fragment)"
+        ));
+    }
+    for seg in path.split('/') {
+        if (seg.contains('{') || seg.contains('}'))
+            && !(is_placeholder(seg)
+                && seg
+                    .get(1..seg.len() - 1)
+                    .is_some_and(|n| n.bytes().all(is_name_byte)))
+        {
+            return Err(format!(
+                "a {{placeholder}} must be a whole path segment: `{seg}` in `{path}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(h: &str) -> Option<String> {
+        HostBuf::new(h).map(|b| b.as_str().to_string())
+    }
+
+    #[test]
+    fn hostbuf_normalises_and_rejects() {
+        assert_eq!(norm("MCP.Notion.COM.").as_deref(), Some("mcp.notion.com"));
+        assert_eq!(norm("a_b.example").as_deref(), Some("a_b.example"));
+        for bad in [
+            "", ".", "..", "a..b", ".a", "a.b..", "a b.com", "ü.com", "a/b", "a:443",
+        ] {
+            assert_eq!(norm(bad), None, "{bad:?}");
+        }
+        let long = "a.".repeat(126) + "a"; // 253 bytes
+        assert_eq!(long.len(), 253);
+        assert!(norm(&long).is_some());
+        assert!(norm(&(long.clone() + ".")).is_some());
+        assert!(norm(&format!("b{long}")).is_none());
+    }
+
+    #[test]
+    fn suffix_and_placeholder_patterns() {
+        let p = "*.mcp.cloudflare.com";
+        assert!(pattern_matches(p, "a.mcp.cloudflare.com"));
+        assert!(pattern_matches(p, "a.b.mcp.cloudflare.com"));
+        assert!(!pattern_matches(p, "mcp.cloudflare.com"));
+        assert!(!pattern_matches(p, "xmcp.cloudflare.com"));
+        assert!(!pattern_matches(p, "cloudflare.com"));
+        let q = "bedrock-agentcore.{region}.amazonaws.com";
+        assert!(pattern_matches(
+            q,
+            "bedrock-agentcore.us-east-1.amazonaws.com"
+        ));
+        assert!(!pattern_matches(q, "bedrock-agentcore.amazonaws.com"));
+        assert!(!pattern_matches(q, "bedrock-agentcore.a.b.amazonaws.com"));
+        assert!(!pattern_matches(
+            q,
+            "x.bedrock-agentcore.eu-west-1.amazonaws.com"
+        ));
+        let r = "*.{x}.example.com";
+        assert!(pattern_matches(r, "a.b.example.com"));
+        assert!(!pattern_matches(r, "b.example.com"));
+    }
+
+    #[test]
+    fn specificity_orders_longer_first() {
+        assert!(
+            pattern_specificity("{g}.gateway.bedrock-agentcore.{r}.amazonaws.com")
+                > pattern_specificity("bedrock-agentcore.{r}.amazonaws.com")
+        );
+        assert!(pattern_specificity("*.a.b.c") > pattern_specificity("*.b.c"));
+        assert!(pattern_specificity("x.b.c") > pattern_specificity("*.b.c"));
+    }
+
+    #[test]
+    fn host_validation() {
+        assert_eq!(
+            validate_host_pattern("MCP.Example.com.", true).unwrap(),
+            "mcp.example.com"
+        );
+        assert!(validate_host_pattern("*.workers.dev", true).is_ok());
+        assert!(validate_host_pattern("{g}.gw.{r}.amazonaws.com", true).is_ok());
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "*.com",
+            "{x}.com",
+            "a.*.com",
+            "*x.example.com",
+            "a{r}.example.com",
+            "{}.example.com",
+            "{a.b}.example.com",
+            "exa mple.com",
+            "https://x.com",
+            "x.com/mcp",
+            "x.com:443",
+            "ü.example",
+        ] {
+            assert!(validate_host_pattern(bad, true).is_err(), "{bad:?}");
+        }
+        assert!(validate_host_pattern("{r}.a.example.com", false).is_err());
+        assert!(validate_host_pattern(&"a".repeat(64), true).is_err());
+    }
+
+    #[test]
+    fn token_is_label_aware() {
+        for yes in [
+            "mcp.x.com",
+            "x-mcp.y.io",
+            "mcp-server.z.dev",
+            "a.b-mcp-c.d",
+            "x.mcp",
+        ] {
+            assert!(has_token(yes, "mcp"), "{yes}");
+        }
+        for no in [
+            "mcpherson.edu",
+            "smcp.com",
+            "mcpe.net",
+            "amcp.org",
+            "mcp_x.com",
+            "m.c.p",
+        ] {
+            assert!(!has_token(no, "mcp"), "{no}");
+        }
+        assert!(!has_token("mcp.x.com", ""));
+    }
+
+    #[test]
+    fn paths() {
+        let m = path_matches_one;
+        assert!(m("/mcp", "/mcp"));
+        assert!(m("/mcp", "/mcp/"));
+        assert!(m("/mcp", "/mcp/x"));
+        assert!(m("/mcp", "/mcp?x=1"));
+        assert!(m("/mcp", "/mcp#f"));
+        assert!(!m("/mcp", "/mcpx"));
+        assert!(!m("/mcp", "/"));
+        assert!(!m("/mcp", "/MCP"));
+        assert!(!m("/mcp", "mcp"));
+        assert!(!m("/mcp", ""));
+        assert!(m("/api/mcp/", "/api/mcp/s/secret/mcp"));
+        assert!(m("/api/mcp/", "/api/mcp/"));
+        assert!(!m("/api/mcp/", "/api/mcp"));
+        assert!(!m("/api/mcp/", "/api/mcpx/"));
+        assert!(m("/", "/"));
+        assert!(m("/", "/anything?q"));
+        assert!(m("/{id}/sse", "/abc/sse"));
+        assert!(!m("/{id}/sse", "//sse"));
+        assert!(!m("/{id}/sse", "/sse"));
+        assert!(m(
+            "/runtimes/{arn}/invocations",
+            "/runtimes/arn%3Aaws%2Fx/invocations?qualifier=D"
+        ));
+        assert!(m("/mcp", "http://h.example/mcp?x"));
+        assert!(m("/", "https://h.example"));
+        assert!(!m("/mcp", "https://h.example?/mcp"));
+    }
+
+    #[test]
+    fn path_validation() {
+        assert!(validate_path("/mcp").is_ok());
+        assert!(validate_path("/").is_ok());
+        assert!(validate_path("/{API_KEY}/sse").is_ok());
+        for bad in [
+            "", "mcp", "/mcp?x", "/m cp", "/a{b}/c", "/{}/x", "/{a/b}", "/x#y",
+        ] {
+            assert!(validate_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}
