@@ -1094,12 +1094,30 @@ fn name_evidence(class: &HostClass<'_>, name: &str, out: &mut Vec<Evidence>) {
         }
         out.push(Evidence::new(Signal::KnownServer, d));
     }
-    if class.heuristic {
+    // The heuristic only adds something for names that are not on the list.
+    if class.heuristic && class.known.is_none() {
         out.push(Evidence::new(
             Signal::HostnameHeuristic,
             format!("'mcp' label in {name}"),
         ));
     }
+}
+
+/// `, ALPN h2,http/1.1`: at most 4 values of at most 24 characters, so a
+/// hostile hello cannot bloat the evidence.
+fn alpn_summary(alpn: &[String]) -> String {
+    if alpn.is_empty() {
+        return String::new();
+    }
+    let mut shown: Vec<String> = alpn
+        .iter()
+        .take(4)
+        .map(|a| a.chars().take(24).collect())
+        .collect();
+    if alpn.len() > 4 {
+        shown.push(format!("+{} more", alpn.len() - 4));
+    }
+    format!(", ALPN {}", shown.join(","))
 }
 
 fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, transport: Transport) {
@@ -1124,11 +1142,7 @@ fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, tran
         ctx.stats.tls_ech += 1;
     }
     let mut evidence = Vec::new();
-    let alpn = if hello.alpn.is_empty() {
-        String::new()
-    } else {
-        format!(", ALPN {}", hello.alpn.join(","))
-    };
+    let alpn = alpn_summary(&hello.alpn);
     let name = match (&hello.sni, ech_front) {
         (Some(sni), None) => {
             evidence.push(Evidence::new(

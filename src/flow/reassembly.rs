@@ -106,7 +106,9 @@ impl Reassembler {
         let fits = self.ooo_bytes + data.len() <= MAX_OOO_BYTES;
         if let (true, Some(prev)) = (
             fits,
-            self.ooo.iter_mut().find(|s| seq_diff(s.seq, next).saturating_add(s.data.len() as i32) == d),
+            self.ooo
+                .iter_mut()
+                .find(|s| seq_diff(s.seq, next).saturating_add(s.data.len() as i32) == d),
         ) {
             prev.data.extend_from_slice(data);
             self.ooo_bytes += data.len();
