@@ -118,3 +118,162 @@ fn help_explains_itself() {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
 }
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn findings(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn allowlist_sanctions_and_hides_unless_asked() {
+    let allow = tmp("allow.txt");
+    std::fs::write(
+        &allow,
+        "# approved\nmcp.notion.com\n*.linear.app   # whole vendor\n10.0.0.0/8\n",
+    )
+    .expect("write");
+    let cap = root().join("pcaps/tls-sni-known.pcap");
+    let o = bin()
+        .args(["analyze", "--quiet", "--allowlist"])
+        .arg(&allow)
+        .arg(&cap)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names: Vec<String> = findings(&o)
+        .iter()
+        .map(|f| f["server"]["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!names.contains(&"mcp.notion.com".to_owned()), "{names:?}");
+    assert!(!names.contains(&"mcp.linear.app".to_owned()), "{names:?}");
+    assert!(names.contains(&"api.githubcopilot.com".to_owned()));
+
+    let o = bin()
+        .args(["analyze", "--quiet", "--report-sanctioned", "--allowlist"])
+        .arg(&allow)
+        .arg(&cap)
+        .output()
+        .expect("run");
+    let all = findings(&o);
+    let notion = all
+        .iter()
+        .find(|f| f["server"]["name"] == "mcp.notion.com")
+        .expect("notion reported");
+    assert_eq!(notion["verdict"], "sanctioned");
+    assert_eq!(notion["severity"], "info");
+    assert_eq!(notion["sanctioned_by"], "mcp.notion.com");
+    let linear = all
+        .iter()
+        .find(|f| f["server"]["name"] == "mcp.linear.app")
+        .expect("linear reported");
+    assert_eq!(linear["sanctioned_by"], "*.linear.app");
+}
+
+#[test]
+fn bad_allowlist_is_exit_2_with_line() {
+    let allow = tmp("bad-allow.txt");
+    std::fs::write(&allow, "mcp.notion.com\nnot a host!\n").expect("write");
+    let o = bin()
+        .args(["analyze", "--allowlist"])
+        .arg(&allow)
+        .arg(root().join("pcaps/quic.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad-allow.txt:2"), "{}", stderr(&o));
+}
+
+#[test]
+fn fail_on_findings_is_exit_3_only_with_shadow_findings() {
+    let o = bin()
+        .args(["analyze", "--quiet", "--fail-on-findings"])
+        .arg(root().join("pcaps/quic.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(3));
+    let o = bin()
+        .args(["analyze", "--quiet", "--fail-on-findings"])
+        .arg(root().join("pcaps/negative-lookalikes.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn min_confidence_filters() {
+    let o = bin()
+        .args(["analyze", "--quiet", "--min-confidence", "high"])
+        .arg(root().join("pcaps/tls-sni-known.pcap"))
+        .output()
+        .expect("run");
+    let all = findings(&o);
+    assert_eq!(all.len(), 2, "only notion and linear are high");
+    assert!(all.iter().all(|f| f["confidence"] == "high"));
+}
+
+#[test]
+fn output_file_and_text_format() {
+    let out = tmp("findings.txt");
+    let o = bin()
+        .args(["analyze", "--quiet", "--format", "text", "-o"])
+        .arg(&out)
+        .arg(root().join("pcaps/py-streamable-sse.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    let text = std::fs::read_to_string(&out).expect("output written");
+    assert!(
+        text.contains("SMCP-001")
+            && text.contains("fixture-client 0.9.1")
+            && text.contains("tools/call"),
+        "{text}"
+    );
+}
+
+#[test]
+fn signatures_check_and_list() {
+    let o = bin()
+        .args(["signatures", "check"])
+        .arg(root().join("signatures"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = tmp("sigs-broken");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for f in std::fs::read_dir(root().join("signatures"))
+        .expect("signatures/")
+        .flatten()
+    {
+        if f.path().extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(f.path(), dir.join(f.file_name())).expect("copy");
+        }
+    }
+    let servers = dir.join("servers.toml");
+    let mut text = std::fs::read_to_string(&servers).expect("read");
+    text.push_str("\n[[server]]\nhost = \"bad host name\"\nvendor = \"X\"\nbogus_key = 1\n");
+    std::fs::write(&servers, text).expect("write");
+    let o = bin()
+        .args(["signatures", "check"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("servers.toml:"),
+        "errors name the file and position: {err}"
+    );
+    let o = bin().args(["signatures", "list"]).output().expect("run");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("mcp.notion.com") && text.contains("*.mcp.cloudflare.com"),
+        "{text}"
+    );
+}
