@@ -260,8 +260,8 @@ pub fn assess(f: &Finding, det: &Detector) -> Assessment {
     }
 }
 
-/// Key of a finding: the client address and the server's name, or its address
-/// when no name is known.
+/// Key of a finding: the client address and the server's name, or its
+/// address and port when no name is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     client: IpAddr,
@@ -295,10 +295,13 @@ impl Aggregator {
     }
 
     pub fn add(&mut self, o: &Observation) {
-        let server = match (&o.server_name, o.server_ip) {
-            (Some(n), _) => n.clone(),
-            (None, Some(ip)) => ip.to_string(),
-            (None, None) => return,
+        // A named server is one server whatever its port; without a name, one
+        // address can host several servers, so the port is part of the key.
+        let server = match (&o.server_name, o.server_ip, o.server_port) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
+            (None, Some(ip), None) => ip.to_string(),
+            (None, None, _) => return,
         };
         let key = Key {
             client: o.client_ip,
@@ -321,12 +324,20 @@ impl Aggregator {
     pub fn into_sorted(self) -> Vec<Finding> {
         let mut v: Vec<Finding> = self.findings.into_values().collect();
         v.sort_by(|a, b| {
-            (a.first_seen, a.client_ip, &a.server_name, a.server_ip).cmp(&(
-                b.first_seen,
-                b.client_ip,
-                &b.server_name,
-                b.server_ip,
-            ))
+            (
+                a.first_seen,
+                a.client_ip,
+                &a.server_name,
+                a.server_ip,
+                a.server_port,
+            )
+                .cmp(&(
+                    b.first_seen,
+                    b.client_ip,
+                    &b.server_name,
+                    b.server_ip,
+                    b.server_port,
+                ))
         });
         v
     }
