@@ -192,6 +192,31 @@ impl Engine {
         self.detector = detector;
     }
 
+    /// The flow table and the context its handlers need, borrowed together.
+    fn parts(&mut self) -> (&mut FlowTable<Flow>, Ctx<'_>, Micros) {
+        let Self {
+            flows,
+            detector,
+            dns_cache,
+            stats,
+            out,
+            cfg,
+            now,
+            ..
+        } = self;
+        (
+            flows,
+            Ctx {
+                detector,
+                dns_cache,
+                stats,
+                out,
+                cfg,
+            },
+            *now,
+        )
+    }
+
     /// Observations produced since the last call.
     pub fn drain_observations(&mut self) -> std::vec::Drain<'_, Observation> {
         self.out.drain(..)
@@ -240,48 +265,16 @@ impl Engine {
     }
 
     fn expire(&mut self) {
-        let Self {
-            flows,
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-            now,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-        };
+        let (flows, mut ctx, now) = self.parts();
         flows.expire(*now, |key, flow, reason| {
-            finish_flow(&mut ctx, key, flow, reason, *now)
+            finish_flow(&mut ctx, key, flow, reason, now)
         });
     }
 
     /// End of input: finish every flow (pending reassembly, read-until-close bodies).
     pub fn finish(&mut self) {
-        let Self {
-            flows,
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-            now,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-        };
-        flows.drain(|key, flow, reason| finish_flow(&mut ctx, key, flow, reason, *now));
+        let (flows, mut ctx, now) = self.parts();
+        flows.drain(|key, flow, reason| finish_flow(&mut ctx, key, flow, reason, now));
         self.stats.dns_cache_evictions = self.dns_cache.evictions();
     }
 
@@ -301,23 +294,7 @@ impl Engine {
     ) -> Option<(u32, FlowMeta, bool)> {
         let (key, a_to_b) = FlowKey::from_packet(src, sport, dst, dport, proto);
         let id = self.next_flow_id;
-        let Self {
-            flows,
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-            now,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-        };
+        let (flows, mut ctx, now) = self.parts();
         let (idx, is_new) = flows.get_or_insert(
             key,
             ts,
@@ -329,7 +306,7 @@ impl Engine {
                     app: new_app(),
                 }
             },
-            |k, f, r| finish_flow(&mut ctx, k, f, r, *now),
+            |k, f, r| finish_flow(&mut ctx, k, f, r, now),
         );
         if is_new {
             self.next_flow_id += 1;
@@ -379,22 +356,7 @@ impl Engine {
             return;
         };
         let dir = usize::from(!from_client);
-        let Self {
-            flows,
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-        };
+        let (flows, mut ctx, _) = self.parts();
         let Some(flow) = flows.get_mut(idx) else {
             return;
         };
@@ -488,22 +450,7 @@ impl Engine {
         ) else {
             return;
         };
-        let Self {
-            flows,
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            detector,
-            dns_cache,
-            stats,
-            out,
-            cfg,
-        };
+        let (flows, mut ctx, _) = self.parts();
         let Some(flow) = flows.get_mut(idx) else {
             return;
         };
