@@ -266,7 +266,7 @@ impl Engine {
 
     fn expire(&mut self) {
         let (flows, mut ctx, now) = self.parts();
-        flows.expire(*now, |key, flow, reason| {
+        flows.expire(now, |key, flow, reason| {
             finish_flow(&mut ctx, key, flow, reason, now)
         });
     }
