@@ -1246,7 +1246,15 @@ fn push_dns_observation(
         server_name: Some(name),
         path: None,
         transport: Transport::Dns,
-        community_id: None,
+        // The DNS exchange's own flow (querier ↔ resolver), to pivot to DNS logs.
+        community_id: Some(community_id_v1(
+            ctx.cfg.community_id_seed,
+            meta.client,
+            meta.client_port,
+            meta.server,
+            meta.server_port,
+            meta.proto,
+        )),
         evidence,
         mcp: None,
     });

@@ -40,7 +40,9 @@ pub fn redact_target(target: &str) -> String {
                     out.extend(k.chars().filter(|c| !c.is_control()));
                     out.push_str("=<redacted>");
                 }
-                None => out.extend(pair.chars().filter(|c| !c.is_control())),
+                // A bare value (`?tok3n`) is as secret as a named one.
+                None if pair.is_empty() => {}
+                None => out.push_str("<redacted>"),
             }
         }
     }
@@ -97,6 +99,7 @@ mod tests {
             "/<redacted>/sse"
         );
         assert_eq!(redact_target("/v1/sk-live-abc/mcp"), "/v1/<redacted>/mcp");
+        assert_eq!(redact_target("/sse?abcdef"), "/sse?<redacted>");
         assert!(redact_target(&"a".repeat(10_000)).len() < 300);
     }
 }

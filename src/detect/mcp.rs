@@ -384,8 +384,9 @@ fn decode_header_value(v: &str) -> String {
 }
 
 /// Validate the `data` of an SSE `endpoint` event as a URI reference and
-/// return it with every query value replaced by `<redacted>` (session ids and
-/// platform keys travel there) and the fragment dropped.
+/// return it redacted like every request target (`crate::redact`: query
+/// values and key-like path segments, where session ids and platform keys
+/// travel) with the fragment dropped.
 fn redacted_endpoint(data: &str) -> Option<String> {
     let d = data.trim();
     let uri_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
@@ -401,23 +402,21 @@ fn redacted_endpoint(data: &str) -> Option<String> {
         return None;
     }
     let d = d.split('#').next().unwrap_or_default();
-    let (path, query) = match d.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (d, None),
+    // An absolute URL keeps its scheme and authority; the path and query go
+    // through the same redaction as every other request target.
+    let (origin, target) = match d.find("://") {
+        Some(i) => {
+            let after = i.saturating_add(3);
+            match d.get(after..).and_then(|rest| rest.find('/')) {
+                Some(j) => d
+                    .split_at_checked(after.saturating_add(j))
+                    .unwrap_or((d, "")),
+                None => (d, ""),
+            }
+        }
+        None => ("", d),
     };
-    let mut out = path.to_owned();
-    if let Some(q) = query {
-        out.push('?');
-        let parts: Vec<String> = q
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) => format!("{k}=<redacted>"),
-                None if kv.is_empty() => String::new(),
-                None => "<redacted>".to_owned(),
-            })
-            .collect();
-        out.push_str(&parts.join("&"));
-    }
+    let out = format!("{origin}{}", crate::redact::redact_target(target));
     sanitize(&out)
 }
 
