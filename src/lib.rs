@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod engine;

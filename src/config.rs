@@ -1,0 +1,392 @@
+//! The live sensor's configuration: a TOML file (example and reference in
+//! `deploy/shadowmcp.toml` and `docs/configuration.md`), overridden by flags.
+//! Unknown keys and bad values are errors that name the file, the position
+//! and the key path (`capture.snaplen`).
+
+use crate::findings::aggregate::Confidence;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A configuration file larger than this is refused.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub capture: CaptureConfig,
+    pub detection: DetectionConfig,
+    pub limits: LimitsConfig,
+    pub findings: FindingsConfig,
+    pub metrics: MetricsConfig,
+    pub privileges: PrivilegesConfig,
+    /// Alert sinks, as `[[sinks]]` tables (docs/sinks.md).
+    pub sinks: Vec<toml::Table>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Interfaces to capture on; `any` captures on all (Linux cooked capture).
+    pub interfaces: Vec<String>,
+    /// A BPF filter applied in the kernel (tcpdump syntax); empty = everything.
+    pub bpf: String,
+    pub snaplen: u32,
+    /// Kernel capture buffer per interface, MiB.
+    pub buffer_size_mib: u32,
+    pub promisc: bool,
+    /// Worker threads; packets are sharded by a symmetric flow hash.
+    pub workers: usize,
+    /// Batches of packets queued per worker before the capture thread drops.
+    pub queue_batches: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// Signature directory replacing the built-in set.
+    pub signatures: Option<PathBuf>,
+    /// Allowlist of sanctioned servers.
+    pub allowlist: Option<PathBuf>,
+    pub min_confidence: Confidence,
+    pub report_sanctioned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Flows tracked by the whole sensor (split evenly across workers).
+    pub max_flows: usize,
+    pub flow_timeout_secs: u64,
+    /// DNS answers remembered per worker for attributing SNI-less flows.
+    pub dns_cache_entries: usize,
+    /// (client, server) pairs remembered for suppression and roll-ups.
+    pub max_findings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingsConfig {
+    /// A finding for the same (client, server, rule) is emitted once per
+    /// window; repeats are counted and carried into the next emission.
+    pub suppression_window_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Loopback by default: see docs/metrics.md before exposing it.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivilegesConfig {
+    /// After opening the captures, switch to this user (when started as root).
+    pub user: Option<String>,
+    /// Group to switch to; default: the user's primary group.
+    pub group: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            capture: CaptureConfig::default(),
+            detection: DetectionConfig::default(),
+            limits: LimitsConfig::default(),
+            findings: FindingsConfig::default(),
+            metrics: MetricsConfig::default(),
+            privileges: PrivilegesConfig::default(),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            interfaces: Vec::new(),
+            bpf: String::new(),
+            snaplen: 65_535,
+            buffer_size_mib: 64,
+            promisc: true,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queue_batches: 256,
+        }
+    }
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        Self {
+            signatures: None,
+            allowlist: None,
+            min_confidence: Confidence::Low,
+            report_sanctioned: false,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: 1_000_000,
+            flow_timeout_secs: 300,
+            dns_cache_entries: 65_536,
+            max_findings: 100_000,
+        }
+    }
+}
+
+impl Default for FindingsConfig {
+    fn default() -> Self {
+        Self {
+            suppression_window_secs: 3600,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9108)),
+        }
+    }
+}
+
+/// A configuration problem: where, which key, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path (`capture.snaplen`, `sinks[0].url`); empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let upto = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = upto.bytes().filter(|&b| b == b'\n').count() + 1;
+    let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let err = |message: String| ConfigError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parse and validate; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let de = toml::de::Deserializer::parse(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            ConfigError {
+                file: origin.into(),
+                line,
+                column,
+                key: String::new(),
+                message: e.message().trim().into(),
+            }
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = inner.span().map_or((0, 0), |s| line_col(text, s.start));
+            ConfigError {
+                file: origin.into(),
+                line,
+                column,
+                key: if key == "." { String::new() } else { key },
+                message: inner.message().trim().into(),
+            }
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// Range checks that types alone cannot express.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| {
+            Err(ConfigError {
+                file: origin.into(),
+                line: 0,
+                column: 0,
+                key: key.into(),
+                message,
+            })
+        };
+        let c = &self.capture;
+        if !(64..=262_144).contains(&c.snaplen) {
+            return bad(
+                "capture.snaplen",
+                format!("{} is outside 64..=262144", c.snaplen),
+            );
+        }
+        if !(1..=256).contains(&c.workers) {
+            return bad(
+                "capture.workers",
+                format!("{} is outside 1..=256", c.workers),
+            );
+        }
+        if !(1..=4096).contains(&c.buffer_size_mib) {
+            return bad(
+                "capture.buffer_size_mib",
+                format!("{} is outside 1..=4096", c.buffer_size_mib),
+            );
+        }
+        if !(1..=65_536).contains(&c.queue_batches) {
+            return bad(
+                "capture.queue_batches",
+                format!("{} is outside 1..=65536", c.queue_batches),
+            );
+        }
+        if c.interfaces
+            .iter()
+            .any(|i| i.is_empty() || i.len() > 64 || i.chars().any(char::is_whitespace))
+        {
+            return bad(
+                "capture.interfaces",
+                "interface names must be non-empty, short, without spaces".into(),
+            );
+        }
+        let l = &self.limits;
+        if l.max_flows < c.workers {
+            return bad(
+                "limits.max_flows",
+                format!("{} is below the number of workers", l.max_flows),
+            );
+        }
+        if !(1..=86_400).contains(&l.flow_timeout_secs) {
+            return bad(
+                "limits.flow_timeout_secs",
+                format!("{} is outside 1..=86400", l.flow_timeout_secs),
+            );
+        }
+        if l.max_findings == 0 {
+            return bad("limits.max_findings", "must be at least 1".into());
+        }
+        if self.findings.suppression_window_secs > 30 * 86_400 {
+            return bad(
+                "findings.suppression_window_secs",
+                "more than 30 days".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip() {
+        let text = toml::to_string(&Config::default()).expect("serialize");
+        let back = Config::parse(&text, "default").expect("parse");
+        assert_eq!(back, Config::default());
+    }
+
+    #[test]
+    fn full_file() {
+        let cfg = Config::parse(
+            r#"
+[capture]
+interfaces = ["eth1", "eth2"]
+bpf = "tcp or udp"
+workers = 2
+
+[detection]
+allowlist = "/etc/shadowmcp/allowlist.txt"
+min_confidence = "medium"
+
+[findings]
+suppression_window_secs = 600
+
+[metrics]
+listen = "0.0.0.0:9108"
+
+[[sinks]]
+type = "jsonl"
+path = "-"
+"#,
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(cfg.capture.interfaces, ["eth1", "eth2"]);
+        assert_eq!(cfg.detection.min_confidence, Confidence::Medium);
+        assert_eq!(cfg.findings.suppression_window_secs, 600);
+        assert_eq!(cfg.sinks.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_path_and_position() {
+        let e = Config::parse("[capture]\nworkers = 2\nsnaplenn = 9\n", "x.toml")
+            .expect_err("unknown key");
+        assert_eq!((e.line, e.key.as_str()), (3, "capture.snaplenn"), "{e}");
+        assert!(e.message.contains("snaplenn"), "{e}");
+        assert!(e.to_string().starts_with("x.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = Config::parse("[capture]\nsnaplen = \"big\"\n", "x.toml").expect_err("type");
+        assert_eq!(e.key, "capture.snaplen", "{e}");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = Config::parse("[capture\nworkers = 1\n", "x.toml").expect_err("syntax");
+        assert_eq!(e.line, 1, "{e}");
+    }
+
+    #[test]
+    fn range_errors_name_the_key() {
+        let e = Config::parse("[capture]\nworkers = 0\n", "x.toml").expect_err("range");
+        assert_eq!(e.key, "capture.workers");
+        let e = Config::parse("[metrics]\nlisten = \"nowhere\"\n", "x.toml").expect_err("addr");
+        assert_eq!(e.key, "metrics.listen");
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let base = "[capture]\ninterfaces = [\"eth0\"]\n[limits]\nmax_flows = 10\n";
+        for n in 0..base.len() {
+            let _ = Config::parse(&base[..n], "t");
+        }
+        let _ = Config::parse(&"[".repeat(100_000), "t");
+        let _ = Config::parse(&format!("a = {}", "[".repeat(10_000)), "t");
+    }
+}
