@@ -129,7 +129,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(o: &Observation) -> Self {
+    pub(crate) fn new(o: &Observation) -> Self {
         Self {
             client_ip: o.client_ip,
             client_port: o.client_port,
@@ -275,9 +275,26 @@ pub fn assess(f: &Finding, det: &Detector) -> Assessment {
 /// Key of a finding: the client address and the server's name, or its
 /// address and port when no name is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    client: IpAddr,
-    server: String,
+pub(crate) struct Key {
+    pub(crate) client: IpAddr,
+    pub(crate) server: String,
+}
+
+impl Key {
+    /// A named server is one server whatever its port; without a name, one
+    /// address can host several servers, so the port is part of the key.
+    pub(crate) fn of(o: &Observation) -> Option<Key> {
+        let server = match (&o.server_name, o.server_ip, o.server_port) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
+            (None, Some(ip), None) => ip.to_string(),
+            (None, None, _) => return None,
+        };
+        Some(Key {
+            client: o.client_ip,
+            server,
+        })
+    }
 }
 
 /// Collects findings for one run. Bounded: beyond `max_findings` distinct
@@ -307,18 +324,7 @@ impl Aggregator {
     }
 
     pub fn add(&mut self, o: &Observation) {
-        // A named server is one server whatever its port; without a name, one
-        // address can host several servers, so the port is part of the key.
-        let server = match (&o.server_name, o.server_ip, o.server_port) {
-            (Some(n), _, _) => n.clone(),
-            (None, Some(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
-            (None, Some(ip), None) => ip.to_string(),
-            (None, None, _) => return,
-        };
-        let key = Key {
-            client: o.client_ip,
-            server,
-        };
+        let Some(key) = Key::of(o) else { return };
         if let Some(f) = self.findings.get_mut(&key) {
             f.add(o);
             return;

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 pub mod aggregate;
+pub mod live;
 pub mod output;
 
 /// Packet time in microseconds since the Unix epoch.

@@ -64,6 +64,10 @@ pub struct FindingRecord {
     pub count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sanctioned_by: Option<String>,
+    /// Live sensor only: flows of this (client, server, rule) suppressed since
+    /// the previous emission (0 on the first one; a roll-up carries the count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u64>,
 }
 
 impl FindingRecord {
@@ -109,6 +113,7 @@ impl FindingRecord {
             last_seen: format_ts(f.last_seen),
             count: f.count,
             sanctioned_by: a.sanctioned_by.clone(),
+            repeats: None,
         }
     }
 }
