@@ -42,7 +42,7 @@ fn udp_frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
         .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .udp(40000, 9999, )
+        .udp(40000, 9999)
         .write(&mut out, payload)
         .expect("frame");
     out
@@ -50,16 +50,27 @@ fn udp_frame(payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn missing_file_is_exit_2_and_named() {
-    let o = bin().args(["analyze", "/nonexistent/capture.pcap"]).output().expect("run");
+    let o = bin()
+        .args(["analyze", "/nonexistent/capture.pcap"])
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/nonexistent/capture.pcap"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/capture.pcap"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn not_a_capture_is_exit_2() {
     let p = tmp("text.pcap");
     std::fs::write(&p, b"this is not a capture file at all").expect("write");
-    let o = bin().args(["analyze", "--quiet"]).arg(&p).output().expect("run");
+    let o = bin()
+        .args(["analyze", "--quiet"])
+        .arg(&p)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("text.pcap"));
 }
@@ -75,12 +86,18 @@ fn truncated_capture_names_file_and_packet_and_keeps_earlier_packets() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("truncated.pcap: packet 5"), "{err}");
-    assert!(err.contains("packets 4 "), "the 4 complete packets count: {err}");
+    assert!(
+        err.contains("packets 4 "),
+        "the 4 complete packets count: {err}"
+    );
 }
 
 #[test]
 fn bad_arguments_are_exit_2() {
-    let o = bin().args(["analyze", "--format", "xml", "x.pcap"]).output().expect("run");
+    let o = bin()
+        .args(["analyze", "--format", "xml", "x.pcap"])
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
     let o = bin().args(["analyze"]).output().expect("run");
     assert_eq!(o.status.code(), Some(2));
@@ -90,7 +107,14 @@ fn bad_arguments_are_exit_2() {
 fn help_explains_itself() {
     let o = bin().args(["analyze", "--help"]).output().expect("run");
     let text = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--signatures", "--allowlist", "--format", "--output", "--report-sanctioned", "--fail-on-findings"] {
+    for flag in [
+        "--signatures",
+        "--allowlist",
+        "--format",
+        "--output",
+        "--report-sanctioned",
+        "--fail-on-findings",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
 }

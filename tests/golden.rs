@@ -15,19 +15,31 @@ fn captures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("pcaps"))
         .expect("pcaps/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
         .collect();
     v.sort();
     v
 }
 
 fn run(capture: &Path) -> (String, String, i32) {
-    let name = capture.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = capture
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let args_file = root().join("pcaps/expected").join(format!("{name}.args"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shadowmcp"));
     cmd.current_dir(root()).arg("analyze").arg("--no-progress");
     if let Ok(text) = std::fs::read_to_string(&args_file) {
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             cmd.arg(line);
         }
     }
@@ -47,7 +59,11 @@ fn every_capture_matches_its_golden_output() {
     assert!(!caps.is_empty(), "no captures in pcaps/");
     let mut failures = Vec::new();
     for cap in &caps {
-        let name = cap.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let name = cap
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let golden = root().join("pcaps/expected").join(format!("{name}.jsonl"));
         let (stdout, stderr, code) = run(cap);
         if code != 0 {
@@ -64,8 +80,17 @@ fn every_capture_matches_its_golden_output() {
                 "{name}: output differs from {}\n--- want\n{want}\n--- got\n{stdout}",
                 golden.display()
             )),
-            Err(_) => failures.push(format!("{name}: no golden file {} (run with SHADOWMCP_BLESS=1 and review)", golden.display())),
+            Err(_) => failures.push(format!(
+                "{name}: no golden file {} (run with SHADOWMCP_BLESS=1 and review)",
+                golden.display()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} captures failed:\n{}", failures.len(), caps.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} captures failed:\n{}",
+        failures.len(),
+        caps.len(),
+        failures.join("\n\n")
+    );
 }
