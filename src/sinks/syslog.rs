@@ -128,7 +128,10 @@ pub fn format_rfc5424(
         ("confidence", Some(a.confidence.as_str())),
         ("rule", Some(a.rule_id.as_str())),
         ("client", Some(a.client_ip.as_str())),
-        ("server", Some(a.server())),
+        (
+            "server",
+            a.server_name.as_deref().or(a.server_ip.as_deref()),
+        ),
         ("server_ip", a.server_ip.as_deref()),
         ("server_port", port.as_deref()),
         ("vendor", a.server_vendor.as_deref()),
