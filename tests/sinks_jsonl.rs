@@ -101,6 +101,20 @@ async fn keep_zero_truncates_and_no_limit_never_rotates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_finding_is_dropped_and_counted() {
+    let dir = TmpDir::new("jsonl-big");
+    let path = dir.join("f.jsonl");
+    let sink = SinkHandle::start(&jsonl(&path, 0, 1)).unwrap();
+    let mut big = finding(1);
+    big["evidence"] = serde_json::json!([{"signal": "x", "detail": "d".repeat(300 * 1024)}]);
+    sink.send(Arc::new(big));
+    sink.send(Arc::new(finding(2)));
+    let stats = sink.flush_and_close(Duration::from_secs(10)).await;
+    assert_eq!((stats.delivered, stats.dropped), (1, 1));
+    assert_eq!(ids_in(&path), vec![2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unwritable_path_fails_at_start() {
     let dir = TmpDir::new("jsonl-bad");
     let r = SinkHandle::start(&jsonl(&dir.join("no/such/dir/f.jsonl"), 0, 1));

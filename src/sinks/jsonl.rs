@@ -92,7 +92,7 @@ impl JsonlBackend {
 
 fn line(v: &Value) -> Option<Vec<u8>> {
     let mut l = serde_json::to_vec(v).ok()?;
-    if l.len() >= MAX_FINDING_BYTES {
+    if l.len() > MAX_FINDING_BYTES {
         return None;
     }
     l.push(b'\n');

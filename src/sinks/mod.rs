@@ -53,6 +53,27 @@ pub enum SinkError {
     Tls(String),
 }
 
+/// Counts serialised bytes, failing once past the cap (no allocation).
+struct SizeCap(usize);
+
+impl std::io::Write for SizeCap {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(b.len());
+        if self.0 > MAX_FINDING_BYTES {
+            return Err(std::io::Error::other("too large"));
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// True when the finding's JSON exceeds [`MAX_FINDING_BYTES`].
+fn too_large(v: &Value) -> bool {
+    serde_json::to_writer(SizeCap(0), v).is_err()
+}
+
 /// Counters of one sink. Counters only grow; `queue_depth` and `spool_bytes`
 /// are gauges. Shared with the sink's task; read with [`SinkStats::snapshot`].
 #[derive(Debug, Default)]
@@ -212,8 +233,29 @@ impl SinkHandle {
     }
 
     /// Queues a finding; never waits. When the queue is full the finding is
-    /// spooled (if the sink has a spool) or dropped and counted.
+    /// spooled (if the sink has a spool) or dropped and counted. A finding
+    /// larger than [`MAX_FINDING_BYTES`] serialised is dropped and counted.
     pub fn send(&self, finding: Arc<Value>) {
+        if too_large(&finding) {
+            self.drop_too_large();
+            return;
+        }
+        self.send_unchecked(finding);
+    }
+
+    fn drop_too_large(&self) {
+        let total = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if log_this_drop(total) {
+            warn(
+                &self.name,
+                &format!(
+                    "finding larger than {MAX_FINDING_BYTES} bytes dropped ({total} dropped so far)"
+                ),
+            );
+        }
+    }
+
+    fn send_unchecked(&self, finding: Arc<Value>) {
         SinkStats::add(&self.stats.queue_depth, 1);
         match self.tx.try_send(Msg::Finding(finding)) {
             Ok(()) => {}
@@ -325,9 +367,15 @@ impl SinkSet {
 
     /// Queues `finding` on every sink; never waits.
     pub fn send(&self, finding: Value) {
+        if too_large(&finding) {
+            for s in &self.sinks {
+                s.drop_too_large();
+            }
+            return;
+        }
         let v = Arc::new(finding);
         for s in &self.sinks {
-            s.send(v.clone());
+            s.send_unchecked(v.clone());
         }
     }
 
@@ -368,5 +416,28 @@ impl SinkSet {
             out.push((name, snap));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_cap() {
+        assert!(!too_large(&serde_json::json!({"a": "x".repeat(1000)})));
+        assert!(!too_large(&Value::String(
+            "x".repeat(MAX_FINDING_BYTES - 2)
+        )));
+        assert!(too_large(&Value::String("x".repeat(MAX_FINDING_BYTES - 1))));
+        assert!(too_large(
+            &serde_json::json!({"e": vec!["y".repeat(1024); 300]})
+        ));
+    }
+
+    #[test]
+    fn drop_log_schedule() {
+        let logged: Vec<u64> = (1..=100).filter(|n| log_this_drop(*n)).collect();
+        assert_eq!(logged, vec![1, 2, 4, 8, 16, 32, 64]);
     }
 }

@@ -151,7 +151,7 @@ impl Spool {
         let mut g = self.lock();
         for v in items {
             let mut line = match serde_json::to_vec(v.as_ref()) {
-                Ok(l) if l.len() < MAX_FINDING_BYTES => l,
+                Ok(l) if l.len() <= MAX_FINDING_BYTES => l,
                 _ => {
                     self.dropped(name, 1, "finding too large or not serialisable");
                     continue;
@@ -248,7 +248,7 @@ impl Spool {
                 continue;
             }
             match serde_json::from_slice::<Value>(line) {
-                Ok(v) if line.len() < MAX_FINDING_BYTES => items.push(Arc::new(v)),
+                Ok(v) if line.len() <= MAX_FINDING_BYTES => items.push(Arc::new(v)),
                 _ => bad += 1,
             }
         }
