@@ -395,3 +395,54 @@ async fn full_queue_without_spool_drops_and_counts() {
     assert_eq!(stats.dropped, 20, "every finding accounted for: {stats:?}");
     assert_eq!(stats.queue_depth, 0);
 }
+
+/// A receiver that accepts connections and never answers.
+async fn start_silent_receiver() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            if held.len() < 64 {
+                held.push(s);
+            }
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_bounds_a_hanging_receiver() {
+    let dir = TmpDir::new("wh-hang");
+    let (port, _srv) = start_silent_receiver().await;
+    let cfg = |extra: serde_json::Value| {
+        let mut v = serde_json::json!({"type": "webhook",
+            "url": format!("http://127.0.0.1:{port}/hook"), "timeout_ms": 60000,
+            "batch_timeout_ms": 0});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value::<SinkConfig>(v).unwrap()
+    };
+    // Without spool: dropped and counted, within the deadline (plus grace).
+    let sink = SinkHandle::start(&cfg(serde_json::json!({}))).unwrap();
+    sink.send(Arc::new(finding(1)));
+    sink.send(Arc::new(finding(2)));
+    let t0 = std::time::Instant::now();
+    let stats = sink.flush_and_close(Duration::from_millis(800)).await;
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(
+        (stats.delivered, stats.dropped, stats.queue_depth),
+        (0, 2, 0)
+    );
+
+    // With spool: kept on disk for the next start.
+    let spool = dir.join("spool");
+    let sink = SinkHandle::start(&cfg(serde_json::json!({"spool_dir": spool}))).unwrap();
+    sink.send(Arc::new(finding(3)));
+    let t0 = std::time::Instant::now();
+    let stats = sink.flush_and_close(Duration::from_millis(800)).await;
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!((stats.delivered, stats.dropped, stats.spooled), (0, 0, 1));
+    assert_eq!(spool_files(&spool), 1);
+}

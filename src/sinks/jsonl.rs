@@ -165,15 +165,15 @@ impl Backend for JsonlBackend {
                         };
                     }
                 }
-                if let Some(f) = file.as_mut() {
-                    if let Err(e) = f.flush().await {
-                        *file = None;
-                        return Outcome::Retry {
-                            done: batch.len(),
-                            reason: format!("{}: {e}", path.display()),
-                            after: None,
-                        };
-                    }
+                if let Some(f) = file.as_mut()
+                    && let Err(e) = f.flush().await
+                {
+                    *file = None;
+                    return Outcome::Retry {
+                        done: batch.len(),
+                        reason: format!("{}: {e}", path.display()),
+                        after: None,
+                    };
                 }
                 Outcome::Delivered
             }

@@ -31,7 +31,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use worker::Msg;
 
@@ -91,7 +91,7 @@ pub struct SinkStats {
     pub dropped: AtomicU64,
     /// Findings written to the spool (queue full, receiver down, shutdown).
     pub spooled: AtomicU64,
-    /// Findings waiting in the in-memory queue.
+    /// Findings waiting in the in-memory queue or in the batch in delivery.
     pub queue_depth: AtomicU64,
     /// Bytes in the on-disk spool.
     pub spool_bytes: AtomicU64,
@@ -157,6 +157,7 @@ pub struct SinkHandle {
     stats: Arc<SinkStats>,
     spool: Option<Arc<spool::Spool>>,
     task: JoinHandle<()>,
+    deadline_tx: watch::Sender<Option<Instant>>,
 }
 
 impl SinkHandle {
@@ -189,10 +190,20 @@ impl SinkHandle {
             SinkConfig::Alertmanager(c) => (c.queue, c.policy(), None),
         };
         let (tx, rx) = mpsc::channel(queue.max(1));
+        let (deadline_tx, deadline_rx) = watch::channel(None);
         let task = match cfg {
             SinkConfig::Jsonl(c) => {
                 let b = jsonl::JsonlBackend::new(c)?;
-                worker::Worker::new(name.clone(), b, policy, stats.clone(), None, rx).spawn()
+                worker::Worker::new(
+                    name.clone(),
+                    b,
+                    policy,
+                    stats.clone(),
+                    None,
+                    rx,
+                    deadline_rx,
+                )
+                .spawn()
             }
             SinkConfig::Webhook(c) => {
                 let b = webhook::WebhookBackend::new(c)?;
@@ -203,16 +214,35 @@ impl SinkHandle {
                     stats.clone(),
                     backend_spool.clone(),
                     rx,
+                    deadline_rx,
                 )
                 .spawn()
             }
             SinkConfig::Syslog(c) => {
                 let b = syslog::SyslogBackend::new(c)?;
-                worker::Worker::new(name.clone(), b, policy, stats.clone(), None, rx).spawn()
+                worker::Worker::new(
+                    name.clone(),
+                    b,
+                    policy,
+                    stats.clone(),
+                    None,
+                    rx,
+                    deadline_rx,
+                )
+                .spawn()
             }
             SinkConfig::Alertmanager(c) => {
                 let b = alertmanager::AlertmanagerBackend::new(c)?;
-                worker::Worker::new(name.clone(), b, policy, stats.clone(), None, rx).spawn()
+                worker::Worker::new(
+                    name.clone(),
+                    b,
+                    policy,
+                    stats.clone(),
+                    None,
+                    rx,
+                    deadline_rx,
+                )
+                .spawn()
             }
         };
         Ok(SinkHandle {
@@ -221,6 +251,7 @@ impl SinkHandle {
             stats,
             spool: backend_spool,
             task,
+            deadline_tx,
         })
     }
 
@@ -304,20 +335,20 @@ impl SinkHandle {
             name,
             tx,
             stats,
-            task,
+            mut task,
+            deadline_tx,
             ..
         } = self;
-        let sent = tokio::time::timeout_at(tdeadline, tx.send(Msg::Close(deadline))).await;
+        // The worker sees the deadline at once, even mid-request; past it,
+        // whatever is left is spooled or dropped quickly.
+        let _ = deadline_tx.send(Some(deadline));
+        let _ = tokio::time::timeout_at(tdeadline, tx.send(Msg::Close(deadline))).await;
+        // Closing the channel ends the worker once the queue is empty, even if
+        // the Close message found no room.
         drop(tx);
-        let mut task = task;
-        let finished = match sent {
-            Ok(Ok(())) => {
-                // Grace for the final spool write after the delivery deadline.
-                let grace = tdeadline + Duration::from_secs(2);
-                tokio::time::timeout_at(grace, &mut task).await.is_ok()
-            }
-            _ => false,
-        };
+        // Grace for the final spool writes after the delivery deadline.
+        let grace = tdeadline + Duration::from_secs(2);
+        let finished = tokio::time::timeout_at(grace, &mut task).await.is_ok();
         if !finished {
             task.abort();
             let left = stats.queue_depth.swap(0, Ordering::Relaxed);

@@ -268,21 +268,21 @@ impl Spool {
         if g.open.as_ref().is_some_and(|o| o.seq == seq) {
             g.open = None;
         }
-        if let Some(pos) = g.segments.iter().position(|(s, _)| *s == seq) {
-            if let Some((_, len)) = g.segments.remove(pos) {
-                g.total = g.total.saturating_sub(len);
-            }
+        if let Some(pos) = g.segments.iter().position(|(s, _)| *s == seq)
+            && let Some((_, len)) = g.segments.remove(pos)
+        {
+            g.total = g.total.saturating_sub(len);
         }
         self.stats.spool_bytes.store(g.total, Ordering::Relaxed);
         drop(g);
         let path = self.dir.join(seg_name(seq));
-        if let Err(e) = fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn(
-                    name,
-                    &format!("cannot remove spool file {}: {e}", path.display()),
-                );
-            }
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn(
+                name,
+                &format!("cannot remove spool file {}: {e}", path.display()),
+            );
         }
     }
 }

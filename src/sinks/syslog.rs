@@ -349,10 +349,10 @@ async fn stream_alive(conn: &mut Conn) -> bool {
 
 impl Backend for SyslogBackend {
     async fn deliver(&mut self, batch: &[Arc<Value>]) -> Outcome {
-        if let Some(c) = self.conn.as_mut() {
-            if !stream_alive(c).await {
-                self.conn = None;
-            }
+        if let Some(c) = self.conn.as_mut()
+            && !stream_alive(c).await
+        {
+            self.conn = None;
         }
         if self.conn.is_none() {
             match self.connect().await {
@@ -367,7 +367,9 @@ impl Backend for SyslogBackend {
             }
         }
         let ts = output_ts(SystemTime::now());
-        let Some(conn) = self.conn.as_mut() else {
+        // Owned while writing: if this future is dropped mid-message (shutdown
+        // deadline), the half-written connection is closed, never reused.
+        let Some(mut conn) = self.conn.take() else {
             return Outcome::Retry {
                 done: 0,
                 reason: "not connected".into(),
@@ -376,13 +378,12 @@ impl Backend for SyslogBackend {
         };
         for (i, v) in batch.iter().enumerate() {
             let msg = format_rfc5424(v, &self.format, &ts, self.max_len);
-            let r = match conn {
+            let r = match &mut conn {
                 Conn::Udp(s) => s.send(&msg).await.map(|_| ()),
                 Conn::Tcp(s) => write_framed(s, &msg).await,
                 Conn::Tls(s) => write_framed(s.as_mut(), &msg).await,
             };
             if let Err(e) = r {
-                self.conn = None;
                 return Outcome::Retry {
                     done: i,
                     reason: e.to_string(),
@@ -390,19 +391,19 @@ impl Backend for SyslogBackend {
                 };
             }
         }
-        let r = match conn {
+        let r = match &mut conn {
             Conn::Udp(_) => Ok(()),
             Conn::Tcp(s) => s.flush().await,
             Conn::Tls(s) => s.flush().await,
         };
         if let Err(e) = r {
-            self.conn = None;
             return Outcome::Retry {
                 done: batch.len(),
                 reason: e.to_string(),
                 after: None,
             };
         }
+        self.conn = Some(conn);
         Outcome::Delivered
     }
 }
@@ -462,7 +463,7 @@ mod tests {
         f2["server"]["name"] = json!("é".repeat(300));
         for max in 0..1200 {
             let m = format_rfc5424(&f2, &fmt(), "t", max);
-            assert!(m.len() <= max.max(0));
+            assert!(m.len() <= max);
             assert!(std::str::from_utf8(&m).is_ok());
         }
     }

@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub(crate) enum Msg {
@@ -104,6 +104,8 @@ pub(crate) struct Worker<B: Backend> {
     down: bool,
     next_probe: Instant,
     closing: Option<Instant>,
+    /// Set by the handle at shutdown, seen even while a request is in flight.
+    deadline_rx: watch::Receiver<Option<Instant>>,
 }
 
 impl<B: Backend> Worker<B> {
@@ -114,6 +116,7 @@ impl<B: Backend> Worker<B> {
         stats: Arc<SinkStats>,
         spool: Option<Arc<Spool>>,
         rx: mpsc::Receiver<Msg>,
+        deadline_rx: watch::Receiver<Option<Instant>>,
     ) -> Self {
         Worker {
             name,
@@ -125,6 +128,7 @@ impl<B: Backend> Worker<B> {
             down: false,
             next_probe: Instant::now(),
             closing: None,
+            deadline_rx,
         }
     }
 
@@ -132,10 +136,17 @@ impl<B: Backend> Worker<B> {
         tokio::spawn(self.run())
     }
 
+    /// The shutdown deadline, once shutdown has begun.
+    fn deadline(&self) -> Option<Instant> {
+        self.closing.or(*self.deadline_rx.borrow())
+    }
+
     fn spool_has_data(&self) -> bool {
         self.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
+    /// `queue_depth` counts a finding until its batch is processed, so that
+    /// a sink stopped at the shutdown timeout counts in-flight ones as dropped.
     fn received(&self, n: usize) {
         SinkStats::sub(&self.stats.queue_depth, n);
     }
@@ -144,16 +155,16 @@ impl<B: Backend> Worker<B> {
         loop {
             // Spooled findings go first (they are older), unless the receiver
             // is known to be down and it is not yet time to probe it.
-            if self.closing.is_none()
+            if self.deadline().is_none()
                 && self.spool_has_data()
                 && (!self.down || Instant::now() >= self.next_probe)
             {
                 self.drain_spool_segment().await;
                 // Let queued flush/close requests be seen between segments.
-                if let Ok(m) = self.rx.try_recv() {
-                    if self.handle_first(m).await {
-                        break;
-                    }
+                if let Ok(m) = self.rx.try_recv()
+                    && self.handle_first(m).await
+                {
+                    break;
                 }
                 continue;
             }
@@ -183,10 +194,7 @@ impl<B: Backend> Worker<B> {
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
         let mut stop = false;
         match first {
-            Msg::Finding(v) => {
-                self.received(1);
-                batch.push(v);
-            }
+            Msg::Finding(v) => batch.push(v),
             Msg::Flush(t) => flushes.push(t),
             Msg::Close(d) => self.closing = Some(d),
         }
@@ -219,25 +227,24 @@ impl<B: Backend> Worker<B> {
                 }
             };
             match m {
-                Some(Msg::Finding(v)) => {
-                    self.received(1);
-                    batch.push(v);
-                }
+                Some(Msg::Finding(v)) => batch.push(v),
                 Some(Msg::Flush(t)) => flushes.push(t),
                 Some(Msg::Close(d)) => self.closing = Some(d),
                 None => break,
             }
         }
         if !batch.is_empty() {
+            let n = batch.len();
             self.process(batch).await;
+            self.received(n);
         }
         if self.closing.is_some() {
             // Close is the last message the handle sends, but drain defensively.
             while let Ok(m) = self.rx.try_recv() {
                 match m {
                     Msg::Finding(v) => {
-                        self.received(1);
                         self.process(vec![v]).await;
+                        self.received(1);
                     }
                     Msg::Flush(t) => flushes.push(t),
                     Msg::Close(_) => {}
@@ -265,7 +272,29 @@ impl<B: Backend> Worker<B> {
             if rest.is_empty() {
                 return Ok(());
             }
-            match self.backend.deliver(rest).await {
+            // A request may not outlive the shutdown deadline, even one that
+            // started before shutdown began.
+            let mut wrx = self.deadline_rx.clone();
+            let closing = self.closing;
+            let deadline_passed = async move {
+                let dl = match closing {
+                    Some(d) => Some(d),
+                    None => wrx.wait_for(Option::is_some).await.ok().and_then(|r| *r),
+                };
+                match dl {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let outcome = tokio::select! {
+                o = self.backend.deliver(rest) => o,
+                _ = deadline_passed => Outcome::Retry {
+                    done: 0,
+                    reason: "shutdown deadline".into(),
+                    after: None,
+                },
+            };
+            match outcome {
                 Outcome::Delivered => {
                     SinkStats::add(&self.stats.delivered, rest.len());
                     return Ok(());
@@ -289,13 +318,13 @@ impl<B: Backend> Worker<B> {
                     let delay = after
                         .unwrap_or_else(|| backoff(&self.policy, attempt))
                         .min(self.policy.backoff_max);
-                    if let Some(dl) = self.closing {
-                        if Instant::now() + delay > dl {
-                            return Err((
-                                off,
-                                Failure::Exhausted(format!("{reason} (shutdown deadline)")),
-                            ));
-                        }
+                    if let Some(dl) = self.deadline()
+                        && Instant::now() + delay > dl
+                    {
+                        return Err((
+                            off,
+                            Failure::Exhausted(format!("{reason} (shutdown deadline)")),
+                        ));
                     }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     attempt += 1;
@@ -330,7 +359,7 @@ impl<B: Backend> Worker<B> {
                 return;
             }
         }
-        let retries = if self.spool.is_some() && self.closing.is_some() {
+        let retries = if self.spool.is_some() && self.deadline().is_some() {
             // Shutting down with a spool: one try, the spool keeps the rest.
             0
         } else {
