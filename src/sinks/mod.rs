@@ -170,6 +170,7 @@ impl SinkHandle {
 
     /// Like [`SinkHandle::start`] with an explicit name (logs and metrics).
     pub fn start_named(cfg: &SinkConfig, name: &str) -> Result<SinkHandle, SinkError> {
+        cfg.validate()?;
         let name: Arc<str> = name.into();
         let stats = Arc::new(SinkStats::default());
         let (queue, policy, backend_spool) = match cfg {
