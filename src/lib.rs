@@ -15,4 +15,5 @@ pub mod flow;
 pub mod proto;
 pub mod redact;
 pub mod signatures;
+pub mod sinks;
 pub mod stats;
