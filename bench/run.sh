@@ -3,11 +3,13 @@
 # reader and tshark, on generated captures. Method: docs/performance.md.
 #
 #   bench/run.sh [--runs N] [--workers N] [--egress-mb MB] [--flows N]
-#                [--only egress|flood] [--no-tshark] [--timeout SECS] [--out DIR]
+#                [--only egress|flood] [--no-tshark] [--tshark-runs N]
+#                [--timeout SECS] [--out DIR]
 #
 # Every round runs each tool once on each file (interleaved, so a noisy
 # neighbour slows all tools of a round alike); ratios to the baseline are taken
-# within a round, then the median over rounds is reported.
+# within a round, then the median over rounds is reported. tshark is about
+# 100x slower than the others: --tshark-runs limits it to the first N rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ EGRESS_MB=1024
 FLOWS=1000000
 ONLY=""
 TSHARK=1
+TSHARK_RUNS=""
 TIMEOUT=1800
 DATA=${BENCH_DATA:-bench/data}
 OUT=""
@@ -30,13 +33,16 @@ while [ $# -gt 0 ]; do
     --flows) FLOWS=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
     --no-tshark) TSHARK=0; shift ;;
+    --tshark-runs) TSHARK_RUNS=${2:?}; shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
+TSHARK_RUNS=${TSHARK_RUNS:-$RUNS}
+[[ "$TSHARK_RUNS" =~ ^[0-9]+$ ]] || die "--tshark-runs must be a non-negative integer"
 [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive integer"
 case "$ONLY" in ""|egress|flood) ;; *) die "--only takes egress or flood" ;; esac
 
@@ -114,7 +120,7 @@ fi
   echo "libpcap: $(ldd "$BASE" | grep -o 'libpcap[^ ]*' | head -1)"
   [ "$TSHARK" = 1 ] && echo "tshark: $(tshark --version 2>/dev/null | head -1)"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "runs: $RUNS timeout_s: $TIMEOUT"
+  echo "runs: $RUNS tshark_runs: $TSHARK_RUNS timeout_s: $TIMEOUT"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
@@ -158,6 +164,7 @@ done
 for round in $(seq 1 "$RUNS"); do
   for f in "${FILES[@]}"; do
     for i in "${!TOOL_NAMES[@]}"; do
+      if [ "${TOOL_NAMES[$i]}" = tshark ] && [ "$round" -gt "$TSHARK_RUNS" ]; then continue; fi
       run_one "${TOOL_NAMES[$i]}" "${TOOL_CMDS[$i]}" "$f" "$round"
     done
   done

@@ -148,8 +148,8 @@ impl Rng {
     fn range(&mut self, lo: u64, hi_incl: u64) -> u64 {
         lo + self.below(hi_incl.saturating_sub(lo).saturating_add(1))
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
@@ -589,7 +589,7 @@ fn json_item(rng: &mut Rng, target: usize) -> String {
         rng.pick(WORDS),
     );
     while s.len() + 3 < target {
-        s.push_str(*rng.pick(WORDS));
+        s.push_str(rng.pick(WORDS));
         s.push(' ');
     }
     s.push_str("\"}");
@@ -800,9 +800,9 @@ impl<W: Write> Mix<'_, W> {
 
     fn pick_name(&mut self) -> &'static str {
         if self.rng.below(1000) < 10 {
-            *self.rng.pick(MCP_NAMES)
+            self.rng.pick(MCP_NAMES)
         } else {
-            *self.rng.pick(NAMES)
+            self.rng.pick(NAMES)
         }
     }
 
@@ -876,7 +876,7 @@ impl<W: Write> Mix<'_, W> {
             }
             self.tcp(ends, msgs)
         } else if r < 995 {
-            let host = *self.rng.pick(REST_HOSTS);
+            let host = self.rng.pick(REST_HOSTS);
             let port = if self.rng.below(2) == 0 { 80 } else { 8080 };
             let ends = self.ends(v6, host, port, GATEWAY_MAC);
             let mut msgs = VecDeque::new();
@@ -912,7 +912,7 @@ impl<W: Write> Mix<'_, W> {
             }
             self.tcp(ends, msgs)
         } else {
-            let host = *self.rng.pick(MCP_HTTP_HOSTS);
+            let host = self.rng.pick(MCP_HTTP_HOSTS);
             let port = host
                 .rsplit_once(':')
                 .and_then(|(_, p)| p.parse().ok())
