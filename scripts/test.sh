@@ -3,7 +3,7 @@
 # golden-capture tests. This is the command README.md gives and CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test-receivers
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

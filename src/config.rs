@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// A configuration file larger than this is refused.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub capture: CaptureConfig,
@@ -88,20 +88,6 @@ pub struct PrivilegesConfig {
     pub user: Option<String>,
     /// Group to switch to; default: the user's primary group.
     pub group: Option<String>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            capture: CaptureConfig::default(),
-            detection: DetectionConfig::default(),
-            limits: LimitsConfig::default(),
-            findings: FindingsConfig::default(),
-            metrics: MetricsConfig::default(),
-            privileges: PrivilegesConfig::default(),
-            sinks: Vec::new(),
-        }
-    }
 }
 
 impl Default for CaptureConfig {

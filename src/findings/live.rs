@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub enum Outcome {
     /// Send to the sinks.
     Emit {
-        record: FindingRecord,
+        record: Box<FindingRecord>,
         assessment: Assessment,
     },
     /// A repeat within the window, counted.
@@ -160,7 +160,7 @@ fn emit(f: &Finding, a: Assessment, ts: Micros, repeats: u64) -> Outcome {
     let mut record = FindingRecord::new(f, &a, ts);
     record.repeats = Some(repeats);
     Outcome::Emit {
-        record,
+        record: Box::new(record),
         assessment: a,
     }
 }
