@@ -22,7 +22,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub privileges: PrivilegesConfig,
     /// Alert sinks, as `[[sinks]]` tables (docs/sinks.md).
-    pub sinks: Vec<toml::Table>,
+    #[serde(skip_serializing)]
+    pub sinks: Vec<crate::sinks::SinkConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,8 @@ use crate::findings::Micros;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod live;
+
 /// A capture problem, naming the file and (when reading) the packet number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureError {

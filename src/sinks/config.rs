@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One sink. In TOML: `[[sink]]` tables with `type = "jsonl" | "webhook" |
+/// One sink. In TOML: `[[sinks]]` tables with `type = "jsonl" | "webhook" |
 /// "syslog" | "alertmanager"` and the fields of the matching struct.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase")]
