@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub websocket_max_message_bytes: usize,
     /// Seed of the Community ID hash.
     pub community_id_seed: u16,
+    /// First flow id of this engine: workers of one sensor get disjoint
+    /// ranges so flow ids stay unique across them.
+    pub flow_id_base: u64,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             sse_max_event_bytes: 256 * 1024,
             websocket_max_message_bytes: 256 * 1024,
             community_id_seed: 0,
+            flow_id_base: 0,
         }
     }
 }
@@ -170,10 +174,10 @@ impl Engine {
         Self {
             flows: FlowTable::new(cfg.max_flows, cfg.flow_idle_timeout),
             dns_cache: DnsCache::new(cfg.dns_cache_size),
+            next_flow_id: cfg.flow_id_base.saturating_add(1),
             cfg,
             detector,
             stats: Stats::default(),
-            next_flow_id: 1,
             out: Vec::new(),
             now: 0,
         }

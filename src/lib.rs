@@ -15,6 +15,7 @@ pub mod flow;
 pub mod privileges;
 pub mod proto;
 pub mod redact;
+pub mod sensor;
 pub mod signatures;
 pub mod sinks;
 pub mod stats;

@@ -41,9 +41,59 @@ enum Command {
         after_help = "Examples:\n  shadowmcp analyze capture.pcap\n  shadowmcp analyze --format text --allowlist approved.txt day1.pcapng day2.pcapng\n  shadowmcp analyze --fail-on-findings -o findings.jsonl egress.pcap"
     )]
     Analyze(AnalyzeArgs),
+    /// Run the live sensor on network interfaces until SIGTERM/SIGINT (SIGHUP reloads
+    /// signatures and allowlist).
+    #[command(
+        after_help = "Settings come from --config (deploy/shadowmcp.toml, docs/configuration.md); flags override them.\n\nExamples:\n  shadowmcp run --config /etc/shadowmcp/shadowmcp.toml\n  shadowmcp run -i eth1 --sink jsonl:/var/log/shadowmcp/findings.jsonl --sink alertmanager:http://127.0.0.1:9093\n  shadowmcp run --config sensor.toml --check-config"
+    )]
+    Run(RunArgs),
     /// Validate or list signature sets.
     #[command(subcommand)]
     Signatures(SignaturesCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// TOML configuration file.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Interface to capture on (repeatable); `any` for all.
+    #[arg(short = 'i', long = "interface", value_name = "NAME")]
+    interfaces: Vec<String>,
+    /// Kernel BPF filter (tcpdump syntax).
+    #[arg(long, value_name = "FILTER")]
+    bpf: Option<String>,
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "BYTES")]
+    snaplen: Option<u32>,
+    /// Kernel capture buffer per interface, MiB.
+    #[arg(long = "buffer-size", value_name = "MIB")]
+    buffer_size: Option<u32>,
+    /// Promiscuous mode (needs CAP_NET_ADMIN).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    promisc: Option<bool>,
+    /// Worker threads (packets are sharded by flow).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Metrics listener (/metrics, /healthz, /readyz).
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Allowlist of sanctioned servers.
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// Signature directory replacing the built-in set.
+    #[arg(long, value_name = "DIR")]
+    signatures: Option<PathBuf>,
+    /// Alert sink (repeatable): jsonl:PATH|-, webhook:URL, syslog+udp://HOST:PORT,
+    /// syslog+tcp://…, syslog+tls://…, alertmanager:URL (docs/sinks.md).
+    #[arg(long = "sink", value_name = "SPEC")]
+    sinks: Vec<String>,
+    /// User to switch to after opening the captures (when started as root).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Validate the configuration (and signatures, allowlist, sinks) and exit.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -112,6 +162,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Run(args) => run_sensor(args),
         Command::Signatures(SignaturesCommand::Check { dir }) => match SignatureSet::load_dir(&dir)
         {
             Ok(set) => {
@@ -140,6 +191,109 @@ fn main() -> ExitCode {
                 }
                 Err(code) => code,
             }
+        }
+    }
+}
+
+fn run_sensor(args: RunArgs) -> ExitCode {
+    use shadowmcp::config::Config;
+    use shadowmcp::sinks::SinkConfig;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHADOWMCP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut cfg = match &args.config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => Config::default(),
+    };
+    if !args.interfaces.is_empty() {
+        cfg.capture.interfaces = args.interfaces.clone();
+    }
+    if let Some(v) = args.bpf {
+        cfg.capture.bpf = v;
+    }
+    if let Some(v) = args.snaplen {
+        cfg.capture.snaplen = v;
+    }
+    if let Some(v) = args.buffer_size {
+        cfg.capture.buffer_size_mib = v;
+    }
+    if let Some(v) = args.promisc {
+        cfg.capture.promisc = v;
+    }
+    if let Some(v) = args.workers {
+        cfg.capture.workers = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        cfg.metrics.listen = v;
+    }
+    if args.allowlist.is_some() {
+        cfg.detection.allowlist = args.allowlist;
+    }
+    if args.signatures.is_some() {
+        cfg.detection.signatures = args.signatures;
+    }
+    if args.user.is_some() {
+        cfg.privileges.user = args.user;
+    }
+    for spec in &args.sinks {
+        match SinkConfig::parse_cli(spec) {
+            Ok(s) => cfg.sinks.push(s),
+            Err(e) => {
+                eprintln!("error: --sink {spec}: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map_or_else(|| "command line".to_owned(), |p| p.display().to_string());
+    if let Err(e) = cfg.validate(&origin) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    for (i, s) in cfg.sinks.iter().enumerate() {
+        if let Err(e) = s.validate() {
+            eprintln!("error: sinks[{i}]: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    if args.check_config {
+        return match shadowmcp::sensor::load_detector(&cfg) {
+            Ok(d) => {
+                println!(
+                    "{origin}: OK — {} interface(s), {} worker(s), {} sink(s), signatures {} ({} servers), allowlist {} entries",
+                    cfg.capture.interfaces.len(),
+                    cfg.capture.workers,
+                    cfg.sinks.len(),
+                    d.signatures.version,
+                    d.signatures.servers.len(),
+                    d.allowlist.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
+    match shadowmcp::sensor::run(shadowmcp::sensor::RunOptions { config: cfg }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

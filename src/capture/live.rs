@@ -30,6 +30,8 @@ pub struct LiveSource {
     name: String,
     cap: pcap::Capture<pcap::Active>,
     linktype: i32,
+    timeout_ms: i32,
+    last_read_ok: bool,
 }
 
 impl LiveSource {
@@ -58,10 +60,18 @@ impl LiveSource {
         if !crate::decode::linktype::is_supported(linktype) {
             return Err(err(format!("unsupported link type {linktype}")));
         }
+        // With immediate mode, Linux libpcap may block past its read timeout
+        // when no packet comes; non-blocking reads plus our own poll() keep
+        // the wait bounded so shutdown and batch flushing are timely.
+        let cap = cap
+            .setnonblock()
+            .map_err(|e| err(format!("cannot set non-blocking mode: {e}")))?;
         Ok(Self {
             name: interface.to_owned(),
             cap,
             linktype,
+            timeout_ms: o.read_timeout_ms,
+            last_read_ok: false,
         })
     }
 
@@ -76,8 +86,16 @@ impl LiveSource {
     /// The next frame, `Ok(None)` when the read timeout passed with nothing.
     /// An error means the handle is unusable (interface down or gone).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        // After a successful read, read again at once: libpcap may hold more
+        // packets of the same ring block, which poll() would not report.
+        // After an empty read, wait for the descriptor.
+        if !self.last_read_ok && !self.wait_readable()? {
+            return Ok(None);
+        }
+        self.last_read_ok = false;
         match self.cap.next_packet() {
             Ok(p) => {
+                self.last_read_ok = true;
                 let ts = p
                     .header
                     .ts
@@ -97,6 +115,36 @@ impl LiveSource {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// Wait up to the read timeout for the capture descriptor to become
+    /// readable. An error or an invalid descriptor means the interface is gone.
+    fn wait_readable(&mut self) -> Result<bool, CaptureError> {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.cap.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, self.timeout_ms) };
+        let fail = |message: String| CaptureError {
+            file: PathBuf::from(&self.name),
+            packet: 0,
+            message,
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(fail(format!("poll: {e}")))
+            };
+        }
+        if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+            return Err(fail("interface went down".into()));
+        }
+        Ok(rc > 0)
     }
 
     pub fn stats(&mut self) -> Option<LiveStats> {

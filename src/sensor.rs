@@ -1,0 +1,626 @@
+//! `shadowmcp run`: the live sensor.
+//!
+//! ```text
+//! capture thread (one per interface) ──batches, sharded by a symmetric flow hash──► worker threads (Engine each)
+//!        │ bounded queues: full = counted drop                                          │ observations
+//!        ▼                                                                               ▼
+//!   libpcap stats                                                      findings thread (LiveFindings) ──► sinks
+//! tokio runtime: sinks, metrics server, signals (SIGHUP reload, SIGTERM/SIGINT flush and exit)
+//! ```
+//!
+//! The per-packet path (capture → worker → engine) is synchronous; tokio only
+//! hosts the I/O around it.
+
+use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
+use crate::config::Config;
+use crate::decode::{self, Transport as L4};
+use crate::detect::hosts::Detector;
+use crate::engine::{Engine, EngineConfig};
+use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
+use crate::findings::{Micros, Observation};
+use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
+use crate::signatures::SignatureSet;
+use crate::signatures::allowlist::Allowlist;
+use crate::sinks::SinkSet;
+use crate::stats::Stats;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// Packets per batch handed from a capture thread to a worker.
+const BATCH_PACKETS: usize = 256;
+/// Bytes per batch (whichever fills first).
+const BATCH_BYTES: usize = 512 * 1024;
+/// How long sinks get to deliver pending findings at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Observations queued between the workers and the findings thread.
+const OBSERVATION_QUEUE: usize = 65_536;
+
+/// A batch of frames from one interface, stored contiguously so that handing
+/// it over costs one channel send, and recycled so that steady state does
+/// not allocate.
+struct Batch {
+    linktype: i32,
+    data: Vec<u8>,
+    /// (timestamp, offset, length) per frame.
+    frames: Vec<(Micros, u32, u32)>,
+}
+
+impl Batch {
+    fn new(linktype: i32) -> Self {
+        Self {
+            linktype,
+            data: Vec::with_capacity(BATCH_BYTES),
+            frames: Vec::with_capacity(BATCH_PACKETS),
+        }
+    }
+
+    fn push(&mut self, ts: Micros, frame: &[u8]) {
+        let off = self.data.len() as u32;
+        self.data.extend_from_slice(frame);
+        self.frames.push((ts, off, frame.len() as u32));
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
+    }
+
+    fn clear(&mut self, linktype: i32) {
+        self.linktype = linktype;
+        self.data.clear();
+        self.frames.clear();
+    }
+}
+
+/// Counters and state shared by the sensor's threads, read by the metrics
+/// endpoint and the final summary.
+#[derive(Default)]
+pub struct SensorState {
+    /// Latest cumulative engine counters of each worker.
+    pub workers: Mutex<Vec<Stats>>,
+    /// Per interface: libpcap counters and packets dropped on full queues.
+    pub interfaces: Mutex<Vec<InterfaceState>>,
+    pub observations_dropped: AtomicU64,
+    pub findings_emitted: AtomicU64,
+    pub findings_suppressed: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Every capture handle is open.
+    pub capturing: AtomicBool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceState {
+    pub name: String,
+    pub pcap: LiveStats,
+    pub queue_dropped: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub reopen_failures: u64,
+}
+
+/// The detector in force; replaced atomically on reload. Threads check the
+/// generation (one relaxed load per batch) and fetch the new one when it moved.
+struct DetectorSlot {
+    detector: RwLock<Arc<Detector>>,
+    generation: AtomicU64,
+}
+
+impl DetectorSlot {
+    fn current(&self) -> Arc<Detector> {
+        match self.detector.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, d: Detector) {
+        match self.detector.write() {
+            Ok(mut g) => *g = Arc::new(d),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(d),
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Build the detector from the configured signature and allowlist files.
+pub fn load_detector(cfg: &Config) -> Result<Detector, Vec<String>> {
+    let sigs = match &cfg.detection.signatures {
+        Some(dir) => SignatureSet::load_dir(dir),
+        None => SignatureSet::builtin(),
+    }
+    .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let allow = match &cfg.detection.allowlist {
+        Some(p) => Allowlist::load(p)
+            .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?,
+        None => Allowlist::empty(),
+    };
+    Ok(Detector::new(sigs, allow))
+}
+
+fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
+    let workers = cfg.capture.workers.max(1);
+    EngineConfig {
+        flow_id_base: (worker as u64) << 48,
+        max_flows: (cfg.limits.max_flows / workers).max(1),
+        flow_idle_timeout: i64::try_from(cfg.limits.flow_timeout_secs.saturating_mul(1_000_000))
+            .unwrap_or(i64::MAX),
+        dns_cache_size: cfg.limits.dns_cache_entries.max(1),
+        ..EngineConfig::default()
+    }
+}
+
+/// Worker index for a frame: the symmetric flow hash, so both directions of
+/// a flow meet in the same engine. Frames that do not decode go to worker 0,
+/// which counts them.
+fn shard(linktype: i32, frame: &[u8], workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let Ok(p) = decode::decode(linktype, frame) else {
+        return 0;
+    };
+    let (sport, dport, proto) = match p.transport {
+        L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+        L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+        L4::Other { proto } => (0, 0, proto),
+    };
+    let (key, _) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
+    (key.shard_hash() % workers as u64) as usize
+}
+
+fn wall_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+struct CaptureThread {
+    source: LiveSource,
+    options: LiveOptions,
+    index: usize,
+    queues: Vec<Sender<Batch>>,
+    free: Receiver<Batch>,
+    state: Arc<SensorState>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CaptureThread {
+    fn run(mut self) {
+        let n = self.queues.len();
+        let lt = self.source.linktype();
+        let mut pending: Vec<Batch> = (0..n).map(|_| Batch::new(lt)).collect();
+        let mut last_report = Instant::now();
+        let (mut packets, mut bytes, mut queue_dropped) = (0u64, 0u64, 0u64);
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.source.next_frame() {
+                Ok(Some(frame)) => {
+                    packets += 1;
+                    bytes += frame.data.len() as u64;
+                    let w = shard(lt, frame.data, n);
+                    if let Some(b) = pending.get_mut(w) {
+                        b.push(frame.ts, frame.data);
+                        if b.full() {
+                            queue_dropped += self.hand_over(w, &mut pending, lt);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    for w in 0..n {
+                        queue_dropped += self.hand_over(w, &mut pending, lt);
+                    }
+                }
+                Err(e) => {
+                    warn!(
+                        interface = self.source.name(),
+                        "capture failed: {e}; reopening"
+                    );
+                    if !self.reopen() {
+                        break;
+                    }
+                }
+            }
+            if last_report.elapsed() >= Duration::from_millis(500) {
+                last_report = Instant::now();
+                for w in 0..n {
+                    queue_dropped += self.hand_over(w, &mut pending, lt);
+                }
+                self.report(packets, bytes, queue_dropped);
+            }
+        }
+        for w in 0..n {
+            queue_dropped += self.hand_over(w, &mut pending, lt);
+        }
+        self.report(packets, bytes, queue_dropped);
+    }
+
+    /// Send worker `w`'s pending batch; a full queue drops it (counted).
+    /// Returns the number of packets dropped.
+    fn hand_over(&self, w: usize, pending: &mut [Batch], lt: i32) -> u64 {
+        let Some(slot) = pending.get_mut(w) else {
+            return 0;
+        };
+        if slot.frames.is_empty() {
+            return 0;
+        }
+        let mut fresh = self.free.try_recv().unwrap_or_else(|_| Batch::new(lt));
+        fresh.clear(lt);
+        let batch = std::mem::replace(slot, fresh);
+        let Some(q) = self.queues.get(w) else {
+            return 0;
+        };
+        match q.try_send(batch) {
+            Ok(()) => 0,
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => b.frames.len() as u64,
+        }
+    }
+
+    /// Reopen the interface with backoff until it works or the sensor stops.
+    fn reopen(&mut self) -> bool {
+        let mut delay = Duration::from_millis(500);
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(delay);
+            match LiveSource::open(self.source.name(), &self.options) {
+                Ok(s) => {
+                    info!(interface = s.name(), "capture reopened");
+                    self.source = s;
+                    return true;
+                }
+                Err(e) => {
+                    if let Ok(mut ifs) = self.state.interfaces.lock() {
+                        if let Some(i) = ifs.get_mut(self.index) {
+                            i.reopen_failures += 1;
+                        }
+                    }
+                    warn!(interface = self.source.name(), "still down: {e}");
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        false
+    }
+
+    fn report(&mut self, packets: u64, bytes: u64, queue_dropped: u64) {
+        let pcap = self.source.stats();
+        if let Ok(mut ifs) = self.state.interfaces.lock() {
+            if let Some(i) = ifs.get_mut(self.index) {
+                i.packets = packets;
+                i.bytes = bytes;
+                i.queue_dropped = queue_dropped;
+                if let Some(p) = pcap {
+                    i.pcap = p;
+                }
+            }
+        }
+    }
+}
+
+fn worker(
+    id: usize,
+    cfg: EngineConfig,
+    slot: Arc<DetectorSlot>,
+    input: Receiver<Batch>,
+    free: Sender<Batch>,
+    observations: Sender<Observation>,
+    state: Arc<SensorState>,
+) {
+    let mut generation = slot.generation.load(Ordering::Acquire);
+    let mut engine = Engine::new(cfg, slot.current());
+    let mut last_report = Instant::now();
+    let forward = |engine: &mut Engine| {
+        for o in engine.drain_observations() {
+            if observations.try_send(o).is_err() {
+                state.observations_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    loop {
+        match input.recv_timeout(Duration::from_millis(500)) {
+            Ok(batch) => {
+                let g = slot.generation.load(Ordering::Acquire);
+                if g != generation {
+                    generation = g;
+                    engine.set_detector(slot.current());
+                }
+                for &(ts, off, len) in &batch.frames {
+                    let (o, l) = (off as usize, len as usize);
+                    if let Some(frame) = batch.data.get(o..o.saturating_add(l)) {
+                        engine.process_frame(ts, batch.linktype, frame);
+                    }
+                }
+                forward(&mut engine);
+                let _ = free.try_send(batch);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_report.elapsed() >= Duration::from_millis(500) {
+            last_report = Instant::now();
+            publish(&state, id, engine.stats());
+        }
+    }
+    engine.finish();
+    forward(&mut engine);
+    publish(&state, id, engine.stats());
+}
+
+fn publish(state: &SensorState, id: usize, stats: &Stats) {
+    if let Ok(mut w) = state.workers.lock() {
+        if let Some(s) = w.get_mut(id) {
+            s.clone_from(stats);
+        }
+    }
+}
+
+fn findings_loop(
+    mut live: LiveFindings,
+    slot: Arc<DetectorSlot>,
+    input: Receiver<Observation>,
+    sinks: Arc<SinkSet>,
+    state: Arc<SensorState>,
+) {
+    let mut generation = slot.generation.load(Ordering::Acquire);
+    let mut out = Vec::new();
+    let mut last_tick = Instant::now();
+    loop {
+        let g = slot.generation.load(Ordering::Acquire);
+        if g != generation {
+            generation = g;
+            live.set_detector(slot.current());
+        }
+        match input.recv_timeout(Duration::from_secs(1)) {
+            Ok(o) => live.observe(&o, &mut out),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            live.tick(wall_micros(), &mut out);
+        }
+        for outcome in out.drain(..) {
+            deliver(outcome, &sinks, &state);
+        }
+    }
+}
+
+fn deliver(outcome: Outcome, sinks: &SinkSet, state: &SensorState) {
+    match outcome {
+        Outcome::Emit { record, assessment } => {
+            state.findings_emitted.fetch_add(1, Ordering::Relaxed);
+            info!(
+                rule = assessment.rule.id,
+                client = %record.client.ip,
+                server = record.server.name.as_deref().unwrap_or("-"),
+                confidence = ?assessment.confidence,
+                "finding"
+            );
+            sinks.send_record(&record);
+        }
+        Outcome::Suppressed { .. } => {
+            state.findings_suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything `run` needs that the command line resolved.
+pub struct RunOptions {
+    pub config: Config,
+}
+
+/// Run until SIGTERM/SIGINT. Errors before capture starts are returned (exit 2).
+pub fn run(opts: RunOptions) -> Result<(), String> {
+    let cfg = opts.config;
+    if cfg.capture.interfaces.is_empty() {
+        return Err("no interface to capture on (capture.interfaces or --interface)".into());
+    }
+    let detector = load_detector(&cfg).map_err(|e| e.join("\n"))?;
+    info!(
+        signatures = detector.signatures.version.as_str(),
+        servers = detector.signatures.servers.len(),
+        allowlist = detector.allowlist.len(),
+        "signatures loaded"
+    );
+    let options = LiveOptions {
+        snaplen: cfg.capture.snaplen,
+        buffer_bytes: cfg.capture.buffer_size_mib.saturating_mul(1024 * 1024),
+        promisc: cfg.capture.promisc,
+        bpf: cfg.capture.bpf.clone(),
+        read_timeout_ms: 100,
+    };
+    // Open every capture while still privileged; then drop privileges.
+    let mut sources = Vec::new();
+    for name in &cfg.capture.interfaces {
+        sources.push(LiveSource::open(name, &options).map_err(|e| e.to_string())?);
+    }
+    let dropped = crate::privileges::drop_privileges(
+        cfg.privileges.user.as_deref(),
+        cfg.privileges.group.as_deref(),
+    )?;
+    if dropped.uid == 0 {
+        warn!(
+            "running as root without capabilities; set privileges.user to run as an unprivileged user"
+        );
+    }
+    info!(uid = dropped.uid, gid = dropped.gid, "privileges dropped");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("shadowmcp-io")
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let sinks = {
+        let _guard = runtime.enter();
+        Arc::new(SinkSet::start(&cfg.sinks).map_err(|e| format!("sinks: {e}"))?)
+    };
+
+    let workers = cfg.capture.workers.max(1);
+    let state = Arc::new(SensorState::default());
+    if let Ok(mut w) = state.workers.lock() {
+        *w = vec![Stats::default(); workers];
+    }
+    if let Ok(mut ifs) = state.interfaces.lock() {
+        *ifs = sources
+            .iter()
+            .map(|s| InterfaceState {
+                name: s.name().to_owned(),
+                ..Default::default()
+            })
+            .collect();
+    }
+    let slot = Arc::new(DetectorSlot {
+        detector: RwLock::new(Arc::new(detector)),
+        generation: AtomicU64::new(0),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let (obs_tx, obs_rx) = bounded::<Observation>(OBSERVATION_QUEUE);
+    let (free_tx, free_rx) = bounded::<Batch>(workers * cfg.capture.queue_batches);
+    let mut queues = Vec::new();
+    let mut worker_threads: Vec<JoinHandle<()>> = Vec::new();
+    for id in 0..workers {
+        let (tx, rx) = bounded::<Batch>(cfg.capture.queue_batches);
+        queues.push(tx);
+        let (ecfg, slot, free, obs, state) = (
+            engine_config(&cfg, id),
+            slot.clone(),
+            free_tx.clone(),
+            obs_tx.clone(),
+            state.clone(),
+        );
+        worker_threads.push(
+            std::thread::Builder::new()
+                .name(format!("shadowmcp-worker-{id}"))
+                .spawn(move || worker(id, ecfg, slot, rx, free, obs, state))
+                .map_err(|e| format!("cannot start worker: {e}"))?,
+        );
+    }
+    drop(obs_tx);
+    let live = LiveFindings::new(
+        slot.current(),
+        LiveSettings {
+            window: i64::try_from(
+                cfg.findings
+                    .suppression_window_secs
+                    .saturating_mul(1_000_000),
+            )
+            .unwrap_or(i64::MAX),
+            max_entries: cfg.limits.max_findings,
+            min_confidence: cfg.detection.min_confidence,
+            report_sanctioned: cfg.detection.report_sanctioned,
+        },
+    );
+    let findings_thread = {
+        let (slot, sinks, state) = (slot.clone(), sinks.clone(), state.clone());
+        std::thread::Builder::new()
+            .name("shadowmcp-findings".into())
+            .spawn(move || findings_loop(live, slot, obs_rx, sinks, state))
+            .map_err(|e| format!("cannot start the findings thread: {e}"))?
+    };
+    let mut capture_threads = Vec::new();
+    for (index, source) in sources.into_iter().enumerate() {
+        let t = CaptureThread {
+            source,
+            options: options.clone(),
+            index,
+            queues: queues.clone(),
+            free: free_rx.clone(),
+            state: state.clone(),
+            stop: stop.clone(),
+        };
+        capture_threads.push(
+            std::thread::Builder::new()
+                .name(format!("shadowmcp-capture-{index}"))
+                .spawn(move || t.run())
+                .map_err(|e| format!("cannot start capture: {e}"))?,
+        );
+    }
+    drop(queues);
+    state.capturing.store(true, Ordering::Relaxed);
+    info!(interfaces = ?cfg.capture.interfaces, workers, "capturing");
+
+    // Signals: SIGHUP reloads; SIGTERM/SIGINT stop.
+    let reload_cfg = cfg.clone();
+    let reload_slot = slot.clone();
+    let reload_state = state.clone();
+    runtime.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match load_detector(&reload_cfg) {
+                    Ok(d) => {
+                        info!(signatures = d.signatures.version.as_str(), servers = d.signatures.servers.len(), allowlist = d.allowlist.len(), "reloaded");
+                        reload_slot.replace(d);
+                        reload_state.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            error!("reload failed, keeping the previous set: {e}");
+                        }
+                        reload_state.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+    });
+
+    info!("stopping: draining workers and flushing sinks");
+    stop.store(true, Ordering::Relaxed);
+    for t in capture_threads {
+        let _ = t.join();
+    }
+    for t in worker_threads {
+        let _ = t.join();
+    }
+    let _ = findings_thread.join();
+    state.capturing.store(false, Ordering::Relaxed);
+    if let Ok(sinks) = Arc::try_unwrap(sinks) {
+        for (name, s) in runtime.block_on(sinks.flush_and_close(FLUSH_TIMEOUT)) {
+            info!(
+                sink = name.as_str(),
+                delivered = s.delivered,
+                dropped = s.dropped,
+                "sink closed"
+            );
+        }
+    }
+    if let Ok(ifs) = state.interfaces.lock() {
+        for i in ifs.iter() {
+            info!(
+                interface = i.name.as_str(),
+                packets = i.packets,
+                kernel_dropped = i.pcap.kernel_dropped,
+                interface_dropped = i.pcap.interface_dropped,
+                queue_dropped = i.queue_dropped,
+                "capture totals"
+            );
+        }
+    }
+    let mut total = Stats::default();
+    if let Ok(w) = state.workers.lock() {
+        w.iter().for_each(|s| total.merge(s));
+    }
+    info!(
+        packets = total.packets,
+        flows = total.flows_created,
+        http_requests = total.http_requests,
+        tls_hellos = total.tls_client_hellos,
+        dns = total.dns_messages,
+        mcp_sessions = total.mcp_sessions_confirmed,
+        findings = state.findings_emitted.load(Ordering::Relaxed),
+        suppressed = state.findings_suppressed.load(Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
