@@ -11,6 +11,7 @@ pub mod detect;
 pub mod engine;
 pub mod findings;
 pub mod flow;
+pub mod metrics;
 pub mod proto;
 pub mod redact;
 pub mod signatures;
