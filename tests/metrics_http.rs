@@ -105,8 +105,7 @@ fn metrics_health_and_readiness() {
     let r = get(srv.addr, "/metrics");
     assert_eq!(r.status, 200);
     assert!(
-        r.head
-            .contains("content-type: text/plain; version=0.0.4"),
+        r.head.contains("content-type: text/plain; version=0.0.4"),
         "{}",
         r.head
     );
@@ -202,7 +201,11 @@ fn hostile_requests_are_bounded() {
     }
 
     // Garbage instead of HTTP.
-    let r = raw(srv.addr, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n").unwrap_or_default();
+    let r = raw(
+        srv.addr,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    )
+    .unwrap_or_default();
     if !r.is_empty() {
         assert_eq!(parse(&r).status, 400);
     }
