@@ -194,10 +194,10 @@ fn hostile_requests_are_bounded() {
         many.extend(format!("X-{i}: v\r\n").as_bytes());
     }
     many.extend(b"\r\n");
-    if let Ok(r) = raw(srv.addr, &many) {
-        if !r.is_empty() {
-            assert_ne!(parse(&r).status, 200);
-        }
+    if let Ok(r) = raw(srv.addr, &many)
+        && !r.is_empty()
+    {
+        assert_ne!(parse(&r).status, 200);
     }
 
     // Garbage instead of HTTP.
@@ -245,9 +245,30 @@ fn silent_clients_are_cut_off() {
         start.elapsed()
     );
     // Closed, possibly with a 408.
-    if let Ok(r) = r {
-        if !r.is_empty() {
-            assert_eq!(parse(&r).status, 408);
-        }
+    if let Ok(r) = r
+        && !r.is_empty()
+    {
+        assert_eq!(parse(&r).status, 408);
     }
+}
+
+#[test]
+fn large_exposition_is_sent_whole() {
+    use shadowmcp::findings::aggregate::{Severity, Verdict};
+    let srv = Server::start();
+    // ~200 vendor series: well beyond the 8 KiB request buffer.
+    for i in 0..shadowmcp::metrics::MAX_VENDOR_LABELS {
+        srv.metrics.finding(
+            Verdict::Shadow,
+            Severity::High,
+            "SMCP-010",
+            Some(&format!("vendor-with-a-long-name-{i}")),
+        );
+    }
+    let expected = String::from_utf8(srv.metrics.render()).expect("utf-8");
+    assert!(expected.len() > 16 * 1024, "{}", expected.len());
+    let r = get(srv.addr, "/metrics");
+    assert_eq!(r.status, 200);
+    // The histogram timestamps nothing, so two renders are identical.
+    assert_eq!(r.body, expected);
 }

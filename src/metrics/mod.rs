@@ -800,6 +800,17 @@ impl Metrics {
     /// Publish the cumulative counters of worker `worker_id`'s engine, and
     /// the size of its flow table. Call every second or so.
     pub fn publish_worker(&self, worker_id: usize, stats: &Stats, active_flows: usize) {
+        self.publish_worker_inner(worker_id, stats, Some(active_flows as u64));
+    }
+
+    /// Publish counters only; the worker's flow count stays as last published.
+    pub fn publish_worker_stats(&self, worker_id: usize, stats: &Stats) {
+        self.publish_worker_inner(worker_id, stats, None);
+    }
+
+    fn publish_worker_inner(&self, worker_id: usize, stats: &Stats, active_flows: Option<u64>) {
+        // Flatten outside the lock: scrapes wait on it.
+        let values = flatten(stats);
         let mut st = lock(&self.snapshots);
         let len = st.workers.len();
         let slot = match st.workers.entry(worker_id) {
@@ -814,17 +825,10 @@ impl Metrics {
                 })
             }
         };
-        slot.stats.update(flatten(stats));
-        slot.active_flows = active_flows as u64;
-    }
-
-    /// Publish counters only; the worker's flow count stays as last published.
-    pub fn publish_worker_stats(&self, worker_id: usize, stats: &Stats) {
-        let active = lock(&self.snapshots)
-            .workers
-            .get(&worker_id)
-            .map_or(0, |w| w.active_flows);
-        self.publish_worker(worker_id, stats, usize::try_from(active).unwrap_or(0));
+        slot.stats.update(values);
+        if let Some(a) = active_flows {
+            slot.active_flows = a;
+        }
     }
 
     /// The worker's engine was replaced or stopped: its counts stay in the

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 /// Parse the text exposition into (name, sorted labels, value) samples.
 /// Handles the escapes the encoder emits (`\\`, `\"`, `\n`).
-fn parse(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+type Sample = (String, Vec<(String, String)>, f64);
+
+fn parse(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
