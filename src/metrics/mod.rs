@@ -110,7 +110,7 @@ pub const PROTOCOLS: [&str; 6] = ["dns", "tls", "quic", "http", "sse", "websocke
 
 /// Cumulative counters of one capture handle, published by its capture thread.
 /// All values are totals since the capture was opened; pcap's 32-bit
-/// `ps_recv`/`ps_drop`/`ps_ifdrop` must be widened (wrap-corrected) by the
+/// `ps_recv`/`ps_drop`/`ps_ifdrop` must be widened with [`Counter32`] by the
 /// publisher. A value lower than the previous one is taken as a reopened
 /// capture: the old total is kept and the new one added on top.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,30 @@ pub struct CaptureCounters {
     pub interface_drops: u64,
     /// Dropped by the sensor: the queue to the workers was full.
     pub queue_full_drops: u64,
+}
+
+/// Widens one of libpcap's 32-bit cumulative counters (`ps_recv`, `ps_drop`,
+/// `ps_ifdrop`) to 64 bits. They wrap after 2^32 packets — about 70 minutes at
+/// a million packets per second — so a lower reading is a wrap, not a reset.
+/// Read at least once per wrap period (every few seconds is plenty).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counter32 {
+    last: u32,
+    total: u64,
+}
+
+impl Counter32 {
+    /// Feed the latest raw reading; returns the widened total.
+    pub fn update(&mut self, raw: u32) -> u64 {
+        let delta = raw.wrapping_sub(self.last);
+        self.last = raw;
+        self.total = self.total.saturating_add(u64::from(delta));
+        self.total
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
 }
 
 /// Counters of one alert sink, published by the sink. The first four are

@@ -602,3 +602,32 @@ fn routes() {
     let post = hyper::Request::post("/metrics").body(()).expect("request");
     assert_eq!(server::respond(&post, &m, &h).status(), 405);
 }
+
+#[test]
+fn pcap_counters_widen_across_wraps() {
+    let mut c = Counter32::default();
+    assert_eq!(c.update(0), 0);
+    assert_eq!(c.update(10), 10);
+    assert_eq!(c.update(10), 10);
+    assert_eq!(c.update(u32::MAX - 5), u64::from(u32::MAX) - 5);
+    // Wrapped past zero: 6 to reach 2^32, then 4 more.
+    assert_eq!(c.update(4), (1u64 << 32) + 4);
+    assert_eq!(c.total(), (1u64 << 32) + 4);
+    // Two wraps' worth through exported capture counters stays monotonic.
+    let m = Metrics::new().expect("registry builds");
+    let mut recv = Counter32::default();
+    let mut last = 0.0;
+    for raw in [1u32, 3_000_000_000, 5, 2_000_000_000, 4_000_000_000, 7] {
+        m.publish_capture_stats(
+            "eth0",
+            CaptureCounters {
+                packets: recv.update(raw),
+                ..Default::default()
+            },
+        );
+        let v = value(&m, PACKETS, &[("interface", "eth0")]).expect("series");
+        assert!(v >= last, "{v} < {last}");
+        last = v;
+    }
+    assert_eq!(last, (2u64 * (1 << 32) + 7) as f64);
+}
