@@ -12,6 +12,7 @@ pub mod detect;
 pub mod engine;
 pub mod findings;
 pub mod flow;
+pub mod metrics;
 pub mod privileges;
 pub mod proto;
 pub mod redact;

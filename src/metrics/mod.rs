@@ -1,0 +1,1020 @@
+//! Prometheus metrics of the live sensor. Every metric name is declared in this
+//! module (and listed in `docs/metrics.md`, checked by a test): the names are an
+//! interface that dashboards and alerts depend on.
+//!
+//! Two kinds of sources feed the registry:
+//!
+//! - **Snapshots.** Workers own plain [`Stats`] (no atomics on the packet path)
+//!   and periodically publish their cumulative counters with
+//!   [`Metrics::publish_worker_stats`]; capture threads and sinks do the same
+//!   with [`CaptureCounters`] and [`SinkCounters`]. The exported values are
+//!   computed at scrape time by a custom collector from the latest snapshot of
+//!   every source. A value that goes backwards (a restarted engine, a reopened
+//!   capture) is folded into a base, so exported counters never decrease.
+//! - **Events** (findings, signature reloads, sampled packet timings) update
+//!   ordinary atomic prometheus metrics directly.
+//!
+//! Label cardinality is bounded: label values come from closed sets (protocols,
+//! causes, rule ids), from operator configuration (interfaces, sinks: capped),
+//! or from the signature list (vendors: capped, the rest folded into `other`).
+//! No address, host name or payload byte ever becomes a label.
+
+pub mod server;
+
+pub use server::{Health, serve, serve_listener};
+
+use crate::decode::DecodeError;
+use crate::findings::aggregate::{Severity, Verdict, rules};
+use crate::findings::output::FindingRecord;
+use crate::stats::Stats;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+use rustc_hash::FxHashSet;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Distinct `vendor` label values on `shadowmcp_findings_total`. The built-in
+/// signature list names ~150 vendors; beyond the cap new vendors are counted
+/// under `other` so a hostile or huge custom list cannot blow up the series.
+pub const MAX_VENDOR_LABELS: usize = 200;
+/// Interfaces tracked by `publish_capture_stats`; publishes for further
+/// interfaces are ignored (a sensor captures on a handful).
+pub const MAX_INTERFACES: usize = 64;
+/// Sinks tracked by `publish_sink`; further sinks are ignored.
+pub const MAX_SINKS: usize = 32;
+/// Worker slots tracked by `publish_worker_stats`; further ids are ignored.
+pub const MAX_WORKERS: usize = 1024;
+/// Longest label value taken from a name (interface, sink, vendor, version),
+/// in bytes; longer values are cut at a character boundary.
+pub const MAX_LABEL_BYTES: usize = 64;
+/// Default sampling of the per-packet timing histogram: one packet in this
+/// many is timed, so the clock reads cost nothing measurable.
+pub const PACKET_SAMPLE_EVERY: u64 = 256;
+/// Default listener of the metrics endpoint: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9108";
+
+/// Upper bounds of `shadowmcp_packet_processing_seconds`: 100 ns … 1 ms, a
+/// 1-2.5-5 series; slower packets land in `+Inf`.
+pub const PACKET_SECONDS_BUCKETS: [f64; 13] = [
+    1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+];
+
+// ---------------------------------------------------------------------------
+// Metric names: the interface. Keep in sync with docs/metrics.md (tested).
+
+pub const BUILD_INFO: &str = "shadowmcp_build_info";
+pub const WORKERS: &str = "shadowmcp_workers";
+pub const PACKETS: &str = "shadowmcp_packets_total";
+pub const BYTES: &str = "shadowmcp_bytes_total";
+pub const CAPTURE_DROPS: &str = "shadowmcp_capture_drops_total";
+pub const PROCESSED_PACKETS: &str = "shadowmcp_processed_packets_total";
+pub const PROCESSED_BYTES: &str = "shadowmcp_processed_bytes_total";
+pub const IP_PACKETS: &str = "shadowmcp_ip_packets_total";
+pub const TRANSPORT_PACKETS: &str = "shadowmcp_transport_packets_total";
+pub const DECODE_ERRORS: &str = "shadowmcp_decode_errors_total";
+pub const FLOWS_ACTIVE: &str = "shadowmcp_flows_active";
+pub const FLOWS_CREATED: &str = "shadowmcp_flows_created_total";
+pub const FLOWS_EVICTED: &str = "shadowmcp_flows_evicted_total";
+pub const TCP_GAPS: &str = "shadowmcp_tcp_gaps_total";
+pub const TCP_STREAM_OVERFLOWS: &str = "shadowmcp_tcp_stream_overflows_total";
+pub const PARSER_MESSAGES: &str = "shadowmcp_parser_messages_total";
+pub const PARSER_ERRORS: &str = "shadowmcp_parser_errors_total";
+pub const TLS_ECH: &str = "shadowmcp_tls_ech_total";
+pub const MCP_SESSIONS: &str = "shadowmcp_mcp_sessions_total";
+pub const DNS_CACHE_EVICTIONS: &str = "shadowmcp_dns_cache_evictions_total";
+pub const FINDINGS: &str = "shadowmcp_findings_total";
+pub const FINDINGS_SUPPRESSED: &str = "shadowmcp_findings_suppressed_total";
+pub const FINDINGS_DROPPED: &str = "shadowmcp_findings_dropped_total";
+pub const SINK_DELIVERIES: &str = "shadowmcp_sink_deliveries_total";
+pub const SINK_RETRIES: &str = "shadowmcp_sink_retries_total";
+pub const SINK_FAILURES: &str = "shadowmcp_sink_failures_total";
+pub const SINK_DROPPED: &str = "shadowmcp_sink_dropped_total";
+pub const SINK_QUEUE_DEPTH: &str = "shadowmcp_sink_queue_depth";
+pub const SINK_SPOOL_BYTES: &str = "shadowmcp_sink_spool_bytes";
+pub const SIGNATURES_INFO: &str = "shadowmcp_signatures_info";
+pub const SIGNATURE_SERVERS: &str = "shadowmcp_signature_servers";
+pub const SIGNATURE_RELOADS: &str = "shadowmcp_signature_reloads_total";
+pub const SIGNATURE_LAST_RELOAD: &str =
+    "shadowmcp_signature_last_successful_reload_timestamp_seconds";
+pub const PACKET_SECONDS: &str = "shadowmcp_packet_processing_seconds";
+
+/// Protocol label values of the parser families, in export order.
+pub const PROTOCOLS: [&str; 6] = ["dns", "tls", "quic", "http", "sse", "websocket"];
+
+// ---------------------------------------------------------------------------
+// Snapshot sources.
+
+/// Cumulative counters of one capture handle, published by its capture thread.
+/// All values are totals since the capture was opened; pcap's 32-bit
+/// `ps_recv`/`ps_drop`/`ps_ifdrop` must be widened with [`Counter32`] by the
+/// publisher. A value lower than the previous one is taken as a reopened
+/// capture: the old total is kept and the new one added on top.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureCounters {
+    /// Frames handed to the sensor by the capture.
+    pub packets: u64,
+    /// Captured bytes of those frames (wire bytes when not truncated).
+    pub bytes: u64,
+    /// Dropped by the kernel: no room in the capture buffer (`ps_drop`).
+    pub kernel_drops: u64,
+    /// Dropped by the interface or its driver (`ps_ifdrop`).
+    pub interface_drops: u64,
+    /// Dropped by the sensor: the queue to the workers was full.
+    pub queue_full_drops: u64,
+}
+
+/// Widens one of libpcap's 32-bit cumulative counters (`ps_recv`, `ps_drop`,
+/// `ps_ifdrop`) to 64 bits. They wrap after 2^32 packets — about 70 minutes at
+/// a million packets per second — so a lower reading is a wrap, not a reset.
+/// Read at least once per wrap period (every few seconds is plenty).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counter32 {
+    last: u32,
+    total: u64,
+}
+
+impl Counter32 {
+    /// Feed the latest raw reading; returns the widened total.
+    pub fn update(&mut self, raw: u32) -> u64 {
+        let delta = raw.wrapping_sub(self.last);
+        self.last = raw;
+        self.total = self.total.saturating_add(u64::from(delta));
+        self.total
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// Counters of one alert sink, published by the sink. The first four are
+/// cumulative (monotonic, same reset rule as [`CaptureCounters`]); the last two
+/// are current levels.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SinkCounters {
+    /// Findings delivered (acknowledged by the destination).
+    pub delivered: u64,
+    /// Delivery attempts that were retried.
+    pub retries: u64,
+    /// Delivery attempts that failed (each retry that fails counts).
+    pub failures: u64,
+    /// Findings given up on: queue and spool full, or retries exhausted.
+    pub dropped: u64,
+    /// Findings waiting in the in-memory queue now.
+    pub queue_depth: u64,
+    /// Bytes in the on-disk spool now.
+    pub spool_bytes: u64,
+}
+
+/// Latest cumulative values of one source plus the totals of its earlier
+/// incarnations, per field: exported = base + last, never decreasing.
+#[derive(Debug, Clone)]
+struct Mono<const N: usize> {
+    last: [u64; N],
+    base: [u64; N],
+}
+
+impl<const N: usize> Mono<N> {
+    fn new() -> Self {
+        Self {
+            last: [0; N],
+            base: [0; N],
+        }
+    }
+
+    fn update(&mut self, new: [u64; N]) {
+        for ((l, b), n) in self.last.iter_mut().zip(self.base.iter_mut()).zip(new) {
+            if n < *l {
+                // The source restarted from zero: keep what it had counted.
+                *b = b.saturating_add(*l);
+            }
+            *l = n;
+        }
+    }
+
+    /// The source is gone or replaced: its totals stay, the next publish
+    /// under the same key starts from zero.
+    fn retire(&mut self) {
+        for (l, b) in self.last.iter_mut().zip(self.base.iter_mut()) {
+            *b = b.saturating_add(*l);
+            *l = 0;
+        }
+    }
+
+    fn value(&self, i: usize) -> u64 {
+        match (self.base.get(i), self.last.get(i)) {
+            (Some(b), Some(l)) => b.saturating_add(*l),
+            _ => 0,
+        }
+    }
+}
+
+// Field order of a flattened `Stats`.
+const S_PACKETS: usize = 0;
+const S_BYTES: usize = 1;
+const S_IPV4: usize = 2;
+const S_IPV6: usize = 3;
+const S_TCP: usize = 4;
+const S_UDP: usize = 5;
+const S_OTHER_IP: usize = 6;
+const S_DECODE: usize = 7; // ..7 + DecodeError::ALL.len()
+const S_FLOWS_CREATED: usize = 12;
+const S_EVICT_IDLE: usize = 13;
+const S_EVICT_CAP: usize = 14;
+const S_TCP_GAPS: usize = 15;
+const S_TCP_OVERFLOW: usize = 16;
+const S_DNS: usize = 17;
+const S_DNS_ERR: usize = 18;
+const S_TLS: usize = 19;
+const S_TLS_ERR: usize = 20;
+const S_TLS_ECH: usize = 21;
+const S_QUIC: usize = 22;
+const S_QUIC_ERR: usize = 23;
+const S_HTTP_REQ: usize = 24;
+const S_HTTP_RESP: usize = 25;
+const S_HTTP_ERR: usize = 26;
+const S_SSE: usize = 27;
+const S_WS: usize = 28;
+const S_WS_ERR: usize = 29;
+const S_MCP: usize = 30;
+const S_DNS_CACHE_EVICT: usize = 31;
+const STAT_FIELDS: usize = 32;
+
+fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
+    let mut v = [0u64; STAT_FIELDS];
+    let pairs = [
+        (S_PACKETS, s.packets),
+        (S_BYTES, s.bytes),
+        (S_IPV4, s.ipv4),
+        (S_IPV6, s.ipv6),
+        (S_TCP, s.tcp),
+        (S_UDP, s.udp),
+        (S_OTHER_IP, s.other_ip),
+        (S_FLOWS_CREATED, s.flows_created),
+        (S_EVICT_IDLE, s.flows_evicted_idle),
+        (S_EVICT_CAP, s.flows_evicted_capacity),
+        (S_TCP_GAPS, s.tcp_gaps),
+        (S_TCP_OVERFLOW, s.tcp_stream_overflow),
+        (S_DNS, s.dns_messages),
+        (S_DNS_ERR, s.dns_errors),
+        (S_TLS, s.tls_client_hellos),
+        (S_TLS_ERR, s.tls_errors),
+        (S_TLS_ECH, s.tls_ech),
+        (S_QUIC, s.quic_client_hellos),
+        (S_QUIC_ERR, s.quic_errors),
+        (S_HTTP_REQ, s.http_requests),
+        (S_HTTP_RESP, s.http_responses),
+        (S_HTTP_ERR, s.http_errors),
+        (S_SSE, s.sse_events),
+        (S_WS, s.websocket_messages),
+        (S_WS_ERR, s.websocket_errors),
+        (S_MCP, s.mcp_sessions_confirmed),
+        (S_DNS_CACHE_EVICT, s.dns_cache_evictions),
+    ];
+    for (i, x) in pairs {
+        if let Some(slot) = v.get_mut(i) {
+            *slot = x;
+        }
+    }
+    for (k, x) in s.decode_errors.iter().enumerate() {
+        if let Some(slot) = v.get_mut(S_DECODE + k) {
+            *slot = *x;
+        }
+    }
+    v
+}
+
+#[derive(Debug)]
+struct WorkerSlot {
+    stats: Mono<STAT_FIELDS>,
+    active_flows: u64,
+}
+
+const C_FIELDS: usize = 5;
+const K_FIELDS: usize = 4;
+
+#[derive(Debug)]
+struct SinkSlot {
+    counters: Mono<K_FIELDS>,
+    queue_depth: u64,
+    spool_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Snapshots {
+    workers: BTreeMap<usize, WorkerSlot>,
+    interfaces: BTreeMap<String, Mono<C_FIELDS>>,
+    sinks: BTreeMap<String, SinkSlot>,
+}
+
+/// Lock even if a publisher panicked while holding the lock: the snapshot
+/// data stays consistent field by field, and metrics must keep working.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Cut a label value to `MAX_LABEL_BYTES` at a character boundary; an empty
+/// value becomes `unknown` (Prometheus treats empty as absent).
+fn label_value(s: &str) -> String {
+    let mut end = s.len().min(MAX_LABEL_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let v = s.get(..end).unwrap_or_default();
+    if v.is_empty() {
+        "unknown".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One exported family of the snapshot collector.
+struct Family {
+    kind: Kind,
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+const SNAPSHOT_FAMILIES: &[Family] = &[
+    Family {
+        kind: Kind::Counter,
+        name: PACKETS,
+        help: "Frames received from the capture, per interface.",
+        labels: &["interface"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: BYTES,
+        help: "Bytes of frames received from the capture, per interface.",
+        labels: &["interface"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: CAPTURE_DROPS,
+        help: "Frames lost before analysis, per interface and cause (kernel, interface, queue_full).",
+        labels: &["interface", "cause"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: PROCESSED_PACKETS,
+        help: "Frames processed by the analysis workers.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: PROCESSED_BYTES,
+        help: "Bytes of frames processed by the analysis workers.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: IP_PACKETS,
+        help: "Decoded IP packets by IP version.",
+        labels: &["version"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TRANSPORT_PACKETS,
+        help: "Decoded IP packets by transport protocol (tcp, udp, other).",
+        labels: &["protocol"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: DECODE_ERRORS,
+        help: "Frames that could not be decoded to TCP/UDP, by kind.",
+        labels: &["kind"],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: FLOWS_ACTIVE,
+        help: "Flows in the flow tables of all workers.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: FLOWS_CREATED,
+        help: "Flows created.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: FLOWS_EVICTED,
+        help: "Flows evicted from the flow table, by reason (idle, capacity).",
+        labels: &["reason"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TCP_GAPS,
+        help: "TCP byte ranges declared lost by reassembly.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TCP_STREAM_OVERFLOWS,
+        help: "TCP out-of-order buffers that hit their cap.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: PARSER_MESSAGES,
+        help: "Messages parsed, by protocol (dns, tls, quic, http, sse, websocket).",
+        labels: &["protocol"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: PARSER_ERRORS,
+        help: "Parse errors, by protocol (dns, tls, quic, http, sse, websocket).",
+        labels: &["protocol"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_ECH,
+        help: "TLS and QUIC ClientHellos with Encrypted Client Hello.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: MCP_SESSIONS,
+        help: "Flows confirmed as MCP sessions by protocol structure.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: DNS_CACHE_EVICTIONS,
+        help: "DNS answer cache entries evicted before expiry because the cache was full.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: SINK_DELIVERIES,
+        help: "Findings delivered, per sink.",
+        labels: &["sink"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: SINK_RETRIES,
+        help: "Delivery attempts retried, per sink.",
+        labels: &["sink"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: SINK_FAILURES,
+        help: "Delivery attempts that failed, per sink.",
+        labels: &["sink"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: SINK_DROPPED,
+        help: "Findings given up on, per sink.",
+        labels: &["sink"],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: SINK_QUEUE_DEPTH,
+        help: "Findings waiting in the in-memory queue, per sink.",
+        labels: &["sink"],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: SINK_SPOOL_BYTES,
+        help: "Bytes in the on-disk spool, per sink.",
+        labels: &["sink"],
+    },
+];
+
+/// Computes the snapshot families at scrape time.
+struct SnapshotCollector {
+    state: Arc<Mutex<Snapshots>>,
+    descs: Vec<Desc>,
+}
+
+impl SnapshotCollector {
+    fn new(state: Arc<Mutex<Snapshots>>) -> prometheus::Result<Self> {
+        let descs = SNAPSHOT_FAMILIES
+            .iter()
+            .map(|f| {
+                Desc::new(
+                    f.name.to_string(),
+                    f.help.to_string(),
+                    f.labels.iter().map(|l| l.to_string()).collect(),
+                    Default::default(),
+                )
+            })
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        Ok(Self { state, descs })
+    }
+
+    /// (family name, label values, value) of every series, from one
+    /// consistent view of the snapshots.
+    fn samples(&self) -> Vec<(&'static str, Vec<String>, u64)> {
+        let st = lock(&self.state);
+        let mut out: Vec<(&'static str, Vec<String>, u64)> = Vec::new();
+        let mut total = [0u64; STAT_FIELDS];
+        let mut active = 0u64;
+        for w in st.workers.values() {
+            for (i, t) in total.iter_mut().enumerate() {
+                *t = t.saturating_add(w.stats.value(i));
+            }
+            active = active.saturating_add(w.active_flows);
+        }
+        let t = |i: usize| total.get(i).copied().unwrap_or(0);
+        let one = |name, v| (name, Vec::new(), v);
+        let lab = |name, l: &str, v| (name, vec![l.to_string()], v);
+        out.push(one(PROCESSED_PACKETS, t(S_PACKETS)));
+        out.push(one(PROCESSED_BYTES, t(S_BYTES)));
+        out.push(lab(IP_PACKETS, "4", t(S_IPV4)));
+        out.push(lab(IP_PACKETS, "6", t(S_IPV6)));
+        out.push(lab(TRANSPORT_PACKETS, "tcp", t(S_TCP)));
+        out.push(lab(TRANSPORT_PACKETS, "udp", t(S_UDP)));
+        out.push(lab(TRANSPORT_PACKETS, "other", t(S_OTHER_IP)));
+        for (k, e) in DecodeError::ALL.iter().enumerate() {
+            out.push(lab(DECODE_ERRORS, e.as_str(), t(S_DECODE + k)));
+        }
+        out.push(one(FLOWS_ACTIVE, active));
+        out.push(one(FLOWS_CREATED, t(S_FLOWS_CREATED)));
+        out.push(lab(FLOWS_EVICTED, "idle", t(S_EVICT_IDLE)));
+        out.push(lab(FLOWS_EVICTED, "capacity", t(S_EVICT_CAP)));
+        out.push(one(TCP_GAPS, t(S_TCP_GAPS)));
+        out.push(one(TCP_STREAM_OVERFLOWS, t(S_TCP_OVERFLOW)));
+        // SSE events are parsed inside HTTP response bodies: their framing
+        // errors are counted under http, so the sse error series stays 0.
+        let messages = [
+            t(S_DNS),
+            t(S_TLS),
+            t(S_QUIC),
+            t(S_HTTP_REQ).saturating_add(t(S_HTTP_RESP)),
+            t(S_SSE),
+            t(S_WS),
+        ];
+        let errors = [
+            t(S_DNS_ERR),
+            t(S_TLS_ERR),
+            t(S_QUIC_ERR),
+            t(S_HTTP_ERR),
+            0,
+            t(S_WS_ERR),
+        ];
+        for ((p, m), e) in PROTOCOLS.iter().zip(messages).zip(errors) {
+            out.push(lab(PARSER_MESSAGES, p, m));
+            out.push(lab(PARSER_ERRORS, p, e));
+        }
+        out.push(one(TLS_ECH, t(S_TLS_ECH)));
+        out.push(one(MCP_SESSIONS, t(S_MCP)));
+        out.push(one(DNS_CACHE_EVICTIONS, t(S_DNS_CACHE_EVICT)));
+
+        for (iface, c) in &st.interfaces {
+            out.push(lab(PACKETS, iface, c.value(0)));
+            out.push(lab(BYTES, iface, c.value(1)));
+            for (k, cause) in ["kernel", "interface", "queue_full"].iter().enumerate() {
+                out.push((
+                    CAPTURE_DROPS,
+                    vec![iface.clone(), cause.to_string()],
+                    c.value(2 + k),
+                ));
+            }
+        }
+        for (sink, s) in &st.sinks {
+            out.push(lab(SINK_DELIVERIES, sink, s.counters.value(0)));
+            out.push(lab(SINK_RETRIES, sink, s.counters.value(1)));
+            out.push(lab(SINK_FAILURES, sink, s.counters.value(2)));
+            out.push(lab(SINK_DROPPED, sink, s.counters.value(3)));
+            out.push(lab(SINK_QUEUE_DEPTH, sink, s.queue_depth));
+            out.push(lab(SINK_SPOOL_BYTES, sink, s.spool_bytes));
+        }
+        out
+    }
+}
+
+impl Collector for SnapshotCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let samples = self.samples();
+        let mut out = Vec::with_capacity(SNAPSHOT_FAMILIES.len());
+        // Fresh metric objects per scrape (a few dozen series, once per scrape
+        // interval): the library builds well-formed families from them.
+        for f in SNAPSHOT_FAMILIES {
+            let mine = samples.iter().filter(|s| s.0 == f.name);
+            let opts = Opts::new(f.name, f.help);
+            let fams = match f.kind {
+                Kind::Counter => IntCounterVec::new(opts, f.labels).map(|v| {
+                    for (_, l, x) in mine {
+                        let l: Vec<&str> = l.iter().map(String::as_str).collect();
+                        if let Ok(c) = v.get_metric_with_label_values(&l) {
+                            c.inc_by(*x);
+                        }
+                    }
+                    v.collect()
+                }),
+                Kind::Gauge => IntGaugeVec::new(opts, f.labels).map(|v| {
+                    for (_, l, x) in mine {
+                        let l: Vec<&str> = l.iter().map(String::as_str).collect();
+                        if let Ok(g) = v.get_metric_with_label_values(&l) {
+                            g.set(i64::try_from(*x).unwrap_or(i64::MAX));
+                        }
+                    }
+                    v.collect()
+                }),
+            };
+            out.extend(fams.unwrap_or_default());
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+fn verdict_label(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Shadow => "shadow",
+        Verdict::Sanctioned => "sanctioned",
+    }
+}
+
+fn severity_label(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+    }
+}
+
+/// Rule ids are a closed set; anything else is `other`.
+fn rule_label(id: &str) -> &'static str {
+    rules::ALL
+        .iter()
+        .find(|r| r.id == id)
+        .map_or("other", |r| r.id)
+}
+
+/// Every metric of the sensor and the registry that exports them.
+pub struct Metrics {
+    registry: Registry,
+    declared: Vec<String>,
+    snapshots: Arc<Mutex<Snapshots>>,
+    vendors: Mutex<FxHashSet<String>>,
+    workers: IntGauge,
+    findings: IntCounterVec,
+    findings_suppressed: IntCounterVec,
+    findings_dropped: IntCounter,
+    signatures_info: IntGaugeVec,
+    signature_servers: IntGauge,
+    signature_reloads: IntCounterVec,
+    signature_last_reload: Gauge,
+    packet_seconds: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("declared", &self.declared.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Build the registry with every metric. `commit` is the source revision
+    /// shown in `shadowmcp_build_info` (e.g. from the build environment).
+    pub fn new() -> prometheus::Result<Self> {
+        Self::with_build(
+            env!("CARGO_PKG_VERSION"),
+            option_env!("SHADOWMCP_GIT_COMMIT").unwrap_or("unknown"),
+        )
+    }
+
+    pub fn with_build(version: &str, commit: &str) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let mut declared = Vec::new();
+        let mut reg = |c: Box<dyn Collector>| -> prometheus::Result<()> {
+            declared.extend(c.desc().iter().map(|d| d.fq_name.clone()));
+            registry.register(c)
+        };
+
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                BUILD_INFO,
+                "Always 1; the labels name the running build (version, commit).",
+            ),
+            &["version", "commit"],
+        )?;
+        build_info
+            .with_label_values(&[&label_value(version), &label_value(commit)])
+            .set(1);
+        reg(Box::new(build_info))?;
+
+        let workers = IntGauge::new(WORKERS, "Analysis worker threads running.")?;
+        reg(Box::new(workers.clone()))?;
+
+        let snapshots = Arc::new(Mutex::new(Snapshots::default()));
+        reg(Box::new(SnapshotCollector::new(snapshots.clone())?))?;
+
+        let findings = IntCounterVec::new(
+            Opts::new(
+                FINDINGS,
+                "Findings reported, by verdict, severity, rule id and vendor (vendor from the signature list, or none / other).",
+            ),
+            &["verdict", "severity", "rule", "vendor"],
+        )?;
+        reg(Box::new(findings.clone()))?;
+        let findings_suppressed = IntCounterVec::new(
+            Opts::new(
+                FINDINGS_SUPPRESSED,
+                "Findings not reported because of configuration (minimum confidence, rule suppression), by rule id.",
+            ),
+            &["rule"],
+        )?;
+        reg(Box::new(findings_suppressed.clone()))?;
+        let findings_dropped = IntCounter::new(
+            FINDINGS_DROPPED,
+            "Findings lost because the finding table was full.",
+        )?;
+        reg(Box::new(findings_dropped.clone()))?;
+
+        let signatures_info = IntGaugeVec::new(
+            Opts::new(
+                SIGNATURES_INFO,
+                "Always 1; the version label names the signature set in use.",
+            ),
+            &["version"],
+        )?;
+        reg(Box::new(signatures_info.clone()))?;
+        let signature_servers = IntGauge::new(
+            SIGNATURE_SERVERS,
+            "Known MCP servers in the signature set in use.",
+        )?;
+        reg(Box::new(signature_servers.clone()))?;
+        let signature_reloads = IntCounterVec::new(
+            Opts::new(
+                SIGNATURE_RELOADS,
+                "Signature reloads, by result (success, failure).",
+            ),
+            &["result"],
+        )?;
+        for r in ["success", "failure"] {
+            signature_reloads.with_label_values(&[r]);
+        }
+        reg(Box::new(signature_reloads.clone()))?;
+        let signature_last_reload = Gauge::new(
+            SIGNATURE_LAST_RELOAD,
+            "Unix time of the last successful signature load or reload.",
+        )?;
+        reg(Box::new(signature_last_reload.clone()))?;
+
+        let packet_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                PACKET_SECONDS,
+                "Time to process one packet in a worker (sampled, one packet in N).",
+            )
+            .buckets(PACKET_SECONDS_BUCKETS.to_vec()),
+        )?;
+        reg(Box::new(packet_seconds.clone()))?;
+
+        Ok(Self {
+            registry,
+            declared,
+            snapshots,
+            vendors: Mutex::new(FxHashSet::default()),
+            workers,
+            findings,
+            findings_suppressed,
+            findings_dropped,
+            signatures_info,
+            signature_servers,
+            signature_reloads,
+            signature_last_reload,
+            packet_seconds,
+        })
+    }
+
+    /// The registry, to add process metrics or encode elsewhere.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Names of every declared metric family (histograms by base name).
+    pub fn declared_names(&self) -> &[String] {
+        &self.declared
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec only fails on malformed families, which the
+        // library builds itself; on error the partial output is still served.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+
+    // --- snapshots -------------------------------------------------------
+
+    /// Publish the cumulative counters of worker `worker_id`'s engine, and
+    /// the size of its flow table. Call every second or so.
+    pub fn publish_worker(&self, worker_id: usize, stats: &Stats, active_flows: usize) {
+        self.publish_worker_inner(worker_id, stats, Some(active_flows as u64));
+    }
+
+    /// Publish counters only; the worker's flow count stays as last published.
+    pub fn publish_worker_stats(&self, worker_id: usize, stats: &Stats) {
+        self.publish_worker_inner(worker_id, stats, None);
+    }
+
+    fn publish_worker_inner(&self, worker_id: usize, stats: &Stats, active_flows: Option<u64>) {
+        // Flatten outside the lock: scrapes wait on it.
+        let values = flatten(stats);
+        let mut st = lock(&self.snapshots);
+        let len = st.workers.len();
+        let slot = match st.workers.entry(worker_id) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                if len >= MAX_WORKERS {
+                    return;
+                }
+                e.insert(WorkerSlot {
+                    stats: Mono::new(),
+                    active_flows: 0,
+                })
+            }
+        };
+        slot.stats.update(values);
+        if let Some(a) = active_flows {
+            slot.active_flows = a;
+        }
+    }
+
+    /// The worker's engine was replaced or stopped: its counts stay in the
+    /// totals, its flows leave the gauge, and the next publish under this id
+    /// starts from zero.
+    pub fn retire_worker(&self, worker_id: usize) {
+        if let Some(w) = lock(&self.snapshots).workers.get_mut(&worker_id) {
+            w.stats.retire();
+            w.active_flows = 0;
+        }
+    }
+
+    pub fn set_workers(&self, n: usize) {
+        self.workers.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Publish the cumulative counters of one capture handle.
+    pub fn publish_capture_stats(&self, interface: &str, c: CaptureCounters) {
+        let key = label_value(interface);
+        let mut st = lock(&self.snapshots);
+        if !st.interfaces.contains_key(&key) && st.interfaces.len() >= MAX_INTERFACES {
+            return;
+        }
+        st.interfaces.entry(key).or_insert_with(Mono::new).update([
+            c.packets,
+            c.bytes,
+            c.kernel_drops,
+            c.interface_drops,
+            c.queue_full_drops,
+        ]);
+    }
+
+    /// Publish the counters of one sink (by its configured name).
+    pub fn publish_sink(&self, name: &str, c: SinkCounters) {
+        let key = label_value(name);
+        let mut st = lock(&self.snapshots);
+        if !st.sinks.contains_key(&key) && st.sinks.len() >= MAX_SINKS {
+            return;
+        }
+        let slot = st.sinks.entry(key).or_insert_with(|| SinkSlot {
+            counters: Mono::new(),
+            queue_depth: 0,
+            spool_bytes: 0,
+        });
+        slot.counters
+            .update([c.delivered, c.retries, c.failures, c.dropped]);
+        slot.queue_depth = c.queue_depth;
+        slot.spool_bytes = c.spool_bytes;
+    }
+
+    // --- events ----------------------------------------------------------
+
+    /// Count one reported finding. `vendor` comes from the signature list;
+    /// after `MAX_VENDOR_LABELS` distinct vendors the rest count as `other`.
+    pub fn finding(
+        &self,
+        verdict: Verdict,
+        severity: Severity,
+        rule_id: &str,
+        vendor: Option<&str>,
+    ) {
+        let vendor = match vendor {
+            None => "none".to_string(),
+            Some(v) => {
+                let v = label_value(v);
+                let mut seen = lock(&self.vendors);
+                if seen.contains(&v) {
+                    v
+                } else if v == "none" || v == "other" || seen.len() >= MAX_VENDOR_LABELS {
+                    // Reserved values are not vendors; full set folds into other.
+                    "other".to_string()
+                } else {
+                    seen.insert(v.clone());
+                    v
+                }
+            }
+        };
+        self.findings
+            .with_label_values(&[
+                verdict_label(verdict),
+                severity_label(severity),
+                rule_label(rule_id),
+                &vendor,
+            ])
+            .inc();
+    }
+
+    /// Count a finding record as written to sinks.
+    pub fn record_finding(&self, r: &FindingRecord) {
+        self.finding(r.verdict, r.severity, r.rule.id, r.server.vendor.as_deref());
+    }
+
+    pub fn finding_suppressed(&self, rule_id: &str) {
+        self.findings_suppressed
+            .with_label_values(&[rule_label(rule_id)])
+            .inc();
+    }
+
+    pub fn findings_dropped(&self, n: u64) {
+        self.findings_dropped.inc_by(n);
+    }
+
+    /// A signature set is in use (at start or after a successful reload).
+    pub fn signatures_loaded(&self, version: &str, servers: usize) {
+        self.signatures_info.reset();
+        self.signatures_info
+            .with_label_values(&[&label_value(version)])
+            .set(1);
+        self.signature_servers
+            .set(i64::try_from(servers).unwrap_or(i64::MAX));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.signature_last_reload.set(now);
+    }
+
+    /// Result of a reload attempt (on failure the old set stays in use).
+    pub fn reload(&self, success: bool) {
+        let r = if success { "success" } else { "failure" };
+        self.signature_reloads.with_label_values(&[r]).inc();
+    }
+
+    /// One sampled per-packet processing time, in seconds.
+    pub fn observe_packet_seconds(&self, seconds: f64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.packet_seconds.observe(seconds);
+        }
+    }
+}
+
+/// Decides which packets a worker times: one in `every`. Lives in the worker
+/// (no sharing), so it costs one increment per packet.
+#[derive(Debug, Clone)]
+pub struct PacketSampler {
+    every: u64,
+    n: u64,
+}
+
+impl PacketSampler {
+    pub fn new(every: u64) -> Self {
+        Self {
+            every: every.max(1),
+            n: 0,
+        }
+    }
+
+    /// True for the first packet and then every `every`-th.
+    pub fn tick(&mut self) -> bool {
+        let hit = self.n == 0;
+        self.n += 1;
+        if self.n >= self.every {
+            self.n = 0;
+        }
+        hit
+    }
+}
+
+impl Default for PacketSampler {
+    fn default() -> Self {
+        Self::new(PACKET_SAMPLE_EVERY)
+    }
+}
+
+#[cfg(test)]
+mod tests;
