@@ -64,36 +64,36 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Droppe
     // SAFETY: plain libc calls without pointers.
     let euid = unsafe { libc::geteuid() };
     let mut switched = false;
-    if euid == 0 {
-        if let Some(user) = user {
-            let (uid, mut gid) = lookup_user(user)?;
-            if let Some(g) = group {
-                gid = lookup_group(g)?;
-            }
-            // Order matters: supplementary groups and gid while still root.
-            // SAFETY: setgroups with a zero-length list does not read the pointer.
-            if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
-                return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
-            }
-            // SAFETY: plain libc calls.
-            if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
-                return Err(format!(
-                    "setresgid({gid}): {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
-                return Err(format!(
-                    "setresuid({uid}): {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            // Paranoia: getting root back must now fail.
-            if uid != 0 && unsafe { libc::setuid(0) } == 0 {
-                return Err("could regain root after dropping privileges".into());
-            }
-            switched = true;
+    if euid == 0
+        && let Some(user) = user
+    {
+        let (uid, mut gid) = lookup_user(user)?;
+        if let Some(g) = group {
+            gid = lookup_group(g)?;
         }
+        // Order matters: supplementary groups and gid while still root.
+        // SAFETY: setgroups with a zero-length list does not read the pointer.
+        if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+            return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: plain libc calls.
+        if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
+            return Err(format!(
+                "setresgid({gid}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
+            return Err(format!(
+                "setresuid({uid}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // Paranoia: getting root back must now fail.
+        if uid != 0 && unsafe { libc::setuid(0) } == 0 {
+            return Err("could regain root after dropping privileges".into());
+        }
+        switched = true;
     }
     for set in [
         CapSet::Effective,
@@ -103,10 +103,10 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Droppe
     ] {
         // Clearing can fail for sets the kernel lacks (old kernels: ambient);
         // effective and permitted must succeed.
-        if let Err(e) = caps::clear(None, set) {
-            if matches!(set, CapSet::Effective | CapSet::Permitted) {
-                return Err(format!("clearing {set:?} capabilities: {e}"));
-            }
+        if let Err(e) = caps::clear(None, set)
+            && matches!(set, CapSet::Effective | CapSet::Permitted)
+        {
+            return Err(format!("clearing {set:?} capabilities: {e}"));
         }
     }
     // SAFETY: prctl with integer arguments only.

@@ -19,6 +19,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
 use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
+use crate::metrics::{CaptureCounters, Counter32, Health, Metrics, PacketSampler, SinkCounters};
 use crate::signatures::SignatureSet;
 use crate::signatures::allowlist::Allowlist;
 use crate::sinks::SinkSet;
@@ -77,7 +78,6 @@ impl Batch {
 
 /// Counters and state shared by the sensor's threads, read by the metrics
 /// endpoint and the final summary.
-#[derive(Default)]
 pub struct SensorState {
     /// Latest cumulative engine counters of each worker.
     pub workers: Mutex<Vec<Stats>>,
@@ -90,6 +90,7 @@ pub struct SensorState {
     pub reloads_failed: AtomicU64,
     /// Every capture handle is open.
     pub capturing: AtomicBool,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -186,6 +187,9 @@ struct CaptureThread {
     free: Receiver<Batch>,
     state: Arc<SensorState>,
     stop: Arc<AtomicBool>,
+    /// libpcap's 32-bit counters, widened.
+    kernel_drops: Counter32,
+    interface_drops: Counter32,
 }
 
 impl CaptureThread {
@@ -270,10 +274,10 @@ impl CaptureThread {
                     return true;
                 }
                 Err(e) => {
-                    if let Ok(mut ifs) = self.state.interfaces.lock() {
-                        if let Some(i) = ifs.get_mut(self.index) {
-                            i.reopen_failures += 1;
-                        }
+                    if let Ok(mut ifs) = self.state.interfaces.lock()
+                        && let Some(i) = ifs.get_mut(self.index)
+                    {
+                        i.reopen_failures += 1;
                     }
                     warn!(interface = self.source.name(), "still down: {e}");
                     delay = (delay * 2).min(Duration::from_secs(30));
@@ -285,14 +289,29 @@ impl CaptureThread {
 
     fn report(&mut self, packets: u64, bytes: u64, queue_dropped: u64) {
         let pcap = self.source.stats();
-        if let Ok(mut ifs) = self.state.interfaces.lock() {
-            if let Some(i) = ifs.get_mut(self.index) {
-                i.packets = packets;
-                i.bytes = bytes;
-                i.queue_dropped = queue_dropped;
-                if let Some(p) = pcap {
-                    i.pcap = p;
-                }
+        if let Some(p) = pcap {
+            // libpcap reports u32 values in u64 fields; widen across wraps.
+            self.kernel_drops.update(p.kernel_dropped as u32);
+            self.interface_drops.update(p.interface_dropped as u32);
+        }
+        self.state.metrics.publish_capture_stats(
+            self.source.name(),
+            CaptureCounters {
+                packets,
+                bytes,
+                kernel_drops: self.kernel_drops.total(),
+                interface_drops: self.interface_drops.total(),
+                queue_full_drops: queue_dropped,
+            },
+        );
+        if let Ok(mut ifs) = self.state.interfaces.lock()
+            && let Some(i) = ifs.get_mut(self.index)
+        {
+            i.packets = packets;
+            i.bytes = bytes;
+            i.queue_dropped = queue_dropped;
+            if let Some(p) = pcap {
+                i.pcap = p;
             }
         }
     }
@@ -310,6 +329,7 @@ fn worker(
     let mut generation = slot.generation.load(Ordering::Acquire);
     let mut engine = Engine::new(cfg, slot.current());
     let mut last_report = Instant::now();
+    let mut sampler = PacketSampler::new(crate::metrics::PACKET_SAMPLE_EVERY);
     let forward = |engine: &mut Engine| {
         for o in engine.drain_observations() {
             if observations.try_send(o).is_err() {
@@ -328,7 +348,15 @@ fn worker(
                 for &(ts, off, len) in &batch.frames {
                     let (o, l) = (off as usize, len as usize);
                     if let Some(frame) = batch.data.get(o..o.saturating_add(l)) {
-                        engine.process_frame(ts, batch.linktype, frame);
+                        if sampler.tick() {
+                            let t = Instant::now();
+                            engine.process_frame(ts, batch.linktype, frame);
+                            state
+                                .metrics
+                                .observe_packet_seconds(t.elapsed().as_secs_f64());
+                        } else {
+                            engine.process_frame(ts, batch.linktype, frame);
+                        }
                     }
                 }
                 forward(&mut engine);
@@ -339,19 +367,27 @@ fn worker(
         }
         if last_report.elapsed() >= Duration::from_millis(500) {
             last_report = Instant::now();
-            publish(&state, id, engine.stats());
+            publish(&state, id, &engine);
         }
     }
     engine.finish();
     forward(&mut engine);
-    publish(&state, id, engine.stats());
+    publish(&state, id, &engine);
 }
 
-fn publish(state: &SensorState, id: usize, stats: &Stats) {
-    if let Ok(mut w) = state.workers.lock() {
-        if let Some(s) = w.get_mut(id) {
-            s.clone_from(stats);
-        }
+fn publish(state: &SensorState, id: usize, engine: &Engine) {
+    let stats = engine.stats();
+    state
+        .metrics
+        .publish_worker(id, stats, engine.active_flows());
+    if let Some(s) = state
+        .workers
+        .lock()
+        .ok()
+        .as_mut()
+        .and_then(|w| w.get_mut(id))
+    {
+        s.clone_from(stats);
     }
 }
 
@@ -397,10 +433,12 @@ fn deliver(outcome: Outcome, sinks: &SinkSet, state: &SensorState) {
                 confidence = ?assessment.confidence,
                 "finding"
             );
+            state.metrics.record_finding(&record);
             sinks.send_record(&record);
         }
-        Outcome::Suppressed { .. } => {
+        Outcome::Suppressed { rule } => {
             state.findings_suppressed.fetch_add(1, Ordering::Relaxed);
+            state.metrics.finding_suppressed(rule.id);
         }
     }
 }
@@ -412,7 +450,12 @@ pub struct RunOptions {
 
 /// Run until SIGTERM/SIGINT. Errors before capture starts are returned (exit 2).
 pub fn run(opts: RunOptions) -> Result<(), String> {
-    let cfg = opts.config;
+    let mut cfg = opts.config;
+    if cfg.sinks.is_empty() {
+        // Findings must go somewhere: JSON Lines on standard output.
+        cfg.sinks
+            .push(crate::sinks::SinkConfig::parse_cli("jsonl:-").map_err(|e| e.to_string())?);
+    }
     if cfg.capture.interfaces.is_empty() {
         return Err("no interface to capture on (capture.interfaces or --interface)".into());
     }
@@ -423,6 +466,18 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         allowlist = detector.allowlist.len(),
         "signatures loaded"
     );
+    let metrics = Arc::new(
+        Metrics::with_build(
+            env!("CARGO_PKG_VERSION"),
+            option_env!("SHADOWMCP_GIT_COMMIT").unwrap_or("unknown"),
+        )
+        .map_err(|e| format!("metrics: {e}"))?,
+    );
+    metrics.signatures_loaded(
+        &detector.signatures.version,
+        detector.signatures.servers.len(),
+    );
+    let health = Arc::new(Health::new());
     let options = LiveOptions {
         snaplen: cfg.capture.snaplen,
         buffer_bytes: cfg.capture.buffer_size_mib.saturating_mul(1024 * 1024),
@@ -456,9 +511,62 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         let _guard = runtime.enter();
         Arc::new(SinkSet::start(&cfg.sinks).map_err(|e| format!("sinks: {e}"))?)
     };
+    health.set_sinks_configured(!sinks.is_empty());
+    let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if cfg.metrics.enabled {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(cfg.metrics.listen))
+            .map_err(|e| format!("metrics listener {}: {e}", cfg.metrics.listen))?;
+        info!(listen = %cfg.metrics.listen, "metrics on /metrics, /healthz, /readyz");
+        let (m, h) = (metrics.clone(), health.clone());
+        runtime.spawn(async move {
+            let stop = async {
+                let _ = metrics_stop_rx.await;
+            };
+            if let Err(e) = crate::metrics::serve_listener(listener, m, h, stop).await {
+                error!("metrics server: {e}");
+            }
+        });
+    }
+    {
+        // Sink counters for /metrics, once a second.
+        // A weak reference: shutdown must be able to take the sinks back.
+        let (m, sk) = (metrics.clone(), Arc::downgrade(&sinks));
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(sk) = sk.upgrade() else { break };
+                for (name, st) in sk.stats() {
+                    m.publish_sink(
+                        &name,
+                        SinkCounters {
+                            delivered: st.delivered,
+                            retries: st.retries,
+                            failures: st.failures,
+                            dropped: st.dropped,
+                            queue_depth: st.queue_depth,
+                            spool_bytes: st.spool_bytes,
+                        },
+                    );
+                }
+            }
+        });
+    }
 
     let workers = cfg.capture.workers.max(1);
-    let state = Arc::new(SensorState::default());
+    metrics.set_workers(workers);
+    let state = Arc::new(SensorState {
+        workers: Mutex::new(Vec::new()),
+        interfaces: Mutex::new(Vec::new()),
+        observations_dropped: AtomicU64::new(0),
+        findings_emitted: AtomicU64::new(0),
+        findings_suppressed: AtomicU64::new(0),
+        reloads_ok: AtomicU64::new(0),
+        reloads_failed: AtomicU64::new(0),
+        capturing: AtomicBool::new(false),
+        metrics: metrics.clone(),
+    });
     if let Ok(mut w) = state.workers.lock() {
         *w = vec![Stats::default(); workers];
     }
@@ -530,6 +638,8 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             free: free_rx.clone(),
             state: state.clone(),
             stop: stop.clone(),
+            kernel_drops: Counter32::default(),
+            interface_drops: Counter32::default(),
         };
         capture_threads.push(
             std::thread::Builder::new()
@@ -540,6 +650,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     }
     drop(queues);
     state.capturing.store(true, Ordering::Relaxed);
+    health.set_capture_open(true);
     info!(interfaces = ?cfg.capture.interfaces, workers, "capturing");
 
     // Signals: SIGHUP reloads; SIGTERM/SIGINT stop.
@@ -559,6 +670,8 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
                 _ = hup.recv() => match load_detector(&reload_cfg) {
                     Ok(d) => {
                         info!(signatures = d.signatures.version.as_str(), servers = d.signatures.servers.len(), allowlist = d.allowlist.len(), "reloaded");
+                        reload_state.metrics.signatures_loaded(&d.signatures.version, d.signatures.servers.len());
+                        reload_state.metrics.reload(true);
                         reload_slot.replace(d);
                         reload_state.reloads_ok.fetch_add(1, Ordering::Relaxed);
                     }
@@ -566,6 +679,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
                         for e in errors {
                             error!("reload failed, keeping the previous set: {e}");
                         }
+                        reload_state.metrics.reload(false);
                         reload_state.reloads_failed.fetch_add(1, Ordering::Relaxed);
                     }
                 },
@@ -576,6 +690,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     });
 
     info!("stopping: draining workers and flushing sinks");
+    health.set_shutting_down();
     stop.store(true, Ordering::Relaxed);
     for t in capture_threads {
         let _ = t.join();
@@ -585,14 +700,26 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     }
     let _ = findings_thread.join();
     state.capturing.store(false, Ordering::Relaxed);
-    if let Ok(sinks) = Arc::try_unwrap(sinks) {
-        for (name, s) in runtime.block_on(sinks.flush_and_close(FLUSH_TIMEOUT)) {
-            info!(
-                sink = name.as_str(),
-                delivered = s.delivered,
-                dropped = s.dropped,
-                "sink closed"
-            );
+    health.set_capture_open(false);
+    // The metrics task holds the sinks for a moment each second: retry.
+    let mut sinks = sinks;
+    for _ in 0..50 {
+        match Arc::try_unwrap(sinks) {
+            Ok(set) => {
+                for (name, s) in runtime.block_on(set.flush_and_close(FLUSH_TIMEOUT)) {
+                    info!(
+                        sink = name.as_str(),
+                        delivered = s.delivered,
+                        dropped = s.dropped,
+                        "sink closed"
+                    );
+                }
+                break;
+            }
+            Err(shared) => {
+                sinks = shared;
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
     if let Ok(ifs) = state.interfaces.lock() {
@@ -611,6 +738,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     if let Ok(w) = state.workers.lock() {
         w.iter().for_each(|s| total.merge(s));
     }
+    let _ = metrics_stop_tx.send(());
     info!(
         packets = total.packets,
         flows = total.flows_created,
