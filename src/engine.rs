@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub websocket_max_message_bytes: usize,
     /// Seed of the Community ID hash.
     pub community_id_seed: u16,
+    /// TCP streams reassembled and parsed at once (a memory cap: each costs
+    /// about 1 KiB). Beyond it new streams are counted and not inspected.
+    pub max_tcp_streams: usize,
     /// First flow id of this engine: workers of one sensor get disjoint
     /// ranges so flow ids stay unique across them.
     pub flow_id_base: u64,
@@ -50,6 +53,7 @@ impl Default for EngineConfig {
             sse_max_event_bytes: 256 * 1024,
             websocket_max_message_bytes: 256 * 1024,
             community_id_seed: 0,
+            max_tcp_streams: 65_536,
             flow_id_base: 0,
         }
     }
@@ -67,6 +71,8 @@ struct Flow {
     id: u64,
     /// Endpoint `a` of the key is the client.
     client_is_a: bool,
+    /// FIN seen: bit 0 from the client, bit 1 from the server.
+    fin: u8,
     app: App,
 }
 
@@ -307,6 +313,7 @@ impl Engine {
                 Flow {
                     id,
                     client_is_a: src_is_client == a_to_b,
+                    fin: 0,
                     app: new_app(),
                 }
             },
@@ -371,6 +378,12 @@ impl Engine {
             if payload.is_empty() {
                 return;
             }
+            if ctx.stats.tcp_streams_active >= ctx.cfg.max_tcp_streams as u64 {
+                ctx.stats.tcp_streams_skipped += 1;
+                flow.app = App::Done;
+                return;
+            }
+            ctx.stats.tcp_streams_active += 1;
             let mut st = TcpState {
                 reasm: [Reassembler::new(), Reassembler::new()],
                 pending: [Vec::new(), Vec::new()],
@@ -402,14 +415,18 @@ impl Engine {
         r.push(seq, payload, &mut |chunk| {
             tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app)
         });
-        if flags.fin || flags.rst {
-            r.flush(&mut |chunk| tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app));
-        }
         ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
-        if matches!(app, TcpApp::Done) {
-            // Nothing more to learn: drop the buffers, keep a tiny tombstone so
-            // the rest of the flow costs one table lookup per packet.
-            flow.app = App::Done;
+        if flags.fin {
+            flow.fin |= if dir == 0 { 1 } else { 2 };
+        }
+        let closed = flags.rst || flow.fin == 3;
+        if matches!(app, TcpApp::Done) || closed {
+            // Nothing more to learn: finish the parsers, drop the buffers, and
+            // keep a tiny tombstone so the rest of the flow costs one table
+            // lookup per packet.
+            if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
+                close_tcp(&mut ctx, &meta, st);
+            }
         }
     }
 
@@ -494,7 +511,7 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
         EvictReason::Flush => {}
     }
-    let App::Tcp(mut st) = flow.app else { return };
+    let App::Tcp(st) = flow.app else { return };
     let (a, b) = (key.addr_a(), key.addr_b());
     let (client, client_port, server, server_port) = if flow.client_is_a {
         (a, key.port_a, b, key.port_b)
@@ -510,6 +527,14 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         proto: key.proto,
         ts: now,
     };
+    close_tcp(ctx, &meta, st);
+}
+
+/// End of a TCP stream: deliver what reassembly still holds, finish a
+/// read-until-close body, report, and release the stream's budget.
+fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
+    ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
+    let meta = *meta;
     let TcpState {
         reasm,
         pending,
@@ -1272,5 +1297,17 @@ fn qtype_name(t: u16) -> String {
         dns::TYPE_HTTPS => "HTTPS".into(),
         dns::TYPE_SVCB => "SVCB".into(),
         other => format!("TYPE{other}"),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!("Flow {} App {} TcpState {} HttpApp {} WsApp {} Conversation {} McpSession {} HttpStream {} Reassembler {} SseParser {}",
+            size_of::<super::Flow>(), size_of::<super::App>(), size_of::<super::TcpState>(), size_of::<super::HttpApp>(),
+            size_of::<super::WsApp>(), size_of::<super::Conversation>(), size_of::<crate::detect::mcp::McpSession>(),
+            size_of::<crate::proto::http1::HttpStream>(), size_of::<crate::flow::reassembly::Reassembler>(), size_of::<crate::proto::sse::SseParser>());
     }
 }

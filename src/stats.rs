@@ -19,6 +19,10 @@ pub struct Stats {
     pub flows_evicted_idle: u64,
     pub flows_evicted_capacity: u64,
     pub tcp_gaps: u64,
+    /// TCP streams being reassembled and parsed now (a gauge).
+    pub tcp_streams_active: u64,
+    /// New TCP streams not inspected because `max_tcp_streams` was reached.
+    pub tcp_streams_skipped: u64,
     pub tcp_stream_overflow: u64,
     pub dns_messages: u64,
     pub dns_errors: u64,
