@@ -135,12 +135,25 @@ struct WsApp {
 #[derive(Debug, Default)]
 struct Conversation {
     session: McpSession,
-    host: Option<String>,
-    path: Option<String>,
+    /// Host header and request target of the latest request, as sent:
+    /// normalised and redacted only when an observation is made.
+    raw_host: Option<String>,
+    raw_target: Option<String>,
     legacy_sse: bool,
     websocket: bool,
-    path_reported: bool,
+    /// The known-server path check ran (once per connection).
+    host_checked: bool,
     counted: bool,
+}
+
+impl Conversation {
+    fn host(&self) -> Option<String> {
+        self.raw_host.as_deref().and_then(host_without_port)
+    }
+
+    fn path(&self) -> Option<String> {
+        self.raw_target.as_deref().map(redact_target)
+    }
 }
 
 /// Addresses of the packet's flow, oriented.
@@ -778,15 +791,29 @@ fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: H
     match ev {
         HttpEvent::Head(head) => {
             ctx.stats.http_requests += 1;
-            h.conv.host = head.header("host").and_then(host_without_port);
-            h.conv.path = Some(redact_target(&head.target));
             h.ws_requested = head.header("upgrade").is_some_and(|u| {
                 u.split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
             });
             h.resp.expect_response_to(&head.method);
             classifier.inspect_request_head(&head, &mut h.conv.session);
-            known_path(ctx, meta, &mut h.conv, &head);
+            let Head {
+                method,
+                target,
+                headers,
+                ..
+            } = head;
+            h.conv.raw_target = Some(target);
+            if let Some((_, host)) = headers
+                .into_iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            {
+                h.conv.raw_host = Some(host);
+            }
+            if !h.conv.host_checked && h.conv.raw_host.is_some() {
+                h.conv.host_checked = true;
+                known_path(ctx, meta, &h.conv, &method);
+            }
         }
         HttpEvent::Body { data, .. } => {
             classifier.inspect_payload(
@@ -925,33 +952,29 @@ fn ws_data(
 }
 
 /// Cleartext request to a known server on one of its published paths.
-fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation, head: &Head) {
-    if conv.path_reported {
-        return;
-    }
-    let Some(host) = conv.host.as_deref() else {
+fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation, method: &str) {
+    let Some(host) = conv.host() else { return };
+    let Some(m) = ctx.detector.signatures.match_host(&host) else {
         return;
     };
-    let Some(m) = ctx.detector.signatures.match_host(host) else {
-        return;
-    };
-    let path = head.target.split('?').next().unwrap_or("");
+    let target = conv.raw_target.as_deref().unwrap_or("");
+    let path = target.split('?').next().unwrap_or("");
     if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
         return;
     }
-    conv.path_reported = true;
+    let redacted = conv.path();
     let evidence = vec![
         Evidence::new(
             Signal::HttpPath,
-            format!("{} {}", head.method, conv.path.as_deref().unwrap_or("")),
+            format!("{method} {}", redacted.as_deref().unwrap_or("")),
         ),
         Evidence::new(Signal::KnownServer, m.server.vendor.clone()),
     ];
     push_observation(
         ctx,
         meta,
-        conv.host.clone(),
-        conv.path.clone(),
+        Some(host),
+        redacted,
         Transport::StreamableHttp,
         evidence,
         None,
@@ -979,7 +1002,7 @@ fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation
     } else {
         Transport::StreamableHttp
     };
-    let name = conv.host.clone().or_else(|| {
+    let name = conv.host().or_else(|| {
         ctx.dns_cache
             .lookup(meta.server, meta.ts)
             .map(str::to_owned)
@@ -989,7 +1012,7 @@ fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation
         ctx,
         meta,
         name,
-        conv.path.clone(),
+        conv.path(),
         transport,
         evidence,
         Some(inventory),
@@ -1297,17 +1320,5 @@ fn qtype_name(t: u16) -> String {
         dns::TYPE_HTTPS => "HTTPS".into(),
         dns::TYPE_SVCB => "SVCB".into(),
         other => format!("TYPE{other}"),
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        eprintln!("Flow {} App {} TcpState {} HttpApp {} WsApp {} Conversation {} McpSession {} HttpStream {} Reassembler {} SseParser {}",
-            size_of::<super::Flow>(), size_of::<super::App>(), size_of::<super::TcpState>(), size_of::<super::HttpApp>(),
-            size_of::<super::WsApp>(), size_of::<super::Conversation>(), size_of::<crate::detect::mcp::McpSession>(),
-            size_of::<crate::proto::http1::HttpStream>(), size_of::<crate::flow::reassembly::Reassembler>(), size_of::<crate::proto::sse::SseParser>());
     }
 }

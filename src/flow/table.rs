@@ -8,6 +8,14 @@ use rustc_hash::FxHashMap;
 
 const NIL: u32 = u32::MAX;
 
+/// A flow is moved to the head of the LRU list at most once per this much
+/// packet time. Relinking touches two neighbours at random places in memory;
+/// doing it on every packet of a busy flow costs cache misses for nothing.
+/// Invariant: `last_seen <= placed + RELINK_AFTER` for every slot, so the list
+/// order is within this bound of true least-recently-seen order, and idle
+/// expiry is at most this late.
+const RELINK_AFTER: Micros = 1_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictReason {
     /// No packet for longer than the idle timeout.
@@ -24,6 +32,8 @@ struct Slot<T> {
     prev: u32,
     next: u32,
     last_seen: Micros,
+    /// When the slot was last moved to the head.
+    placed: Micros,
     value: Option<T>,
 }
 
@@ -121,13 +131,18 @@ impl<T> FlowTable<T> {
         mut on_evict: impl FnMut(FlowKey, T, EvictReason),
     ) -> (u32, bool) {
         if let Some(&i) = self.map.get(&key) {
-            if self.head != i {
-                self.unlink(i);
-                self.push_front(i);
-            }
+            let mut relink = false;
             if let Some(s) = self.slots.get_mut(i as usize) {
                 // Packet time can step back across files or reordered capture; never regress.
                 s.last_seen = s.last_seen.max(now);
+                if s.last_seen.saturating_sub(s.placed) > RELINK_AFTER {
+                    s.placed = s.last_seen;
+                    relink = true;
+                }
+            }
+            if relink && self.head != i {
+                self.unlink(i);
+                self.push_front(i);
             }
             return (i, false);
         }
@@ -142,6 +157,7 @@ impl<T> FlowTable<T> {
             prev: NIL,
             next: NIL,
             last_seen: now,
+            placed: now,
             value: Some(make()),
         };
         let i = match self.free.pop() {
@@ -217,13 +233,18 @@ mod tests {
         let mut t = FlowTable::new(3, 1_000_000);
         let mut evicted = Vec::new();
         for n in 1..=3 {
-            t.get_or_insert(key(n), n as i64, || n, |_, v, _| evicted.push(v));
+            t.get_or_insert(
+                key(n),
+                n as i64 * 2_000_000,
+                || n,
+                |_, v, _| evicted.push(v),
+            );
         }
-        // Touch flow 1 so flow 2 becomes the oldest.
-        t.get_or_insert(key(1), 10, || 0, |_, v, _| evicted.push(v));
+        // Touch flow 1 seconds later (relinks are per second) so flow 2 is the oldest.
+        t.get_or_insert(key(1), 10_000_000, || 0, |_, v, _| evicted.push(v));
         t.get_or_insert(
             key(4),
-            11,
+            11_000_000,
             || 4,
             |_, v, r| {
                 assert_eq!(r, EvictReason::Capacity);
