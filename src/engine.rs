@@ -437,8 +437,8 @@ impl Engine {
             // Nothing more to learn: finish the parsers, drop the buffers, and
             // keep a tiny tombstone so the rest of the flow costs one table
             // lookup per packet.
-            if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
-                close_tcp(&mut ctx, &meta, st);
+            if let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done) {
+                close_tcp(&mut ctx, &meta, &mut st);
             }
         }
     }
@@ -524,7 +524,7 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
         EvictReason::Flush => {}
     }
-    let App::Tcp(st) = flow.app else { return };
+    let App::Tcp(mut st) = flow.app else { return };
     let (a, b) = (key.addr_a(), key.addr_b());
     let (client, client_port, server, server_port) = if flow.client_is_a {
         (a, key.port_a, b, key.port_b)
@@ -540,19 +540,19 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         proto: key.proto,
         ts: now,
     };
-    close_tcp(ctx, &meta, st);
+    close_tcp(ctx, &meta, &mut st);
 }
 
 /// End of a TCP stream: deliver what reassembly still holds, finish a
 /// read-until-close body, report, and release the stream's budget.
-fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
+fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
     ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
     let meta = *meta;
     let TcpState {
         reasm,
         pending,
         app,
-    } = &mut *st;
+    } = st;
     for (dir, r) in reasm.iter_mut().enumerate() {
         r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
     }
