@@ -280,12 +280,20 @@ fn signatures_check_and_list() {
 
 #[test]
 fn example_sensor_config_checks() {
-    let text = std::fs::read_to_string(root().join("deploy/shadowmcp.toml")).expect("example config");
+    let text =
+        std::fs::read_to_string(root().join("deploy/shadowmcp.toml")).expect("example config");
     let allow = root().join("deploy/allowlist.example.txt");
-    let text = text.replace("/etc/shadowmcp/allowlist.txt", allow.to_str().expect("utf-8 path"));
+    let text = text.replace(
+        "/etc/shadowmcp/allowlist.txt",
+        allow.to_str().expect("utf-8 path"),
+    );
     let cfg = tmp("shadowmcp.toml");
     std::fs::write(&cfg, text).expect("write");
-    let o = bin().args(["run", "--check-config", "--config"]).arg(&cfg).output().expect("run");
+    let o = bin()
+        .args(["run", "--check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("OK"));
 }
@@ -293,11 +301,32 @@ fn example_sensor_config_checks() {
 #[test]
 fn bad_sensor_config_names_key_and_position() {
     let cfg = tmp("bad.toml");
-    std::fs::write(&cfg, "[capture]\ninterfaces = [\"eth0\"]\nworkers = \"two\"\n").expect("write");
-    let o = bin().args(["run", "--check-config", "--config"]).arg(&cfg).output().expect("run");
+    std::fs::write(
+        &cfg,
+        "[capture]\ninterfaces = [\"eth0\"]\nworkers = \"two\"\n",
+    )
+    .expect("write");
+    let o = bin()
+        .args(["run", "--check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("bad.toml:3:") && err.contains("capture.workers"), "{err}");
-    let o = bin().args(["run", "--check-config", "-i", "eth0", "--sink", "carrier-pigeon:x"]).output().expect("run");
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("capture.workers"),
+        "{err}"
+    );
+    let o = bin()
+        .args([
+            "run",
+            "--check-config",
+            "-i",
+            "eth0",
+            "--sink",
+            "carrier-pigeon:x",
+        ])
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
