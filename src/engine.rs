@@ -59,6 +59,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// Empty-line bytes tolerated before an HTTP request.
+const MAX_LEADING_BLANK: usize = 64;
+
 /// Bytes of client data collected before choosing a protocol: enough for the
 /// TLS record header and an HTTP method token, so 1-byte segments cannot
 /// steer the choice.
@@ -122,6 +125,8 @@ struct HttpApp {
     ws_extensions: Option<String>,
     /// Per direction: the parser reported a protocol switch.
     upgraded: [bool; 2],
+    /// The latest request was CONNECT (a proxy tunnel may follow).
+    connect: bool,
     events: Vec<HttpEvent>,
 }
 
@@ -609,14 +614,23 @@ fn tcp_chunk(
             return;
         };
         buf.extend_from_slice(data);
-        let could_be_more =
-            buf.first() == Some(&0x16) || http1::looks_like_request(buf) || meta.server_port == 53;
-        if !tls::looks_like_tls(buf) && buf.len() < PROBE_BYTES && could_be_more {
+        // HTTP allows empty lines before a request (RFC 9112 §2.2); look past
+        // a bounded run of them so they cannot hide the method.
+        let blank = buf
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let text = buf.get(blank..).unwrap_or_default();
+        let could_be_more = buf.first() == Some(&0x16)
+            || http1::looks_like_request(text)
+            || (text.is_empty() && blank <= MAX_LEADING_BLANK)
+            || meta.server_port == 53;
+        if !tls::looks_like_tls(buf) && text.len() < PROBE_BYTES && could_be_more {
             return;
         }
         *app = if tls::looks_like_tls(buf) {
             TcpApp::Tls
-        } else if http1::looks_like_request(buf) {
+        } else if blank <= MAX_LEADING_BLANK && http1::looks_like_request(text) {
             TcpApp::Http(Box::new(HttpApp {
                 req: HttpStream::new(Side::Request, ctx.cfg.http),
                 resp: HttpStream::new(Side::Response, ctx.cfg.http),
@@ -625,6 +639,7 @@ fn tcp_chunk(
                 ws_requested: false,
                 ws_extensions: None,
                 upgraded: [false, false],
+                connect: false,
                 events: Vec::new(),
             }))
         } else if meta.server_port == 53 {
@@ -704,9 +719,24 @@ fn app_data(
             }
         }
         TcpApp::Http(h) => {
-            if http_data(ctx, meta, dir, data, pending, h) {
-                let ws = into_websocket(ctx, meta, h, pending);
-                *app = ws;
+            match http_data(ctx, meta, dir, data, pending, h) {
+                Switch::Stay => {}
+                Switch::WebSocket => {
+                    let ws = into_websocket(ctx, meta, h, pending);
+                    *app = ws;
+                }
+                Switch::Tunnel => {
+                    // A proxy tunnel (2xx to CONNECT): whatever the client sends
+                    // next (usually a TLS ClientHello) is probed afresh.
+                    *app = TcpApp::Probe;
+                    if let Some(p) = pending.get_mut(1) {
+                        p.clear();
+                    }
+                    let tunneled = pending.get_mut(0).map(std::mem::take).unwrap_or_default();
+                    if !tunneled.is_empty() {
+                        tcp_chunk(ctx, meta, 0, Chunk::Data(&tunneled), pending, app);
+                    }
+                }
             }
         }
         TcpApp::WebSocket(w) => ws_data(ctx, meta, dir, data, pending, w),
@@ -739,8 +769,16 @@ fn feed_buffered<E>(
     }
 }
 
-/// HTTP data for one direction. Returns true when the connection switched to
-/// WebSocket (both directions upgraded).
+/// What an HTTP connection turned into.
+enum Switch {
+    Stay,
+    /// Both directions upgraded to WebSocket.
+    WebSocket,
+    /// A 2xx answer to CONNECT: a tunnel through a proxy.
+    Tunnel,
+}
+
+/// HTTP data for one direction.
 fn http_data(
     ctx: &mut Ctx<'_>,
     meta: &FlowMeta,
@@ -748,10 +786,10 @@ fn http_data(
     data: &[u8],
     pending: &mut [Vec<u8>; 2],
     h: &mut HttpApp,
-) -> bool {
+) -> Switch {
     let cap = ctx.cfg.http.max_head_bytes + 64 * 1024;
     let Some(buf) = pending.get_mut(dir) else {
-        return false;
+        return Switch::Stay;
     };
     let mut events = std::mem::take(&mut h.events);
     let parser = if dir == 0 { &mut h.req } else { &mut h.resp };
@@ -762,7 +800,7 @@ fn http_data(
             buf.clear();
         }
         h.events = events;
-        return false;
+        return Switch::Stay;
     }
     let result = feed_buffered(buf, data, cap, |d| parser.feed(d, &mut events));
     if result.is_err() {
@@ -770,15 +808,18 @@ fn http_data(
         buf.clear();
         parser.on_gap();
     }
-    let mut switched = false;
+    let mut switched = Switch::Stay;
     for ev in events.drain(..) {
         if let (HttpEvent::Upgraded, Some(u)) = (&ev, h.upgraded.get_mut(dir)) {
             *u = true;
         }
         if dir == 0 {
             http_request_event(ctx, meta, h, ev);
-        } else if http_response_event(ctx, meta, h, ev) {
-            switched = true;
+        } else {
+            match http_response_event(ctx, meta, h, ev) {
+                Switch::Stay => {}
+                other => switched = other,
+            }
         }
     }
     h.events = events;
@@ -796,6 +837,7 @@ fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: H
                     .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
             });
             h.resp.expect_response_to(&head.method);
+            h.connect = head.method.eq_ignore_ascii_case("CONNECT");
             classifier.inspect_request_head(&head, &mut h.conv.session);
             let Head {
                 method,
@@ -835,18 +877,26 @@ fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: H
     }
 }
 
-/// Returns true when the response switched the connection to WebSocket.
+/// What the response made of the connection (WebSocket, a proxy tunnel, or nothing).
 fn http_response_event(
     ctx: &mut Ctx<'_>,
     _meta: &FlowMeta,
     h: &mut HttpApp,
     ev: HttpEvent,
-) -> bool {
+) -> Switch {
     let classifier = &ctx.detector.classifier;
     match ev {
         HttpEvent::Head(head) => {
             ctx.stats.http_responses += 1;
             classifier.inspect_response_head(&head, &mut h.conv.session);
+            // A refused upgrade or CONNECT (interim 1xx answers aside): the
+            // connection stays HTTP, so the request side resumes parsing.
+            let accepted = head.status == 101 || (h.connect && (200..300).contains(&head.status));
+            if !accepted && head.status >= 200 && h.upgraded[0] {
+                h.req.cancel_upgrade();
+                h.upgraded[0] = false;
+                h.ws_requested = false;
+            }
             let is_sse = head.header("content-type").is_some_and(|ct| {
                 ct.trim_start()
                     .to_ascii_lowercase()
@@ -886,9 +936,11 @@ fn http_response_event(
             }
         }
         HttpEvent::MessageEnd => h.sse = None,
-        HttpEvent::Upgraded => return h.ws_requested,
+        HttpEvent::Upgraded if h.ws_requested => return Switch::WebSocket,
+        HttpEvent::Upgraded if h.connect => return Switch::Tunnel,
+        HttpEvent::Upgraded => {}
     }
-    false
+    Switch::Stay
 }
 
 /// Turn an upgraded HTTP connection into a WebSocket one, replaying the bytes

@@ -245,3 +245,44 @@ fn web_page_with_mcp_examples_is_not_mcp() {
     .close();
     assert!(run_frames(&c.frames).is_empty());
 }
+
+#[test]
+fn leading_empty_lines_before_the_request() {
+    // RFC 9112 §2.2: a server SHOULD ignore empty lines before a request.
+    let mut stream = b"\r\n\r\n\n".to_vec();
+    stream.extend(session_client_bytes());
+    let mut c = conv();
+    c.send(true, &stream, 1).close();
+    assert_mcp_found(&c);
+}
+
+#[test]
+fn tls_inside_an_http_connect_tunnel() {
+    // An explicit proxy: CONNECT, 200, then the ClientHello in the tunnel.
+    let hello = include_bytes!("../src/proto/testdata/openssl-s_client-h2.bin");
+    let mut c = TcpConv::new("10.1.4.7", 51234, "10.9.0.3", 3128);
+    c.send(
+        true,
+        b"CONNECT mcp.example.com:443 HTTP/1.1\r\nHost: mcp.example.com:443\r\n\r\n",
+        1460,
+    )
+    .send(false, b"HTTP/1.1 200 Connection established\r\n\r\n", 1460)
+    .send(true, hello, 100)
+    .close();
+    let found = run_frames(&c.frames);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let (f, _) = &found[0];
+    assert_eq!(f.server_name.as_deref(), Some("mcp.example.com"));
+    assert_eq!(f.transport, Transport::Tls);
+    assert!(f.has(Signal::TlsSni));
+}
+
+#[test]
+fn refused_upgrade_keeps_parsing_later_requests() {
+    let mut c = conv();
+    c.send(true, b"GET /ws HTTP/1.1\r\nHost: 10.9.0.5:8765\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 1460)
+        .send(false, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 1460)
+        .send(true, &session_client_bytes(), 1460)
+        .close();
+    assert_mcp_found(&c);
+}
