@@ -178,7 +178,10 @@ fn mcp_python(scratch: &Path) -> Result<PathBuf, String> {
     let py = scripts.join(".venv-mcp1/bin/python");
     let has_sdk = |py: &Path| {
         let mut c = Command::new(py);
-        c.args(["-c", "import mcp.server.fastmcp, mcp.client.streamable_http"]);
+        c.args([
+            "-c",
+            "import mcp.server.fastmcp, mcp.client.streamable_http",
+        ]);
         matches!(run_bounded(c, scratch, "import-mcp", Duration::from_secs(30)), Some((s, _, _)) if s.success())
     };
     if py.is_file() && has_sdk(&py) {
@@ -326,9 +329,17 @@ impl Lab {
     /// nothing answered.
     fn curl(&self, url: &str, extra: &[&str]) -> (u16, String) {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns, "curl", "-s", "--max-time", "5"])
-            .args(extra)
-            .args(["-w", "\n%{http_code}", url]);
+        c.args([
+            "netns",
+            "exec",
+            &self.client_ns,
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+        ])
+        .args(extra)
+        .args(["-w", "\n%{http_code}", url]);
         match run_bounded(c, self.dir.path(), "curl", Duration::from_secs(10)) {
             Some((_, out, _)) => {
                 let (body, code) = out.rsplit_once('\n').unwrap_or(("", out.as_str()));
@@ -375,8 +386,12 @@ impl Lab {
     fn mcp_session(&self, python: &Path, server: &str) {
         let url = format!("http://{server}:{MCP_PORT}/mcp");
         let mut c = self.in_ns(&self.client_ns, python);
-        c.arg(repo().join("pcaps/scripts/py/client_v1.py"))
-            .args(["--transport", "streamable-http", "--url", &url]);
+        c.arg(repo().join("pcaps/scripts/py/client_v1.py")).args([
+            "--transport",
+            "streamable-http",
+            "--url",
+            &url,
+        ]);
         match run_bounded(c, self.dir.path(), "client", SESSION_LIMIT) {
             Some((s, out, err)) => assert!(
                 s.success() && out.contains("negotiated"),
@@ -537,8 +552,13 @@ fn live_sensor_reports_real_mcp_session_to_every_sink() {
     std::fs::create_dir_all(d.join("alertmanager")).unwrap();
     let mut c = lab.in_ns(&lab.client_ns, &alertmanager);
     c.arg(format!("--config.file={}", am_conf.display()))
-        .arg(format!("--storage.path={}", d.join("alertmanager").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"))
+        .arg(format!(
+            "--storage.path={}",
+            d.join("alertmanager").display()
+        ))
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"
+        ))
         .arg("--cluster.listen-address=");
     lab.spawn("alertmanager", c);
 
@@ -572,7 +592,10 @@ fn live_sensor_reports_real_mcp_session_to_every_sink() {
     });
     // Probed from inside the server namespace (its loopback path), so the
     // sensor never sees these connections.
-    for (name, addr) in [("mcp-server", &server_ip), ("mcp-sanctioned", &sanctioned_ip)] {
+    for (name, addr) in [
+        ("mcp-server", &server_ip),
+        ("mcp-sanctioned", &sanctioned_ip),
+    ] {
         lab.wait(name, START_LIMIT, &[name], |l| {
             l.assert_running(name);
             let ns = l.server_ns.clone();
@@ -676,9 +699,12 @@ path = "{jsonl}"
             .is_some_and(|m| m.iter().any(|x| x == "initialize")),
         "{hook}"
     );
-    let file = lab.wait("the finding in the JSON Lines file", DELIVERY_LIMIT, &logs, |_| {
-        jsonl_findings(&jsonl_out).into_iter().find(expect)
-    });
+    let file = lab.wait(
+        "the finding in the JSON Lines file",
+        DELIVERY_LIMIT,
+        &logs,
+        |_| jsonl_findings(&jsonl_out).into_iter().find(expect),
+    );
     assert_eq!(file["community_id"], hook["community_id"]);
 
     let logs = ["sensor", "rsyslogd"];
@@ -708,7 +734,10 @@ path = "{jsonl}"
         alerts
             .as_array()?
             .iter()
-            .find(|a| a["labels"]["alertname"] == "ShadowMCP" && a["labels"]["server_ip"] == server_ip.as_str())
+            .find(|a| {
+                a["labels"]["alertname"] == "ShadowMCP"
+                    && a["labels"]["server_ip"] == server_ip.as_str()
+            })
             .cloned()
     });
     let labels = &alert["labels"];
@@ -727,56 +756,81 @@ path = "{jsonl}"
 
     // --- /metrics shows it (the counters are published about once a second).
     let veth_label = format!("interface=\"{}\"", lab.veth_client);
-    let metrics = lab.wait("the finding in /metrics", DELIVERY_LIMIT, &["sensor"], |l| {
-        let m = scrape(l);
-        let findings = metric_sum(
-            &m,
-            "shadowmcp_findings_total",
-            &["verdict=\"shadow\"", "rule=\"SMCP-001\""],
-        )
-        .unwrap_or(0.0);
-        let delivered = ["siem", "syslog", "alertmanager", "file"].iter().all(|s| {
-            metric_sum(
+    let metrics = lab.wait(
+        "the finding in /metrics",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let m = scrape(l);
+            let findings = metric_sum(
                 &m,
-                "shadowmcp_sink_deliveries_total",
-                &[&format!("sink=\"{s}\"")],
+                "shadowmcp_findings_total",
+                &["verdict=\"shadow\"", "rule=\"SMCP-001\""],
             )
-            .unwrap_or(0.0)
-                >= 1.0
-        });
-        (findings >= 1.0 && delivered).then_some(m)
-    });
+            .unwrap_or(0.0);
+            let delivered = ["siem", "syslog", "alertmanager", "file"].iter().all(|s| {
+                metric_sum(
+                    &m,
+                    "shadowmcp_sink_deliveries_total",
+                    &[&format!("sink=\"{s}\"")],
+                )
+                .unwrap_or(0.0)
+                    >= 1.0
+            });
+            (findings >= 1.0 && delivered).then_some(m)
+        },
+    );
     let packets = metric_sum(&metrics, "shadowmcp_packets_total", &[&veth_label]);
-    assert!(packets.is_some_and(|p| p > 0.0), "packets on {veth_label}: {packets:?}");
     assert!(
-        metric_sum(&metrics, "shadowmcp_findings_total", &["verdict=\"sanctioned\""])
-            .unwrap_or(0.0)
+        packets.is_some_and(|p| p > 0.0),
+        "packets on {veth_label}: {packets:?}"
+    );
+    assert!(
+        metric_sum(
+            &metrics,
+            "shadowmcp_findings_total",
+            &["verdict=\"sanctioned\""]
+        )
+        .unwrap_or(0.0)
             == 0.0,
         "sanctioned findings are not reported"
     );
-    let sessions_mid =
-        metric_sum(&metrics, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+    let sessions_mid = metric_sum(&metrics, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
     assert!(sessions_mid > sessions_before, "MCP session counted");
 
     // --- The sanctioned session: seen by the sensor (MCP sessions counter
     // moves), reported nowhere.
     lab.mcp_session(&python, &sanctioned_ip);
-    lab.wait("the sanctioned session in /metrics", DELIVERY_LIMIT, &["sensor"], |l| {
-        let now = metric_sum(&scrape(l), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
-        (now > sessions_mid).then_some(())
-    });
+    lab.wait(
+        "the sanctioned session in /metrics",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let now = metric_sum(&scrape(l), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            (now > sessions_mid).then_some(())
+        },
+    );
     let (code, body) = lab.curl(&format!("{metrics_url}/readyz"), &[]);
     assert_eq!((code, body.trim()), (200, "ready"));
 
     // --- SIGTERM: the sensor flushes its sinks and exits 0 within 15 s.
     kill_group(sensor_pid, "TERM");
-    let status = lab.wait("the sensor to exit after SIGTERM", STOP_LIMIT, &["sensor"], |l| {
-        l.children
-            .iter_mut()
-            .find(|(n, _)| n == "sensor")
-            .and_then(|(_, c)| c.try_wait().ok().flatten())
-    });
-    assert!(status.success(), "sensor exit status {status}: {}", lab.log("sensor"));
+    let status = lab.wait(
+        "the sensor to exit after SIGTERM",
+        STOP_LIMIT,
+        &["sensor"],
+        |l| {
+            l.children
+                .iter_mut()
+                .find(|(n, _)| n == "sensor")
+                .and_then(|(_, c)| c.try_wait().ok().flatten())
+        },
+    );
+    assert!(
+        status.success(),
+        "sensor exit status {status}: {}",
+        lab.log("sensor")
+    );
     let log = lab.log("sensor");
     assert!(log.contains("sink closed"), "{log}");
 
@@ -786,9 +840,18 @@ path = "{jsonl}"
     let (code, alerts) = lab.curl(&format!("{am}/api/v2/alerts"), &[]);
     assert_eq!(code, 200);
     let sinks = [
-        ("webhook", std::fs::read_to_string(&webhook_out).unwrap_or_default()),
-        ("rsyslog", std::fs::read_to_string(&syslog_out).unwrap_or_default()),
-        ("jsonl", std::fs::read_to_string(&jsonl_out).unwrap_or_default()),
+        (
+            "webhook",
+            std::fs::read_to_string(&webhook_out).unwrap_or_default(),
+        ),
+        (
+            "rsyslog",
+            std::fs::read_to_string(&syslog_out).unwrap_or_default(),
+        ),
+        (
+            "jsonl",
+            std::fs::read_to_string(&jsonl_out).unwrap_or_default(),
+        ),
         ("alertmanager", alerts),
     ];
     for (sink, text) in &sinks {
@@ -797,8 +860,14 @@ path = "{jsonl}"
             "{sink} mentions the sanctioned server {sanctioned_ip}:\n{text}"
         );
     }
-    let n_hook = webhook_findings(&webhook_out).iter().filter(|f| expect(f)).count();
-    let n_file = jsonl_findings(&jsonl_out).iter().filter(|f| expect(f)).count();
+    let n_hook = webhook_findings(&webhook_out)
+        .iter()
+        .filter(|f| expect(f))
+        .count();
+    let n_file = jsonl_findings(&jsonl_out)
+        .iter()
+        .filter(|f| expect(f))
+        .count();
     assert_eq!((n_hook, n_file), (1, 1), "one finding per sink");
     println!(
         "e2e_sensor: passed in {:.1} s (pid {})",
