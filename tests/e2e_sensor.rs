@@ -788,7 +788,9 @@ path = "{jsonl}"
                 .unwrap_or(0.0)
                     >= 1.0
             });
-            (findings >= 1.0 && delivered).then_some(m)
+            // Worker counters are snapshots published about twice a second.
+            let sessions = metric_sum(&m, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            (findings >= 1.0 && delivered && sessions > sessions_before).then_some(m)
         },
     );
     let packets = metric_sum(&metrics, "shadowmcp_packets_total", &[&veth_label]);
@@ -806,8 +808,24 @@ path = "{jsonl}"
             == 0.0,
         "sanctioned findings are not reported"
     );
-    let sessions_mid = metric_sum(&metrics, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
-    assert!(sessions_mid > sessions_before, "MCP session counted");
+    // Let the first session's counters settle (published about twice a
+    // second), so that any later increase is the sanctioned session's.
+    let mut last = (
+        metric_sum(&metrics, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0),
+        Instant::now(),
+    );
+    let sessions_mid = lab.wait(
+        "MCP session counters to settle",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let now = metric_sum(&scrape(l), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            (last.1.elapsed() >= Duration::from_millis(1500)).then_some(now)
+        },
+    );
 
     // --- The sanctioned session: seen by the sensor (MCP sessions counter
     // moves), reported nowhere.
