@@ -1,0 +1,907 @@
+//! End to end: the live sensor (`shadowmcp run`) watching real MCP SDK
+//! sessions between two network namespaces, delivering to real receivers.
+//!
+//! ```text
+//!  namespace smcpc<pid> (client)                    namespace smcps<pid> (server)
+//!  ┌───────────────────────────────────────┐        ┌──────────────────────────────────┐
+//!  │ client_v1.py (MCP SDK 1.x client)     │        │ server_v1.py on 10.251.N.2:8080  │
+//!  │ shadowmcp run -i vc<pid>  ◄─captures─ vc<pid> ══ vs<pid>  (unsanctioned)          │
+//!  │   └─► 127.0.0.1: HTTPS webhook,       │ .1/24  │ server_v1.py on 10.251.N.3:8080  │
+//!  │       rsyslogd (TCP), Alertmanager,   │        │   (sanctioned: on the allowlist) │
+//!  │       JSON Lines file; /metrics       │        └──────────────────────────────────┘
+//!  └───────────────────────────────────────┘
+//! ```
+//!
+//! The receivers run inside the client namespace because the sensor there
+//! cannot reach the host's loopback. The test asserts that the finding for
+//! the unsanctioned server reaches every sink and /metrics, that nothing
+//! about the sanctioned server reaches any sink, and that SIGTERM stops the
+//! sensor cleanly. It needs root (namespaces, capture), `ip netns`, curl,
+//! rsyslogd, prometheus-alertmanager and the Python SDK virtualenv made by
+//! `pcaps/scripts/setup.sh mcp1`; without one of them it prints
+//! `skipping: …` and passes. `SHADOWMCP_E2E=0` skips it too.
+//!
+//! Every process it starts runs in its own process group and is killed, and
+//! both namespaces are deleted, by a guard's `Drop` — also when an assertion
+//! fails. Every wait has a deadline; the whole test takes well under a
+//! minute once the virtualenv exists (its first creation: ~30 s of pip).
+
+mod sinks_common;
+
+use serde_json::Value;
+use sinks_common::{TmpDir, make_pki, which};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Ports inside the client namespace (its own loopback: nothing else
+/// listens there, so fixed ports cannot collide with other tests).
+const WEBHOOK_PORT: u16 = 18443;
+const SYSLOG_PORT: u16 = 10514;
+const ALERTMANAGER_PORT: u16 = 19093;
+const METRICS_PORT: u16 = 9108;
+/// The MCP servers' port in the server namespace.
+const MCP_PORT: u16 = 8080;
+/// What client_v1.py announces in `initialize` (clientInfo).
+const CLIENT_INFO: &str = "fixture-client 0.9.1";
+
+/// Deadlines. The virtualenv check and creation (only when it is missing)
+/// take at most 2 × SDK_CHECK_LIMIT + SETUP_LIMIT; everything from creating
+/// the namespaces to SIGTERM at most LAB_LIMIT (each wait below is also cut
+/// to what is left of it); then STOP_LIMIT for the sensor to exit. Total
+/// < 3 minutes; a passing run takes ~6 s once the virtualenv exists.
+const SDK_CHECK_LIMIT: Duration = Duration::from_secs(10);
+const SETUP_LIMIT: Duration = Duration::from_secs(70);
+const LAB_LIMIT: Duration = Duration::from_secs(60);
+const START_LIMIT: Duration = Duration::from_secs(30);
+const SESSION_LIMIT: Duration = Duration::from_secs(45);
+const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+const STOP_LIMIT: Duration = Duration::from_secs(15);
+
+fn skip(why: &str) {
+    println!("skipping e2e_sensor: {why}");
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `cmd` to completion within `limit` (killed after it), stdout and
+/// stderr captured in files under `dir`. None when it could not start or
+/// ran out of time.
+fn run_bounded(
+    mut cmd: Command,
+    dir: &Path,
+    tag: &str,
+    limit: Duration,
+) -> Option<(ExitStatus, String, String)> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = dir.join(format!("run-{n}-{tag}.out"));
+    let err = dir.join(format!("run-{n}-{tag}.err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).ok()?)
+        .stderr(File::create(&err).ok()?)
+        .process_group(0)
+        .spawn()
+        .ok()?;
+    let end = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                kill_group(child.id(), "KILL");
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    status.map(|s| (s, read(&out), read(&err)))
+}
+
+/// Signals the process group `pgid` (every process we start leads its own).
+fn kill_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Namespaces named by this test whose test process is gone (a run killed
+/// by a timeout cannot clean up): delete them so they do not accumulate.
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(pid) = name
+            .strip_prefix("smcpc")
+            .or_else(|| name.strip_prefix("smcps"))
+        else {
+            continue;
+        };
+        if pid.is_empty()
+            || !pid.bytes().all(|b| b.is_ascii_digit())
+            || Path::new("/proc").join(pid).exists()
+        {
+            continue;
+        }
+        if let Ok(p) = Command::new("ip").args(["netns", "pids", name]).output() {
+            for q in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", q]).status();
+            }
+        }
+        let _ = ip(&["netns", "del", name]);
+    }
+}
+
+/// The Python interpreter of the SDK 1.x virtualenv, made by the project's
+/// pinned install when missing.
+fn mcp_python(scratch: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("SHADOWMCP_MCP1_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let scripts = repo().join("pcaps/scripts");
+    let py = scripts.join(".venv-mcp1/bin/python");
+    let has_sdk = |py: &Path| {
+        let mut c = Command::new(py);
+        c.args([
+            "-c",
+            "import mcp.server.fastmcp, mcp.client.streamable_http",
+        ]);
+        matches!(run_bounded(c, scratch, "import-mcp", SDK_CHECK_LIMIT), Some((s, _, _)) if s.success())
+    };
+    if py.is_file() && has_sdk(&py) {
+        return Ok(py);
+    }
+    println!("e2e_sensor: creating the MCP SDK virtualenv (pcaps/scripts/setup.sh mcp1)");
+    let mut c = Command::new("bash");
+    c.arg(scripts.join("setup.sh")).arg("mcp1");
+    match run_bounded(c, scratch, "setup", SETUP_LIMIT) {
+        Some((s, _, _)) if s.success() && has_sdk(&py) => Ok(py),
+        Some((s, _, err)) => Err(format!(
+            "pcaps/scripts/setup.sh mcp1 failed ({s}); no network to PyPI? {}",
+            err.lines().last().unwrap_or("")
+        )),
+        None => Err(format!(
+            "pcaps/scripts/setup.sh mcp1 did not finish within {SETUP_LIMIT:?}"
+        )),
+    }
+}
+
+/// Everything the test started; `Drop` kills the processes (whole process
+/// groups) and deletes the namespaces, on success and on panic alike.
+struct Lab {
+    pid: u32,
+    client_ns: String,
+    server_ns: String,
+    veth_client: String,
+    net: String,
+    dir: TmpDir,
+    /// Every wait ends by this instant at the latest.
+    deadline: Instant,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let failing = std::thread::panicking();
+        for (name, child) in &mut self.children {
+            if let Ok(None) = child.try_wait() {
+                kill_group(child.id(), "KILL");
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            if failing {
+                let log = std::fs::read_to_string(self.dir.join(&format!("{name}.err")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- {name} stderr (last lines) ---");
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            if let Err(e) = ip(&["netns", "del", &ns]) {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+}
+
+impl Lab {
+    fn addr(&self, host: u8) -> String {
+        format!("{}.{host}", self.net)
+    }
+
+    /// Creates both namespaces and the veth pair. Err = `ip netns` is not
+    /// usable here (a skip, not a failure).
+    fn create(dir: TmpDir) -> Result<Lab, String> {
+        let pid = std::process::id();
+        // 10.251.N.0/24 with N from the pid: the addresses exist only inside
+        // the two namespaces, the pid makes concurrent runs easy to tell apart.
+        let net = format!("10.251.{}", pid % 250 + 1);
+        let mut lab = Lab {
+            pid,
+            client_ns: format!("smcpc{pid}"),
+            server_ns: format!("smcps{pid}"),
+            veth_client: format!("vc{pid}"),
+            net,
+            dir,
+            deadline: Instant::now() + LAB_LIMIT,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        };
+        let (c, s) = (lab.client_ns.clone(), lab.server_ns.clone());
+        ip(&["netns", "add", &c])?;
+        lab.namespaces.push(c.clone());
+        ip(&["netns", "add", &s])?;
+        lab.namespaces.push(s.clone());
+        let vc = lab.veth_client.clone();
+        let vs = format!("vs{pid}");
+        // Created inside the client namespace, the peer moved straight into
+        // the server namespace: the host's own interfaces are never touched.
+        ip(&[
+            "-n", &c, "link", "add", &vc, "type", "veth", "peer", "name", &vs, "netns", &s,
+        ])?;
+        let (a1, a2, a3) = (lab.addr(1), lab.addr(2), lab.addr(3));
+        ip(&["-n", &c, "addr", "add", &format!("{a1}/24"), "dev", &vc])?;
+        ip(&["-n", &s, "addr", "add", &format!("{a2}/24"), "dev", &vs])?;
+        ip(&["-n", &s, "addr", "add", &format!("{a3}/24"), "dev", &vs])?;
+        for (ns, dev) in [(&c, "lo"), (&c, vc.as_str()), (&s, "lo"), (&s, vs.as_str())] {
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(lab)
+    }
+
+    fn in_ns(&self, ns: &str, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+
+    /// Starts a long-running process (stdout/stderr in `<name>.out/.err`),
+    /// in its own process group so that `Drop` reaches its children too.
+    fn spawn(&mut self, name: &str, mut cmd: Command) -> u32 {
+        let out = File::create(self.dir.join(&format!("{name}.out"))).unwrap();
+        let err = File::create(self.dir.join(&format!("{name}.err"))).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let id = child.id();
+        self.children.push((name.to_owned(), child));
+        id
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(&format!("{name}.err"))).unwrap_or_default()
+    }
+
+    /// Panics (with its log) if the named process has already exited.
+    fn assert_running(&mut self, name: &str) {
+        let exited = self
+            .children
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.try_wait().ok().flatten());
+        if let Some(s) = exited {
+            panic!("{name} exited ({s}): {}", self.log(name));
+        }
+    }
+
+    /// `curl` inside the client namespace: (HTTP status, body); status 0 when
+    /// nothing answered.
+    fn curl(&self, url: &str, extra: &[&str]) -> (u16, String) {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.client_ns,
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+        ])
+        .args(extra)
+        .args(["-w", "\n%{http_code}", url]);
+        match run_bounded(c, self.dir.path(), "curl", Duration::from_secs(10)) {
+            Some((_, out, _)) => {
+                let (body, code) = out.rsplit_once('\n').unwrap_or(("", out.as_str()));
+                (code.trim().parse().unwrap_or(0), body.to_owned())
+            }
+            None => (0, String::new()),
+        }
+    }
+
+    /// Whether something accepts TCP connections on `addr:port` in `ns`.
+    fn tcp_open(&self, ns: &str, addr: &str, port: u16) -> bool {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{addr}/{port}"));
+        matches!(run_bounded(c, self.dir.path(), "probe", Duration::from_secs(5)), Some((s, _, _)) if s.success())
+    }
+
+    /// Polls `f` every 100 ms until it returns Some or `limit` passes; then
+    /// panics with `what` and the logs of the processes named in `logs`.
+    fn wait<T>(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        logs: &[&str],
+        mut f: impl FnMut(&mut Lab) -> Option<T>,
+    ) -> T {
+        let end = (Instant::now() + limit).min(self.deadline);
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if Instant::now() >= end {
+                let mut msg = format!(
+                    "timed out waiting for {what} (limit {limit:?}, cut to the test deadline)"
+                );
+                for l in logs {
+                    msg.push_str(&format!("\n--- {l} ---\n{}", self.log(l)));
+                }
+                panic!("{msg}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs one MCP SDK client session from the client namespace.
+    fn mcp_session(&self, python: &Path, server: &str) {
+        let url = format!("http://{server}:{MCP_PORT}/mcp");
+        let mut c = self.in_ns(&self.client_ns, python);
+        c.arg(repo().join("pcaps/scripts/py/client_v1.py")).args([
+            "--transport",
+            "streamable-http",
+            "--url",
+            &url,
+        ]);
+        let limit = SESSION_LIMIT.min(self.deadline.saturating_duration_since(Instant::now()));
+        match run_bounded(c, self.dir.path(), "client", limit) {
+            Some((s, out, err)) => assert!(
+                s.success() && out.contains("negotiated"),
+                "MCP client session to {url} failed ({s}):\n{out}\n{err}"
+            ),
+            None => panic!("MCP client session to {url} did not finish within {limit:?}"),
+        }
+    }
+}
+
+/// Findings in the webhook receiver's file: each line is one request body, a
+/// JSON array of findings.
+fn webhook_findings(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn jsonl_findings(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// The shadow finding the unsanctioned session must produce.
+fn is_expected_finding(f: &Value, client: &str, server: &str) -> bool {
+    f["verdict"] == "shadow"
+        && f["rule"]["id"] == "SMCP-001"
+        && f["client"]["ip"] == client
+        && f["server"]["ip"] == server
+        && f["server"]["port"] == MCP_PORT
+        && f["transport"] == "streamable-http"
+        && f["mcp"]["client"] == CLIENT_INFO
+}
+
+/// Sum of the samples of `name` whose labels contain every `label="value"`
+/// in `labels` (Prometheus text format).
+fn metric_sum(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (labelset, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some((l, v)) => (l, v),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        if labels.iter().all(|l| labelset.contains(l))
+            && let Ok(v) = value.trim().parse::<f64>()
+        {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+#[test]
+fn live_sensor_reports_real_mcp_session_to_every_sink() {
+    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
+        return skip("SHADOWMCP_E2E=0");
+    }
+    if !is_root() {
+        return skip("needs root (network namespaces, packet capture)");
+    }
+    let mut missing = Vec::new();
+    let mut bins = Vec::new();
+    for (bin, pkg) in [
+        ("ip", "iproute2"),
+        ("curl", "curl"),
+        ("rsyslogd", "rsyslog"),
+        ("prometheus-alertmanager", "prometheus-alertmanager"),
+    ] {
+        match which(bin) {
+            Some(p) => bins.push(p),
+            None => missing.push(format!("{bin} ({pkg})")),
+        }
+    }
+    if !missing.is_empty() {
+        return skip(&format!(
+            "not installed: {} (scripts/setup.sh --test-receivers)",
+            missing.join(", ")
+        ));
+    }
+    let (rsyslogd, alertmanager) = (bins[2].clone(), bins[3].clone());
+    let dir = TmpDir::new("e2e");
+    let python = match mcp_python(dir.path()) {
+        Ok(p) => p,
+        Err(e) => return skip(&e),
+    };
+    remove_stale_namespaces();
+    let mut lab = match Lab::create(dir) {
+        Ok(l) => l,
+        Err(e) => return skip(&format!("ip netns unavailable: {e}")),
+    };
+    let started = Instant::now();
+    let (client_ip, server_ip, sanctioned_ip) = (lab.addr(1), lab.addr(2), lab.addr(3));
+    let d = lab.dir.path().to_owned();
+    println!(
+        "e2e_sensor: namespaces {} / {}, {client_ip} -> {server_ip} (shadow), {sanctioned_ip} (sanctioned), files in {}",
+        lab.client_ns,
+        lab.server_ns,
+        d.display()
+    );
+
+    // --- Receivers, in the client namespace on its loopback.
+    let pki = make_pki(&d, "webhook");
+    let webhook_out = d.join("webhook.jsonl");
+    let mut c = lab.in_ns(&lab.client_ns, &python);
+    c.arg(repo().join("tests/e2e/webhook_receiver.py"))
+        .arg("127.0.0.1")
+        .arg(WEBHOOK_PORT.to_string())
+        .arg(&pki.server_cert_pem)
+        .arg(&pki.server_key_pem)
+        .arg(&webhook_out);
+    lab.spawn("webhook", c);
+
+    let syslog_out = d.join("syslog.log");
+    let rsyslog_conf = d.join("rsyslog.conf");
+    std::fs::create_dir_all(d.join("rsyslog")).unwrap();
+    std::fs::write(
+        &rsyslog_conf,
+        format!(
+            "global(workDirectory=\"{wd}\" maxMessageSize=\"64k\")\n\
+             template(name=\"fields\" type=\"string\" string=\"%app-name%\\t%msgid%\\t%structured-data%\\t%msg%\\n\")\n\
+             ruleset(name=\"r\") {{ action(type=\"omfile\" file=\"{out}\" template=\"fields\") }}\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{SYSLOG_PORT}\" ruleset=\"r\")\n",
+            wd = d.join("rsyslog").display(),
+            out = syslog_out.display(),
+        ),
+    )
+    .unwrap();
+    let mut c = lab.in_ns(&lab.client_ns, &rsyslogd);
+    c.arg("-n")
+        .arg("-f")
+        .arg(&rsyslog_conf)
+        .arg("-i")
+        .arg(d.join("rsyslog.pid"));
+    lab.spawn("rsyslogd", c);
+
+    let am_conf = d.join("alertmanager.yml");
+    std::fs::write(
+        &am_conf,
+        "route:\n  receiver: blackhole\n  group_by: [rule, client]\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("alertmanager")).unwrap();
+    let mut c = lab.in_ns(&lab.client_ns, &alertmanager);
+    c.arg(format!("--config.file={}", am_conf.display()))
+        .arg(format!(
+            "--storage.path={}",
+            d.join("alertmanager").display()
+        ))
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"
+        ))
+        .arg("--cluster.listen-address=");
+    lab.spawn("alertmanager", c);
+
+    // --- MCP servers (Python SDK 1.x FastMCP, streamable HTTP), server namespace.
+    for (name, addr) in [
+        ("mcp-server", server_ip.as_str()),
+        ("mcp-sanctioned", sanctioned_ip.as_str()),
+    ] {
+        let mut c = lab.in_ns(&lab.server_ns, &python);
+        c.arg(repo().join("pcaps/scripts/py/server_v1.py"))
+            .args(["--transport", "streamable-http", "--host", addr])
+            .args(["--port", &MCP_PORT.to_string(), "--name", name]);
+        lab.spawn(name, c);
+    }
+
+    let ca = pki.ca_pem.display().to_string();
+    let webhook_url = format!("https://127.0.0.1:{WEBHOOK_PORT}/");
+    lab.wait("the webhook receiver", START_LIMIT, &["webhook"], |l| {
+        l.assert_running("webhook");
+        (l.curl(&webhook_url, &["--cacert", &ca]).0 == 200).then_some(())
+    });
+    lab.wait("rsyslogd", START_LIMIT, &["rsyslogd"], |l| {
+        l.assert_running("rsyslogd");
+        let ns = l.client_ns.clone();
+        l.tcp_open(&ns, "127.0.0.1", SYSLOG_PORT).then_some(())
+    });
+    let am = format!("http://127.0.0.1:{ALERTMANAGER_PORT}");
+    lab.wait("Alertmanager", START_LIMIT, &["alertmanager"], |l| {
+        l.assert_running("alertmanager");
+        (l.curl(&format!("{am}/-/ready"), &[]).0 == 200).then_some(())
+    });
+    // Probed from inside the server namespace (its loopback path), so the
+    // sensor never sees these connections.
+    for (name, addr) in [
+        ("mcp-server", &server_ip),
+        ("mcp-sanctioned", &sanctioned_ip),
+    ] {
+        lab.wait(name, START_LIMIT, &[name], |l| {
+            l.assert_running(name);
+            let ns = l.server_ns.clone();
+            l.tcp_open(&ns, addr, MCP_PORT).then_some(())
+        });
+    }
+
+    // --- The sensor, capturing on the client's veth end.
+    let allowlist = d.join("allowlist.txt");
+    std::fs::write(
+        &allowlist,
+        format!("# sanctioned MCP server of the e2e test\n{sanctioned_ip}\n"),
+    )
+    .unwrap();
+    let jsonl_out = d.join("findings.jsonl");
+    let config = d.join("sensor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[capture]
+interfaces = ["{veth}"]
+promisc = false
+workers = 2
+buffer_size_mib = 8
+
+[detection]
+allowlist = "{allowlist}"
+
+[metrics]
+enabled = true
+listen = "127.0.0.1:{METRICS_PORT}"
+
+[[sinks]]
+type = "webhook"
+name = "siem"
+url = "{webhook_url}ingest"
+ca_file = "{ca}"
+batch_timeout_ms = 200
+backoff_initial_ms = 100
+backoff_max_ms = 1000
+
+[[sinks]]
+type = "syslog"
+name = "syslog"
+transport = "tcp"
+address = "127.0.0.1:{SYSLOG_PORT}"
+hostname = "e2e-sensor"
+backoff_initial_ms = 100
+backoff_max_ms = 1000
+
+[[sinks]]
+type = "alertmanager"
+name = "alertmanager"
+url = "{am}"
+labels = {{ sensor = "e2e" }}
+batch_timeout_ms = 200
+backoff_initial_ms = 100
+backoff_max_ms = 1000
+
+[[sinks]]
+type = "jsonl"
+name = "file"
+path = "{jsonl}"
+"#,
+            veth = lab.veth_client,
+            allowlist = allowlist.display(),
+            jsonl = jsonl_out.display(),
+        ),
+    )
+    .unwrap();
+    let mut c = lab.in_ns(&lab.client_ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
+    c.args(["run", "--config"])
+        .arg(&config)
+        .env("SHADOWMCP_LOG", "info");
+    let sensor_pid = lab.spawn("sensor", c);
+    let metrics_url = format!("http://127.0.0.1:{METRICS_PORT}");
+    lab.wait("the sensor's /readyz", START_LIMIT, &["sensor"], |l| {
+        l.assert_running("sensor");
+        (l.curl(&format!("{metrics_url}/readyz"), &[]).0 == 200).then_some(())
+    });
+    let scrape = |l: &Lab| {
+        let (code, body) = l.curl(&format!("{metrics_url}/metrics"), &[]);
+        assert_eq!(code, 200, "/metrics");
+        body
+    };
+    let sessions_before =
+        metric_sum(&scrape(&lab), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+
+    // --- The unsanctioned session: its finding must reach every sink.
+    lab.mcp_session(&python, &server_ip);
+    let expect = |f: &Value| is_expected_finding(f, &client_ip, &server_ip);
+    let logs = ["sensor", "webhook"];
+    let hook = lab.wait("the finding at the webhook", DELIVERY_LIMIT, &logs, |_| {
+        webhook_findings(&webhook_out).into_iter().find(expect)
+    });
+    assert_eq!(hook["severity"], "high");
+    assert_eq!(hook["confidence"], "high");
+    assert!(
+        hook["mcp"]["methods"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x == "initialize")),
+        "{hook}"
+    );
+    let file = lab.wait(
+        "the finding in the JSON Lines file",
+        DELIVERY_LIMIT,
+        &logs,
+        |_| jsonl_findings(&jsonl_out).into_iter().find(expect),
+    );
+    assert_eq!(file["community_id"], hook["community_id"]);
+
+    let logs = ["sensor", "rsyslogd"];
+    let line = lab.wait("the finding in rsyslog", DELIVERY_LIMIT, &logs, |_| {
+        std::fs::read_to_string(&syslog_out)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(&format!("server_ip=\"{server_ip}\"")))
+            .map(str::to_owned)
+    });
+    let fields: Vec<&str> = line.splitn(4, '\t').collect();
+    assert_eq!(fields.len(), 4, "{line}");
+    assert_eq!(fields[0], "shadowmcp", "APP-NAME: {line}");
+    assert_eq!(fields[1], "SMCP-001", "MSGID: {line}");
+    assert!(fields[2].contains("verdict=\"shadow\""), "{line}");
+    assert!(
+        fields[2].contains(&format!("client=\"{client_ip}\"")),
+        "{line}"
+    );
+    let msg: Value = serde_json::from_str(fields[3].trim()).expect("MSG is the finding JSON");
+    assert!(expect(&msg), "{msg}");
+
+    let logs = ["sensor", "alertmanager"];
+    let alert = lab.wait("the alert in Alertmanager", DELIVERY_LIMIT, &logs, |l| {
+        let (code, body) = l.curl(&format!("{am}/api/v2/alerts"), &[]);
+        let alerts: Value = serde_json::from_str(&body).ok().filter(|_| code == 200)?;
+        alerts
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["labels"]["alertname"] == "ShadowMCP"
+                    && a["labels"]["server_ip"] == server_ip.as_str()
+            })
+            .cloned()
+    });
+    let labels = &alert["labels"];
+    assert_eq!(labels["verdict"], "shadow", "{alert}");
+    assert_eq!(labels["rule"], "SMCP-001", "{alert}");
+    assert_eq!(labels["client"], client_ip.as_str(), "{alert}");
+    assert_eq!(labels["sensor"], "e2e", "{alert}");
+    assert_eq!(labels["transport"], "streamable-http", "{alert}");
+    assert!(
+        labels["server"]
+            .as_str()
+            .is_some_and(|s| s.contains(&server_ip)),
+        "server label names the server: {alert}"
+    );
+    assert_eq!(alert["status"]["state"], "active", "{alert}");
+
+    // --- /metrics shows it (the counters are published about once a second).
+    let veth_label = format!("interface=\"{}\"", lab.veth_client);
+    let metrics = lab.wait(
+        "the finding in /metrics",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let m = scrape(l);
+            let findings = metric_sum(
+                &m,
+                "shadowmcp_findings_total",
+                &["verdict=\"shadow\"", "rule=\"SMCP-001\""],
+            )
+            .unwrap_or(0.0);
+            let delivered = ["siem", "syslog", "alertmanager", "file"].iter().all(|s| {
+                metric_sum(
+                    &m,
+                    "shadowmcp_sink_deliveries_total",
+                    &[&format!("sink=\"{s}\"")],
+                )
+                .unwrap_or(0.0)
+                    >= 1.0
+            });
+            // Worker counters are snapshots published about twice a second.
+            let sessions = metric_sum(&m, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            (findings >= 1.0 && delivered && sessions > sessions_before).then_some(m)
+        },
+    );
+    let packets = metric_sum(&metrics, "shadowmcp_packets_total", &[&veth_label]);
+    assert!(
+        packets.is_some_and(|p| p > 0.0),
+        "packets on {veth_label}: {packets:?}"
+    );
+    assert!(
+        metric_sum(
+            &metrics,
+            "shadowmcp_findings_total",
+            &["verdict=\"sanctioned\""]
+        )
+        .unwrap_or(0.0)
+            == 0.0,
+        "sanctioned findings are not reported"
+    );
+    // Let the first session's counters settle (published about twice a
+    // second), so that any later increase is the sanctioned session's.
+    let mut last = (
+        metric_sum(&metrics, "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0),
+        Instant::now(),
+    );
+    let sessions_mid = lab.wait(
+        "MCP session counters to settle",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let now = metric_sum(&scrape(l), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            (last.1.elapsed() >= Duration::from_millis(1500)).then_some(now)
+        },
+    );
+
+    // --- The sanctioned session: seen by the sensor (MCP sessions counter
+    // moves), reported nowhere.
+    lab.mcp_session(&python, &sanctioned_ip);
+    lab.wait(
+        "the sanctioned session in /metrics",
+        DELIVERY_LIMIT,
+        &["sensor"],
+        |l| {
+            let now = metric_sum(&scrape(l), "shadowmcp_mcp_sessions_total", &[]).unwrap_or(0.0);
+            (now > sessions_mid).then_some(())
+        },
+    );
+    let (code, body) = lab.curl(&format!("{metrics_url}/readyz"), &[]);
+    assert_eq!((code, body.trim()), (200, "ready"));
+
+    // --- SIGTERM: the sensor flushes its sinks and exits 0 within 15 s.
+    kill_group(sensor_pid, "TERM");
+    lab.deadline = Instant::now() + STOP_LIMIT;
+    let status = lab.wait(
+        "the sensor to exit after SIGTERM",
+        STOP_LIMIT,
+        &["sensor"],
+        |l| {
+            l.children
+                .iter_mut()
+                .find(|(n, _)| n == "sensor")
+                .and_then(|(_, c)| c.try_wait().ok().flatten())
+        },
+    );
+    assert!(
+        status.success(),
+        "sensor exit status {status}: {}",
+        lab.log("sensor")
+    );
+    let log = lab.log("sensor");
+    assert!(log.contains("sink closed"), "{log}");
+
+    // After the flush every sink holds all it will ever get: nothing about
+    // the sanctioned server, and the shadow finding exactly once per sink
+    // (the suppression window holds repeats back).
+    let (code, alerts) = lab.curl(&format!("{am}/api/v2/alerts"), &[]);
+    assert_eq!(code, 200);
+    let sinks = [
+        (
+            "webhook",
+            std::fs::read_to_string(&webhook_out).unwrap_or_default(),
+        ),
+        (
+            "rsyslog",
+            std::fs::read_to_string(&syslog_out).unwrap_or_default(),
+        ),
+        (
+            "jsonl",
+            std::fs::read_to_string(&jsonl_out).unwrap_or_default(),
+        ),
+        ("alertmanager", alerts),
+    ];
+    for (sink, text) in &sinks {
+        assert!(
+            !text.contains(sanctioned_ip.as_str()),
+            "{sink} mentions the sanctioned server {sanctioned_ip}:\n{text}"
+        );
+    }
+    let n_hook = webhook_findings(&webhook_out)
+        .iter()
+        .filter(|f| expect(f))
+        .count();
+    let n_file = jsonl_findings(&jsonl_out)
+        .iter()
+        .filter(|f| expect(f))
+        .count();
+    assert_eq!((n_hook, n_file), (1, 1), "one finding per sink");
+    println!(
+        "e2e_sensor: passed in {:.1} s (pid {})",
+        started.elapsed().as_secs_f64(),
+        lab.pid
+    );
+}
