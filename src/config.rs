@@ -72,6 +72,9 @@ pub struct FindingsConfig {
     /// A finding for the same (client, server, rule) is emitted once per
     /// window; repeats are counted and carried into the next emission.
     pub suppression_window_secs: u64,
+    /// When a reported pair reveals more MCP inventory (methods, tools,
+    /// server identity), an update is emitted at most this often; 0 = never.
+    pub update_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +134,7 @@ impl Default for FindingsConfig {
     fn default() -> Self {
         Self {
             suppression_window_secs: 3600,
+            update_delay_secs: 30,
         }
     }
 }

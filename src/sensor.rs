@@ -499,7 +499,12 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             "running as root without capabilities; set privileges.user to run as an unprivileged user"
         );
     }
-    info!(uid = dropped.uid, gid = dropped.gid, "privileges dropped");
+    info!(
+        uid = dropped.uid,
+        gid = dropped.gid,
+        switched_user = dropped.switched_user,
+        "capabilities cleared after opening the captures"
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -616,6 +621,8 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
                     .saturating_mul(1_000_000),
             )
             .unwrap_or(i64::MAX),
+            update_delay: i64::try_from(cfg.findings.update_delay_secs.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
             max_entries: cfg.limits.max_findings,
             min_confidence: cfg.detection.min_confidence,
             report_sanctioned: cfg.detection.report_sanctioned,

@@ -2,7 +2,10 @@
 //! then suppressed per (client, server, rule) for a window, with the number
 //! of suppressed repeats carried into the next emission (a periodic "still
 //! active" roll-up). A stronger rule for the same pair (a DNS lookup, then a
-//! TLS connection, then a cleartext session) is emitted at once.
+//! TLS connection, then a cleartext session) is emitted at once. When a
+//! reported pair reveals more MCP inventory (the `tools/call` after the
+//! `initialize` that made the finding), an update is emitted once
+//! `update_delay` has passed since the last emission.
 
 use super::aggregate::{Assessment, Finding, Key, Rule, Verdict, assess};
 use super::output::FindingRecord;
@@ -29,6 +32,16 @@ struct Emission {
     rule: Rule,
     at: Micros,
     suppressed: u64,
+    /// The inventory grew since this rule was last emitted.
+    dirty: bool,
+}
+
+impl Emission {
+    fn restart(&mut self, at: Micros) {
+        self.at = at;
+        self.suppressed = 0;
+        self.dirty = false;
+    }
 }
 
 #[derive(Debug)]
@@ -40,6 +53,9 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct LiveSettings {
     pub window: Micros,
+    /// Minimum time between an emission and an update that carries new
+    /// inventory; 0 disables updates.
+    pub update_delay: Micros,
     pub max_entries: usize,
     pub min_confidence: Confidence,
     pub report_sanctioned: bool,
@@ -85,52 +101,65 @@ impl LiveFindings {
             emissions: Vec::new(),
         });
         let flows_before = entry.finding.count;
+        let inventory_before = inventory_size(&entry.finding);
         entry.finding.add(o);
         let new_flow = entry.finding.count > flows_before;
+        if inventory_size(&entry.finding) != inventory_before {
+            entry.emissions.iter_mut().for_each(|e| e.dirty = true);
+        }
         let a = assess(&entry.finding, &self.detector);
         if a.confidence < self.settings.min_confidence
             || (a.verdict == Verdict::Sanctioned && !self.settings.report_sanctioned)
         {
             return;
         }
-        let window = self.settings.window;
+        let (window, delay) = (self.settings.window, self.settings.update_delay);
         match entry.emissions.iter_mut().find(|e| e.rule == a.rule) {
             None => {
                 entry.emissions.push(Emission {
                     rule: a.rule,
                     at: o.ts,
                     suppressed: 0,
+                    dirty: false,
                 });
                 out.push(emit(&entry.finding, a, o.ts, 0));
             }
+            // The window is over: a new flow emits with the repeats carried.
             Some(e) if new_flow && o.ts.saturating_sub(e.at) >= window => {
                 let repeats = e.suppressed + 1;
-                e.at = o.ts;
-                e.suppressed = 0;
+                e.restart(o.ts);
+                out.push(emit(&entry.finding, a, o.ts, repeats));
+            }
+            // More inventory than was reported, and the update delay passed.
+            Some(e) if e.dirty && delay > 0 && o.ts.saturating_sub(e.at) >= delay => {
+                let repeats = e.suppressed + u64::from(new_flow);
+                e.restart(o.ts);
                 out.push(emit(&entry.finding, a, o.ts, repeats));
             }
             Some(e) if new_flow => {
                 e.suppressed += 1;
                 out.push(Outcome::Suppressed { rule: a.rule });
             }
-            // More evidence from a flow already reported: folded in silently,
-            // it travels with the next emission.
+            // More evidence from a flow already reported: it travels with
+            // the next emission (an update once the delay has passed).
             Some(_) => {}
         }
     }
 
-    /// Roll-ups whose window has passed with repeats pending; forget pairs
-    /// idle for two windows.
+    /// Roll-ups whose window has passed with repeats pending, updates whose
+    /// delay has passed with new inventory; forget pairs idle for two windows.
     pub fn tick(&mut self, now: Micros, out: &mut Vec<Outcome>) {
-        let window = self.settings.window;
+        let (window, delay) = (self.settings.window, self.settings.update_delay);
         let detector = &self.detector;
         self.entries.retain(|_, entry| {
             for e in entry.emissions.iter_mut() {
-                if e.suppressed > 0 && now.saturating_sub(e.at) >= window {
+                let elapsed = now.saturating_sub(e.at);
+                let roll_up = e.suppressed > 0 && elapsed >= window;
+                let update = e.dirty && delay > 0 && elapsed >= delay;
+                if roll_up || update {
                     let a = assess(&entry.finding, detector);
                     let repeats = e.suppressed;
-                    e.at = now;
-                    e.suppressed = 0;
+                    e.restart(now);
                     out.push(emit(&entry.finding, a, now, repeats));
                 }
             }
@@ -154,6 +183,19 @@ impl LiveFindings {
         }
         self.evicted += (before - self.entries.len()) as u64;
     }
+}
+
+/// A cheap measure of how much MCP inventory a finding holds.
+fn inventory_size(f: &Finding) -> (usize, usize, usize, bool, bool, bool) {
+    let m = &f.mcp;
+    (
+        m.methods.len(),
+        m.tools_listed.len(),
+        m.tools_called.len(),
+        m.server.is_some(),
+        m.client.is_some(),
+        m.protocol_version.is_some(),
+    )
 }
 
 fn emit(f: &Finding, a: Assessment, ts: Micros, repeats: u64) -> Outcome {
@@ -183,6 +225,7 @@ mod tests {
             Arc::new(det),
             LiveSettings {
                 window: 3600 * S,
+                update_delay: 30 * S,
                 max_entries: 100,
                 min_confidence: Confidence::Low,
                 report_sanctioned,
@@ -335,5 +378,54 @@ mod tests {
         }
         assert!(l.evicted > 0);
         assert_eq!(emitted(&out).len(), 10_000, "every new pair is reported");
+    }
+
+    fn with_methods(mut o: Observation, methods: &[&str], called: &[&str]) -> Observation {
+        o.mcp = Some(crate::findings::McpInventory {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            tools_called: called.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        });
+        o.evidence = vec![Evidence::new(Signal::HttpJsonrpc, methods.join(","))];
+        o
+    }
+
+    #[test]
+    fn inventory_growth_is_sent_as_an_update_after_the_delay() {
+        let mut l = live("", false);
+        let mut out = Vec::new();
+        let base = || {
+            obs(
+                0,
+                1,
+                "10.1.4.7",
+                "mcp.example-vendor.com",
+                Transport::StreamableHttp,
+                Signal::HttpJsonrpc,
+            )
+        };
+        l.observe(&with_methods(base(), &["initialize"], &[]), &mut out);
+        assert_eq!(emitted(&out).len(), 1);
+        out.clear();
+        // Same session, more inventory, 10 s later: held (delay 30 s).
+        let mut later = with_methods(base(), &["initialize", "tools/call"], &["search"]);
+        later.ts = 10 * S;
+        l.observe(&later, &mut out);
+        assert!(out.is_empty());
+        // The tick after the delay sends the update with the new inventory.
+        l.tick(31 * S, &mut out);
+        let records: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Emit { record, .. } => Some(record),
+                Outcome::Suppressed { .. } => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 1, "{out:?}");
+        assert_eq!(records[0].mcp.tools_called, ["search"]);
+        out.clear();
+        // Nothing new: no further updates.
+        l.tick(100 * S, &mut out);
+        assert!(out.is_empty());
     }
 }
