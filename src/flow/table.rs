@@ -16,6 +16,9 @@ const NIL: u32 = u32::MAX;
 /// expiry is at most this late.
 const RELINK_AFTER: Micros = 1_000_000;
 
+/// Tail slots given a second chance per insertion at the cap.
+const SECOND_CHANCES: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictReason {
     /// No packet for longer than the idle timeout.
@@ -146,7 +149,26 @@ impl<T> FlowTable<T> {
             }
             return (i, false);
         }
+        // At the cap, evict the least recently seen flow. The list is only
+        // approximately ordered (see RELINK_AFTER), so a tail slot seen since
+        // it was placed gets a second chance at the head: a busy session is
+        // not pushed out by a burst of new flows. Bounded per insertion.
+        let mut chances = 0;
         while self.map.len() >= self.capacity {
+            let tail = self.tail;
+            let touched = self
+                .slots
+                .get(tail as usize)
+                .is_some_and(|s| s.last_seen > s.placed);
+            if touched && chances < SECOND_CHANCES && self.head != tail {
+                chances += 1;
+                if let Some(s) = self.slots.get_mut(tail as usize) {
+                    s.placed = s.last_seen;
+                }
+                self.unlink(tail);
+                self.push_front(tail);
+                continue;
+            }
             match self.pop_tail() {
                 Some((k, v)) => on_evict(k, v, EvictReason::Capacity),
                 None => break,
