@@ -23,6 +23,7 @@ use crate::redact::redact_target;
 use crate::stats::Stats;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Bounds and timeouts of one engine.
 #[derive(Debug, Clone)]
@@ -176,7 +177,7 @@ struct FlowMeta {
 /// Everything the flow handlers need besides the flow itself.
 struct Ctx<'a> {
     detector: &'a Detector,
-    dns_cache: &'a mut DnsCache,
+    dns_cache: &'a Mutex<DnsCache>,
     stats: &'a mut Stats,
     out: &'a mut Vec<Observation>,
     cfg: &'a EngineConfig,
@@ -186,7 +187,9 @@ pub struct Engine {
     cfg: EngineConfig,
     detector: Arc<Detector>,
     flows: FlowTable<Flow>,
-    dns_cache: DnsCache,
+    /// Shared by the workers of one sensor: a DNS answer handled by one
+    /// worker attributes a TLS flow handled by another.
+    dns_cache: Arc<Mutex<DnsCache>>,
     stats: Stats,
     next_flow_id: u64,
     out: Vec<Observation>,
@@ -197,7 +200,7 @@ impl Engine {
     pub fn new(cfg: EngineConfig, detector: Arc<Detector>) -> Self {
         Self {
             flows: FlowTable::new(cfg.max_flows, cfg.flow_idle_timeout),
-            dns_cache: DnsCache::new(cfg.dns_cache_size),
+            dns_cache: Arc::new(Mutex::new(DnsCache::new(cfg.dns_cache_size))),
             next_flow_id: cfg.flow_id_base.saturating_add(1),
             cfg,
             detector,
@@ -205,6 +208,18 @@ impl Engine {
             out: Vec::new(),
             now: 0,
         }
+    }
+
+    /// An engine that shares its DNS name cache with other engines (the
+    /// workers of one sensor).
+    pub fn with_dns_cache(
+        cfg: EngineConfig,
+        detector: Arc<Detector>,
+        cache: Arc<Mutex<DnsCache>>,
+    ) -> Self {
+        let mut e = Self::new(cfg, detector);
+        e.dns_cache = cache;
+        e
     }
 
     pub fn stats(&self) -> &Stats {
@@ -303,7 +318,7 @@ impl Engine {
     pub fn finish(&mut self) {
         let (flows, mut ctx, now) = self.parts();
         flows.drain(|key, flow, reason| finish_flow(&mut ctx, key, flow, reason, now));
-        self.stats.dns_cache_evictions = self.dns_cache.evictions();
+        self.stats.dns_cache_evictions = lock(&self.dns_cache).evictions();
     }
 
     /// Look up or create the flow of a packet; returns its index, the oriented
@@ -1055,7 +1070,7 @@ fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation
         Transport::StreamableHttp
     };
     let name = conv.host().or_else(|| {
-        ctx.dns_cache
+        lock(ctx.dns_cache)
             .lookup(meta.server, meta.ts)
             .map(str::to_owned)
     });
@@ -1211,8 +1226,7 @@ fn on_client_hello(ctx: &mut Ctx<'_>, meta: &FlowMeta, hello: &ClientHello, tran
         _ => {
             // No usable SNI: an IP-literal connection or an ECH front. The DNS
             // answer that led here names the server.
-            let Some(name) = ctx
-                .dns_cache
+            let Some(name) = lock(ctx.dns_cache)
                 .lookup(meta.server, meta.ts)
                 .map(str::to_owned)
             else {
@@ -1328,7 +1342,7 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
                 .iter()
                 .find(|n| ctx.detector.classify_host(n).is_some())
         }) {
-            ctx.dns_cache.insert(r.addr, name, r.ttl, meta.ts);
+            lock(ctx.dns_cache).insert(r.addr, name, r.ttl, meta.ts);
         }
     }
 }
@@ -1373,4 +1387,10 @@ fn qtype_name(t: u16) -> String {
         dns::TYPE_SVCB => "SVCB".into(),
         other => format!("TYPE{other}"),
     }
+}
+
+/// A poisoned lock only means another worker panicked mid-update; the cache
+/// is still usable.
+fn lock(m: &Mutex<DnsCache>) -> std::sync::MutexGuard<'_, DnsCache> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -14,6 +14,7 @@
 use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
 use crate::config::Config;
 use crate::decode::{self, Transport as L4};
+use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
@@ -157,20 +158,23 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
 /// Worker index for a frame: the symmetric flow hash, so both directions of
 /// a flow meet in the same engine. Frames that do not decode go to worker 0,
 /// which counts them.
-fn shard(linktype: i32, frame: &[u8], workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
+/// Also says whether the frame is DNS: its batch is handed over at once, so
+/// the answer reaches the shared name cache before the connection it names.
+fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
     let Ok(p) = decode::decode(linktype, frame) else {
-        return 0;
+        return (0, false);
     };
     let (sport, dport, proto) = match p.transport {
         L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
         L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
         L4::Other { proto } => (0, 0, proto),
     };
+    let dns = sport == 53 || dport == 53;
+    if workers <= 1 {
+        return (0, dns);
+    }
     let (key, _) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
-    (key.shard_hash() % workers as u64) as usize
+    ((key.shard_hash() % workers as u64) as usize, dns)
 }
 
 fn wall_micros() -> Micros {
@@ -204,10 +208,10 @@ impl CaptureThread {
                 Ok(Some(frame)) => {
                     packets += 1;
                     bytes += frame.data.len() as u64;
-                    let w = shard(lt, frame.data, n);
+                    let (w, dns) = shard(lt, frame.data, n);
                     if let Some(b) = pending.get_mut(w) {
                         b.push(frame.ts, frame.data);
-                        if b.full() {
+                        if b.full() || dns {
                             queue_dropped += self.hand_over(w, &mut pending, lt);
                         }
                     }
@@ -317,7 +321,8 @@ impl CaptureThread {
     }
 }
 
-fn worker(
+/// One worker thread: an engine fed with batches from the capture threads.
+struct Worker {
     id: usize,
     cfg: EngineConfig,
     slot: Arc<DetectorSlot>,
@@ -325,9 +330,22 @@ fn worker(
     free: Sender<Batch>,
     observations: Sender<Observation>,
     state: Arc<SensorState>,
-) {
+    dns_cache: Arc<Mutex<DnsCache>>,
+}
+
+fn worker(w: Worker) {
+    let Worker {
+        id,
+        cfg,
+        slot,
+        input,
+        free,
+        observations,
+        state,
+        dns_cache,
+    } = w;
     let mut generation = slot.generation.load(Ordering::Acquire);
-    let mut engine = Engine::new(cfg, slot.current());
+    let mut engine = Engine::with_dns_cache(cfg, slot.current(), dns_cache);
     let mut last_report = Instant::now();
     let mut sampler = PacketSampler::new(crate::metrics::PACKET_SAMPLE_EVERY);
     let forward = |engine: &mut Engine| {
@@ -594,20 +612,35 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let (free_tx, free_rx) = bounded::<Batch>(workers * cfg.capture.queue_batches);
     let mut queues = Vec::new();
     let mut worker_threads: Vec<JoinHandle<()>> = Vec::new();
+    let dns_cache = Arc::new(Mutex::new(DnsCache::new(
+        cfg.limits.dns_cache_entries.max(1),
+    )));
     for id in 0..workers {
         let (tx, rx) = bounded::<Batch>(cfg.capture.queue_batches);
         queues.push(tx);
-        let (ecfg, slot, free, obs, state) = (
+        let (ecfg, slot, free, obs, state, cache) = (
             engine_config(&cfg, id),
             slot.clone(),
             free_tx.clone(),
             obs_tx.clone(),
             state.clone(),
+            dns_cache.clone(),
         );
         worker_threads.push(
             std::thread::Builder::new()
                 .name(format!("shadowmcp-worker-{id}"))
-                .spawn(move || worker(id, ecfg, slot, rx, free, obs, state))
+                .spawn(move || {
+                    worker(Worker {
+                        id,
+                        cfg: ecfg,
+                        slot,
+                        input: rx,
+                        free,
+                        observations: obs,
+                        state,
+                        dns_cache: cache,
+                    })
+                })
                 .map_err(|e| format!("cannot start worker: {e}"))?,
         );
     }

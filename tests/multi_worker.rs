@@ -1,0 +1,62 @@
+//! Workers of one sensor share the DNS name cache: the DNS answer handled by
+//! one engine attributes the SNI-less TLS connection handled by another.
+
+mod common;
+
+use shadowmcp::capture::FileSource;
+use shadowmcp::decode::{self, Transport};
+use shadowmcp::detect::dns_cache::DnsCache;
+use shadowmcp::engine::{Engine, EngineConfig};
+use shadowmcp::findings::aggregate::{Aggregator, Confidence, assess};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn dns_on_one_worker_attributes_tls_on_another() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/dns-then-tls.pcap");
+    let mut src = FileSource::open(&path).expect("capture");
+    let lt = src.linktype();
+    let det = common::detector();
+    let cache = Arc::new(Mutex::new(DnsCache::new(1024)));
+    let cfg = |base| EngineConfig {
+        flow_id_base: base,
+        ..EngineConfig::default()
+    };
+    let mut dns_worker = Engine::with_dns_cache(cfg(0), det.clone(), cache.clone());
+    let mut tcp_worker = Engine::with_dns_cache(cfg(1 << 48), det.clone(), cache);
+    let mut agg = Aggregator::new(100);
+    while let Ok(Some(f)) = src.next_frame() {
+        let is_udp = matches!(
+            decode::decode(lt, f.data).map(|p| p.transport),
+            Ok(Transport::Udp { .. })
+        );
+        let e = if is_udp {
+            &mut dns_worker
+        } else {
+            &mut tcp_worker
+        };
+        e.process_frame(f.ts, lt, f.data);
+        e.drain_observations().for_each(|o| agg.add(&o));
+    }
+    for e in [&mut dns_worker, &mut tcp_worker] {
+        e.finish();
+        e.drain_observations().for_each(|o| agg.add(&o));
+    }
+    let found = agg.into_sorted();
+    let stripe = found
+        .iter()
+        .find(|f| f.server_name.as_deref() == Some("mcp.stripe.com"))
+        .expect("stripe found");
+    assert_eq!(
+        assess(stripe, &det).confidence,
+        Confidence::High,
+        "TLS attributed through the shared cache: {stripe:#?}"
+    );
+    assert!(stripe.has(shadowmcp::findings::Signal::DnsAnswerIp));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.server_name.as_deref() == Some("mcp.linear.app")
+                && f.has(shadowmcp::findings::Signal::DnsAnswerIp))
+    );
+}
