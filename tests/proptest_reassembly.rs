@@ -148,7 +148,11 @@ fn run(p: &Plan, data: &[u8], segs: &[(usize, usize)]) -> (Vec<u8>, u32, usize) 
 /// the order: then nothing can be forced out as a gap.
 fn fits_bounds(segs: &[(usize, usize)]) -> bool {
     segs.len() < MAX_OOO_SEGMENTS
-        && segs.iter().map(|&(_, n)| n + SEGMENT_OVERHEAD).sum::<usize>() <= MAX_OOO_BYTES
+        && segs
+            .iter()
+            .map(|&(_, n)| n + SEGMENT_OVERHEAD)
+            .sum::<usize>()
+            <= MAX_OOO_BYTES
 }
 
 proptest! {

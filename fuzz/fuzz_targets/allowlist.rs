@@ -16,7 +16,12 @@ fuzz_target!(|data: &[u8]| {
                 [192, 0, 2, 10].into(),
                 "2001:db8::1".parse().expect("literal"),
             ];
-            for name in [None, Some("mcp.example.com"), Some("x.example.com."), Some("")] {
+            for name in [
+                None,
+                Some("mcp.example.com"),
+                Some("x.example.com."),
+                Some(""),
+            ] {
                 for ip in ips.iter().copied().map(Some).chain([None]) {
                     let _ = a.matches(name, ip);
                 }

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let [flags, seed, rest @ ..] = data else {
         return;
     };
-    let side = if flags & 1 == 0 { Side::Request } else { Side::Response };
+    let side = if flags & 1 == 0 {
+        Side::Request
+    } else {
+        Side::Response
+    };
     // Small limits reach the truncation paths with small inputs.
     let limits = if flags & 2 == 0 {
         HttpLimits::default()

@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
         .map_or(0, |p| p + 4);
     let (head_bytes, payload) = rest.split_at(split);
     if !head_bytes.is_empty() {
-        let side = if sel & 1 == 0 { Side::Request } else { Side::Response };
+        let side = if sel & 1 == 0 {
+            Side::Request
+        } else {
+            Side::Response
+        };
         let mut h = HttpStream::new(side, HttpLimits::default());
         let mut ev = Vec::new();
         let _ = h.feed(head_bytes, &mut ev);

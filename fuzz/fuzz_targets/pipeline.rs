@@ -48,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_be_bytes([*a, *b])).min(tail.len());
         let (frame, next) = tail.split_at(len);
         rest = next;
-        ts += if *dt == 255 { 301_000_000 } else { i64::from(*dt) * 10_000 };
+        ts += if *dt == 255 {
+            301_000_000
+        } else {
+            i64::from(*dt) * 10_000
+        };
         engine.process_frame(ts, lt, frame);
         frames += 1;
         for obs in engine.drain_observations() {

@@ -11,8 +11,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use rustls::Side;
-use rustls::quic::{Keys, Version};
 use rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
+use rustls::quic::{Keys, Version};
 use shadowmcp::proto::quic::{self, InitialTracker, QuicProgress};
 use std::sync::OnceLock;
 

@@ -50,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = set.is_ech_public_name(host);
         }
         for m in ["initialize", "tools/call", "textDocument/hover", ""] {
-            let _ = (set.jsonrpc.is_mcp_method(m), set.jsonrpc.is_shared_method(m), set.jsonrpc.foreign_protocol(m));
+            let _ = (
+                set.jsonrpc.is_mcp_method(m),
+                set.jsonrpc.is_shared_method(m),
+                set.jsonrpc.foreign_protocol(m),
+            );
         }
         let _ = shadowmcp::detect::mcp::McpClassifier::new(&set);
     } else if let Err(errors) = result {

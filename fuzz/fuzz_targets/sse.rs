@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // Event size cap: 1..=256 bytes or the engine default.
-    let max = if *cap == 0 { 256 * 1024 } else { usize::from(*cap) };
+    let max = if *cap == 0 {
+        256 * 1024
+    } else {
+        usize::from(*cap)
+    };
     let mut p = SseParser::new(max);
     let mut out = Vec::new();
     let mut x = u32::from(*seed) | 1;
@@ -23,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     for ev in &out {
         // Oversized events are dropped, never delivered (lossy UTF-8 may
         // turn one invalid byte into the 3-byte U+FFFD).
-        assert!(ev.data.len() <= 3 * max, "event of {} > cap {max}", ev.data.len());
+        assert!(
+            ev.data.len() <= 3 * max,
+            "event of {} > cap {max}",
+            ev.data.len()
+        );
     }
     // The same bytes in one piece give the same events.
     let mut whole = SseParser::new(max);

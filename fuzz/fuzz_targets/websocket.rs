@@ -46,7 +46,11 @@ fuzz_target!(|data: &[u8]| {
         }
         // A frame header is at most 14 bytes (RFC 6455 §5.2); payload bytes
         // are consumed as they arrive, so the caller never holds much.
-        assert!(pending.len() <= 64 * 1024 + 64, "caller buffer {}", pending.len());
+        assert!(
+            pending.len() <= 64 * 1024 + 64,
+            "caller buffer {}",
+            pending.len()
+        );
     }
     for m in &out {
         if let WsMessage::Text(b) | WsMessage::Binary(b) = m {
