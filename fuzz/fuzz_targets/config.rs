@@ -1,0 +1,19 @@
+//! The sensor configuration file (TOML).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shadowmcp::config::Config;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::parse(text, "fuzz.toml") {
+        Ok(cfg) => {
+            let _ = format!("{cfg:?}");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+});

@@ -1,0 +1,20 @@
+//! DNS message parsing (UDP payloads) and TCP framing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shadowmcp::proto::dns;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = dns::parse_message(data) {
+        assert!(msg.questions.len() <= dns::MAX_QUESTIONS);
+        let resolved = msg.resolved_addresses();
+        assert!(resolved.len() <= dns::MAX_RESOLVED);
+    }
+    // The same bytes as a DNS-over-TCP stream.
+    let (messages, consumed) = dns::split_tcp_messages(data);
+    assert!(consumed <= data.len());
+    assert!(messages.len() <= data.len() / 3);
+    for m in messages {
+        let _ = dns::parse_message(m);
+    }
+});

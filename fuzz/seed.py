@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Build fuzz seed corpora from the test captures (pcaps/*.pcap) and fixtures.
+
+Standard library only. Writes fuzz/corpus/<target>/<sha1> files in the input
+format of each target (see the comment at the top of fuzz_targets/*.rs).
+Usage: seed.py [REPO_ROOT]
+"""
+import glob
+import hashlib
+import os
+import struct
+import sys
+
+ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+MAX_SEED = 64 * 1024  # keep seeds small: libFuzzer's -max_len follows the corpus
+PER_TARGET = 300  # cap of seeds per target from pcaps
+
+# Index into decode.rs LINKTYPES, pipeline.rs LINKTYPES.
+DECODE_SEL = {1: 1, 101: 4, 276: 9, 0: 0}
+PIPE_SEL = {1: 0, 101: 1, 276: 2, 0: 3}
+
+counts = {}
+
+
+def put(target, data):
+    if not data or len(data) > MAX_SEED:
+        data = data[:MAX_SEED]
+        if not data:
+            return
+    if counts.get(target, 0) >= PER_TARGET:
+        return
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, hashlib.sha1(data).hexdigest())
+    if not os.path.exists(p):
+        with open(p, "wb") as f:
+            f.write(data)
+        counts[target] = counts.get(target, 0) + 1
+
+
+def read_pcap(path):
+    """Classic pcap (either byte order, µs or ns)."""
+    b = open(path, "rb").read()
+    magic = b[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        return None, []
+    linktype = struct.unpack(e + "I", b[20:24])[0]
+    frames, off = [], 24
+    while off + 16 <= len(b):
+        _, _, incl, _ = struct.unpack(e + "IIII", b[off:off + 16])
+        frames.append(b[off + 16:off + 16 + incl])
+        off += 16 + incl
+    return linktype, frames
+
+
+def l3(linktype, f):
+    """(ethertype-ish, ip bytes) or None."""
+    if linktype == 1:
+        et, off = struct.unpack(">H", f[12:14])[0] if len(f) >= 14 else 0, 14
+        while et in (0x8100, 0x88A8) and len(f) >= off + 4:
+            et, off = struct.unpack(">H", f[off + 2:off + 4])[0], off + 4
+        return f[off:] if et in (0x0800, 0x86DD) else None
+    if linktype == 276:
+        return f[20:] if len(f) > 20 else None
+    if linktype == 113:
+        return f[16:] if len(f) > 16 else None
+    if linktype == 0:
+        return f[4:]
+    return f
+
+
+def l4(ip):
+    """(proto, src, sport, dst, dport, seq, flags, payload) or None."""
+    if not ip:
+        return None
+    v = ip[0] >> 4
+    if v == 4 and len(ip) >= 20:
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0]
+        proto, src, dst, body = ip[9], ip[12:16], ip[16:20], ip[ihl:total]
+    elif v == 6 and len(ip) >= 40:
+        proto, src, dst = ip[6], ip[8:24], ip[24:40]
+        body = ip[40:40 + struct.unpack(">H", ip[4:6])[0]]
+    else:
+        return None
+    if proto == 6 and len(body) >= 20:
+        sport, dport, seq = struct.unpack(">HHI", body[:8])
+        doff = (body[12] >> 4) * 4
+        return (6, src, sport, dst, dport, seq, body[13], body[doff:])
+    if proto == 17 and len(body) >= 8:
+        sport, dport = struct.unpack(">HH", body[:4])
+        return (17, src, sport, dst, dport, 0, 0, body[8:])
+    return None
+
+
+def tls_message(stream):
+    """The handshake bytes of the leading TLS handshake records."""
+    out, off = b"", 0
+    while off + 5 <= len(stream) and stream[off] == 0x16:
+        n = struct.unpack(">H", stream[off + 3:off + 5])[0]
+        out += stream[off + 5:off + 5 + n]
+        off += 5 + n
+        if len(out) >= 4 and len(out) >= 4 + int.from_bytes(out[1:4], "big"):
+            break
+    return out
+
+
+def varint(v):
+    return bytes([v]) if v < 64 else struct.pack(">H", v | 0x4000)
+
+
+def frame_seeds(linktype, frames, name):
+    # Whole capture as one pipeline input (truncated to MAX_SEED).
+    rec = bytes([PIPE_SEL.get(linktype, 0)])
+    for f in frames:
+        r = bytes([1]) + struct.pack(">H", len(f)) + f
+        if len(rec) + len(r) > MAX_SEED:
+            break
+        rec += r
+    put("pipeline", rec)
+    put("pipeline", bytes([rec[0] | 4]) + rec[1:8192])  # small flow table
+    streams, datagrams = {}, {}
+    for f in frames:
+        put("decode", bytes([DECODE_SEL.get(linktype, 1)]) + f)
+        p = l4(l3(linktype, f))
+        if not p:
+            continue
+        proto, src, sport, dst, dport, seq, flags, payload = p
+        key = (src, sport, dst, dport)
+        if proto == 6:
+            if payload:
+                s = streams.setdefault(key, {})
+                s.setdefault(seq, payload)  # first copy of a retransmission wins
+        elif proto == 17 and payload:
+            datagrams.setdefault(key, []).append(payload)
+            if sport == 53 or dport == 53:
+                put("dns", payload)
+    return {k: b"".join(v[s] for s in sorted(v)) for k, v in streams.items()}, datagrams
+
+
+def main():
+    for path in sorted(glob.glob(os.path.join(ROOT, "pcaps", "*.pcap"))):
+        linktype, frames = read_pcap(path)
+        if linktype is None:
+            continue
+        streams, datagrams = frame_seeds(linktype, frames, path)
+        for key, data in streams.items():
+            rev = streams.get((key[2], key[3], key[0], key[1]), b"")
+            if data[:1] == b"\x16":
+                put("tls_records", data[:20000])
+                put("tls_message", tls_message(data))
+            if key[1] == 53 or key[3] == 53:
+                put("dns", data[2:])
+            head_end = data.find(b"\r\n\r\n")
+            is_req = data[:8].split(b" ")[0] in (b"GET", b"POST", b"DELETE", b"PUT", b"HEAD", b"OPTIONS")
+            is_resp = data.startswith(b"HTTP/1.")
+            if is_req or is_resp:
+                put("http1", bytes([0 if is_req else 1, len(data) & 0xFF]) + data)
+                put("http1", bytes([10 if is_req else 11, 7]) + data)
+                sel = 0 if is_req else 3
+                put("jsonrpc_mcp", bytes([sel]) + data[:8192])
+                if is_resp and b"text/event-stream" in data[:head_end] and head_end > 0:
+                    put("sse", b"\x00\x01" + data[head_end + 4:])
+                    put("jsonrpc_mcp", bytes([sel | 8]) + data[:8192])
+                if is_resp and b" 101 " in data[:20] and head_end > 0:
+                    deflate = b"permessage-deflate" in data[:head_end].lower()
+                    # Server frames after the 101; client frames after its request.
+                    mode = (2 << 1 | 7 << 4) if deflate else 0
+                    put("websocket", bytes([mode, 3]) + data[head_end + 4:])
+                    rh = rev.find(b"\r\n\r\n")
+                    if rh > 0:
+                        put("websocket", bytes([mode | 1, 5]) + rev[rh + 4:])
+        for key, dgrams in datagrams.items():
+            if dgrams and dgrams[0][:1] and dgrams[0][0] & 0xC0 == 0xC0:
+                rec = b"\x00"
+                for d in dgrams[:4]:
+                    rec += struct.pack(">H", len(d)) + d
+                put("quic_initial", rec)
+    # Sealed-mode QUIC seeds: CRYPTO frames carrying real ClientHellos, whole
+    # and split in two out of order.
+    tls_dir = os.path.join(OUT, "tls_message")
+    for i, name in enumerate(sorted(os.listdir(tls_dir))[:8] if os.path.isdir(tls_dir) else []):
+        hello = open(os.path.join(tls_dir, name), "rb").read()
+        whole = b"\x06\x00" + varint(len(hello)) + hello
+        put("quic_initial", bytes([1 | (i & 1) << 1]) + struct.pack(">H", len(whole)) + whole)
+        h = len(hello) // 2
+        a = b"\x06" + varint(h) + varint(len(hello) - h) + hello[h:]
+        b = b"\x01\x06\x00" + varint(h) + hello[:h]  # PING first
+        put("quic_initial", b"\x01" + struct.pack(">H", len(a)) + a + struct.pack(">H", len(b)) + b)
+    # Loaders: the shipped files.
+    for i, name in enumerate(["manifest.toml", "servers.toml", "platforms.toml",
+                              "heuristics.toml", "jsonrpc.toml", "http.toml"]):
+        put("signatures_load", bytes([i]) + open(os.path.join(ROOT, "signatures", name), "rb").read())
+    for p in glob.glob(os.path.join(ROOT, "deploy", "*.toml")):
+        put("config", open(p, "rb").read())
+    put("config", b"")
+    for p in glob.glob(os.path.join(ROOT, "deploy", "allowlist*")):
+        put("allowlist", open(p, "rb").read())
+    put("allowlist", b"mcp.example.com\n*.example.org\n192.0.2.10\n10.0.0.0/8\n2001:db8::/32\n# c\n")
+    for t, n in sorted(counts.items()):
+        print(f"{t:16} {n} seeds")
+
+
+main()
