@@ -5,6 +5,7 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
+use crate::sensor::{Batch, shard};
 use crate::stats::Stats;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ pub struct AnalyzeOptions {
     pub report_sanctioned: bool,
     pub min_confidence: Confidence,
     pub progress: bool,
+    /// Engine threads; 1 analyses on the reading thread (and is the mode
+    /// the golden outputs are made with).
+    pub workers: usize,
 }
 
 pub struct AnalyzeResult {
@@ -38,6 +42,7 @@ pub struct AnalyzeResult {
 pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult {
     let mut engine = Engine::new(opts.engine.clone(), detector.clone());
     let mut agg = Aggregator::new(MAX_FINDINGS);
+    let mut pool = (opts.workers > 1).then(|| Pool::start(opts, &detector));
     let mut unusable = Vec::new();
     let mut damaged = Vec::new();
     let total: u64 = opts
@@ -73,6 +78,10 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
                         // pcap record header + captured bytes.
                         b.inc(16 + frame.data.len() as u64);
                     }
+                    if let Some(p) = pool.as_mut() {
+                        p.push(linktype, frame.ts, frame.data);
+                        continue;
+                    }
                     engine.process_frame(frame.ts, linktype, frame.data);
                     for o in engine.drain_observations() {
                         agg.add(&o);
@@ -89,6 +98,12 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     engine.finish();
     for o in engine.drain_observations() {
         agg.add(&o);
+    }
+    let mut stats = engine.stats().clone();
+    if let Some(p) = pool {
+        let (pool_stats, pool_agg) = p.finish();
+        stats.merge(&pool_stats);
+        agg = pool_agg;
     }
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -118,7 +133,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     }
     AnalyzeResult {
         records,
-        stats: engine.stats().clone(),
+        stats,
         unusable,
         damaged,
         shadow,
@@ -126,5 +141,121 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         by_confidence,
         suppressed_below_confidence: suppressed,
         findings_dropped,
+    }
+}
+
+/// `--workers N`: the reading thread shards frames by a symmetric flow hash
+/// into batches for N engine threads (sharing one DNS name cache); a
+/// collector thread aggregates their observations. Offline, nothing is
+/// dropped: full queues make the reader wait.
+struct Pool {
+    detector: Arc<Detector>,
+    cache: Arc<std::sync::Mutex<crate::detect::dns_cache::DnsCache>>,
+    queues: Vec<crossbeam_channel::Sender<Batch>>,
+    pending: Vec<Batch>,
+    workers: Vec<std::thread::JoinHandle<crate::stats::Stats>>,
+    collector: std::thread::JoinHandle<Aggregator>,
+}
+
+impl Pool {
+    fn start(opts: &AnalyzeOptions, detector: &Arc<Detector>) -> Pool {
+        let n = opts.workers;
+        let cache = Arc::new(std::sync::Mutex::new(
+            crate::detect::dns_cache::DnsCache::new(opts.engine.dns_cache_size.max(1)),
+        ));
+        let (obs_tx, obs_rx) = crossbeam_channel::bounded::<crate::findings::Observation>(65_536);
+        let collector = std::thread::spawn(move || {
+            let mut agg = Aggregator::new(MAX_FINDINGS);
+            for o in obs_rx {
+                agg.add(&o);
+            }
+            agg
+        });
+        let mut queues = Vec::new();
+        let mut workers = Vec::new();
+        for id in 0..n {
+            let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
+            queues.push(tx);
+            let cfg = EngineConfig {
+                flow_id_base: (id as u64) << 48,
+                max_flows: (opts.engine.max_flows / n).max(1),
+                ..opts.engine.clone()
+            };
+            let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());
+            workers.push(std::thread::spawn(move || {
+                let mut engine = Engine::with_dns_cache(cfg, det, cache);
+                for batch in rx {
+                    batch.feed(&mut engine);
+                    for o in engine.drain_observations() {
+                        let _ = obs.send(o);
+                    }
+                }
+                engine.finish();
+                for o in engine.drain_observations() {
+                    let _ = obs.send(o);
+                }
+                engine.stats().clone()
+            }));
+        }
+        Pool {
+            detector: detector.clone(),
+            cache,
+            queues,
+            pending: (0..n).map(|_| Batch::new(0)).collect(),
+            workers,
+            collector,
+        }
+    }
+
+    fn push(&mut self, linktype: i32, ts: crate::findings::Micros, frame: &[u8]) {
+        let (w, dns) = shard(linktype, frame, self.queues.len());
+        if dns {
+            crate::engine::prime_dns_cache(&self.detector, &self.cache, ts, linktype, frame);
+        }
+        let Some(b) = self.pending.get_mut(w) else {
+            return;
+        };
+        if !b.is_empty() && b.linktype() != linktype {
+            self.flush(w);
+        }
+        let Some(b) = self.pending.get_mut(w) else {
+            return;
+        };
+        if b.is_empty() {
+            b.set_linktype(linktype);
+        }
+        b.push(ts, frame);
+        if b.full() || dns {
+            self.flush(w);
+        }
+    }
+
+    fn flush(&mut self, w: usize) {
+        let (Some(slot), Some(q)) = (self.pending.get_mut(w), self.queues.get(w)) else {
+            return;
+        };
+        if slot.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(slot, Batch::new(0));
+        let _ = q.send(batch);
+    }
+
+    fn finish(mut self) -> (crate::stats::Stats, Aggregator) {
+        for w in 0..self.queues.len() {
+            self.flush(w);
+        }
+        drop(std::mem::take(&mut self.queues));
+        let mut stats = crate::stats::Stats::default();
+        for h in self.workers {
+            if let Ok(s) = h.join() {
+                stats.merge(&s);
+            }
+        }
+        let agg = self
+            .collector
+            .join()
+            .unwrap_or_else(|_| Aggregator::new(MAX_FINDINGS));
+        (stats, agg)
     }
 }

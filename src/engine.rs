@@ -1332,18 +1332,55 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         // resolved address (if seen), not the DNS resolver.
         push_dns_observation(ctx, meta, first_addr, name.to_owned(), evidence);
     }
-    for r in &resolved {
-        // Prefer a name on the known-server list (the question, not the CDN
-        // target it aliases), then any other notable name.
-        let sigs = &ctx.detector.signatures;
-        let known = r.names.iter().find(|n| sigs.match_host(n).is_some());
-        if let Some(name) = known.or_else(|| {
-            r.names
-                .iter()
-                .find(|n| ctx.detector.classify_host(n).is_some())
-        }) {
-            lock(ctx.dns_cache).insert(r.addr, name, r.ttl, meta.ts);
+    remember_answers(ctx.detector, ctx.dns_cache, &resolved, meta.ts);
+}
+
+/// Store the addresses of notable names in the DNS cache. Prefer a name on
+/// the known-server list (the question, not the CDN target it aliases), then
+/// any other notable name.
+fn remember_answers(
+    detector: &Detector,
+    cache: &Mutex<DnsCache>,
+    resolved: &[dns::ResolvedAddress],
+    ts: Micros,
+) {
+    for r in resolved {
+        let known = r
+            .names
+            .iter()
+            .find(|n| detector.signatures.match_host(n).is_some());
+        if let Some(name) =
+            known.or_else(|| r.names.iter().find(|n| detector.classify_host(n).is_some()))
+        {
+            lock(cache).insert(r.addr, name, r.ttl, ts);
         }
+    }
+}
+
+/// For a reader that hands packets to several engines: store the DNS answers
+/// of a frame in the shared cache right away, so that a connection read
+/// later cannot be looked up before the engine holding the DNS flow caught
+/// up. Engines store the same answers again (idempotent).
+pub fn prime_dns_cache(
+    detector: &Detector,
+    cache: &Mutex<DnsCache>,
+    ts: Micros,
+    linktype: i32,
+    frame: &[u8],
+) {
+    let Ok(p) = decode::decode(linktype, frame) else {
+        return;
+    };
+    let L4::Udp {
+        sport: 53, payload, ..
+    } = p.transport
+    else {
+        return;
+    };
+    if let Ok(msg) = dns::parse_message(payload)
+        && msg.is_response
+    {
+        remember_answers(detector, cache, &msg.resolved_addresses(), ts);
     }
 }
 

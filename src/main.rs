@@ -136,6 +136,10 @@ struct AnalyzeArgs {
     /// Seconds without packets after which a flow is finished.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     flow_timeout: u64,
+    /// Engine threads (packets are sharded by flow); 1 keeps output order
+    /// and DNS attribution exactly reproducible.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    workers: usize,
     /// Do not print the run summary on standard error.
     #[arg(short, long)]
     quiet: bool,
@@ -390,6 +394,7 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
         report_sanctioned: args.report_sanctioned,
         min_confidence: args.min_confidence,
         progress: !args.no_progress,
+        workers: args.workers.max(1),
     };
     let result = analyze(&opts, detector);
 

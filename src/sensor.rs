@@ -44,7 +44,7 @@ const OBSERVATION_QUEUE: usize = 65_536;
 /// A batch of frames from one interface, stored contiguously so that handing
 /// it over costs one channel send, and recycled so that steady state does
 /// not allocate.
-struct Batch {
+pub(crate) struct Batch {
     linktype: i32,
     data: Vec<u8>,
     /// (timestamp, offset, length) per frame.
@@ -52,7 +52,29 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(linktype: i32) -> Self {
+    /// Feed every frame to an engine.
+    pub(crate) fn feed(&self, engine: &mut Engine) {
+        for &(ts, off, len) in &self.frames {
+            let (o, l) = (off as usize, len as usize);
+            if let Some(frame) = self.data.get(o..o.saturating_add(l)) {
+                engine.process_frame(ts, self.linktype, frame);
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub(crate) fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    pub(crate) fn set_linktype(&mut self, linktype: i32) {
+        self.linktype = linktype;
+    }
+
+    pub(crate) fn new(linktype: i32) -> Self {
         Self {
             linktype,
             data: Vec::with_capacity(BATCH_BYTES),
@@ -60,13 +82,13 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, ts: Micros, frame: &[u8]) {
+    pub(crate) fn push(&mut self, ts: Micros, frame: &[u8]) {
         let off = self.data.len() as u32;
         self.data.extend_from_slice(frame);
         self.frames.push((ts, off, frame.len() as u32));
     }
 
-    fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.frames.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
     }
 
@@ -160,7 +182,7 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
 /// which counts them.
 /// Also says whether the frame is DNS: its batch is handed over at once, so
 /// the answer reaches the shared name cache before the connection it names.
-fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
+pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
     let Ok(p) = decode::decode(linktype, frame) else {
         return (0, false);
     };
@@ -191,6 +213,9 @@ struct CaptureThread {
     free: Receiver<Batch>,
     state: Arc<SensorState>,
     stop: Arc<AtomicBool>,
+    /// For storing DNS answers before handing them to a worker.
+    slot: Arc<DetectorSlot>,
+    dns_cache: Arc<Mutex<DnsCache>>,
     /// libpcap's 32-bit counters, widened.
     kernel_drops: Counter32,
     interface_drops: Counter32,
@@ -209,6 +234,17 @@ impl CaptureThread {
                     packets += 1;
                     bytes += frame.data.len() as u64;
                     let (w, dns) = shard(lt, frame.data, n);
+                    if dns {
+                        // The answer reaches the shared cache before any later
+                        // packet of the connection it names is read.
+                        crate::engine::prime_dns_cache(
+                            &self.slot.current(),
+                            &self.dns_cache,
+                            frame.ts,
+                            lt,
+                            frame.data,
+                        );
+                    }
                     if let Some(b) = pending.get_mut(w) {
                         b.push(frame.ts, frame.data);
                         if b.full() || dns {
@@ -678,6 +714,8 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             free: free_rx.clone(),
             state: state.clone(),
             stop: stop.clone(),
+            slot: slot.clone(),
+            dns_cache: dns_cache.clone(),
             kernel_drops: Counter32::default(),
             interface_drops: Counter32::default(),
         };

@@ -239,6 +239,7 @@ fn prometheus_scrapes_a_finding_from_a_real_session() {
         report_sanctioned: true,
         min_confidence: Confidence::Low,
         progress: false,
+        workers: 1,
     };
     let result = analyze(&opts, detector);
     assert!(

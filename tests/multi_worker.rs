@@ -60,3 +60,30 @@ fn dns_on_one_worker_attributes_tls_on_another() {
                 && f.has(shadowmcp::findings::Signal::DnsAnswerIp))
     );
 }
+
+#[test]
+fn analyze_output_does_not_depend_on_the_number_of_workers() {
+    use shadowmcp::analyze::{AnalyzeOptions, analyze};
+    let run = |workers| {
+        let opts = AnalyzeOptions {
+            files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap")],
+            engine: EngineConfig::default(),
+            report_sanctioned: false,
+            min_confidence: Confidence::Low,
+            progress: false,
+            workers,
+        };
+        let mut lines: Vec<String> = analyze(&opts, common::detector())
+            .records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("json"))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let one = run(1);
+    assert!(one.len() >= 10);
+    for n in [2, 3] {
+        assert_eq!(run(n), one, "{n} workers");
+    }
+}

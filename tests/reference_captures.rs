@@ -54,6 +54,7 @@ fn run(file: &str) -> Vec<serde_json::Value> {
         report_sanctioned: false,
         min_confidence: Confidence::Low,
         progress: false,
+        workers: 1,
     };
     let r = analyze(&opts, detector());
     assert!(

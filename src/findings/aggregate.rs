@@ -125,6 +125,8 @@ pub struct Finding {
     pub first_seen: Micros,
     pub last_seen: Micros,
     pub count: u64,
+    /// Time of the observation whose flow is shown.
+    shown_ts: Micros,
     flows: FxHashSet<u64>,
 }
 
@@ -144,6 +146,7 @@ impl Finding {
             first_seen: o.ts,
             last_seen: o.ts,
             count: 0,
+            shown_ts: o.ts,
             flows: FxHashSet::default(),
         }
     }
@@ -153,19 +156,23 @@ impl Finding {
     pub fn add(&mut self, o: &Observation) {
         self.first_seen = self.first_seen.min(o.ts);
         self.last_seen = self.last_seen.max(o.ts);
-        if o.transport > self.transport || (self.server_ip.is_none() && o.server_ip.is_some()) {
-            if o.transport >= self.transport {
-                self.transport = o.transport;
-                self.client_port = o.client_port;
-                self.server_port = o.server_port;
-                self.community_id.clone_from(&o.community_id);
-                if o.path.is_some() {
-                    self.path.clone_from(&o.path);
-                }
+        // The flow shown is the earliest one of the strongest transport, so
+        // the result does not depend on the order observations arrive in
+        // (several workers).
+        let stronger =
+            o.transport > self.transport || (o.transport == self.transport && o.ts < self.shown_ts);
+        if stronger {
+            self.transport = o.transport;
+            self.shown_ts = o.ts;
+            self.client_port = o.client_port;
+            self.server_port = o.server_port;
+            self.community_id.clone_from(&o.community_id);
+            if o.path.is_some() {
+                self.path.clone_from(&o.path);
             }
-            if o.server_ip.is_some() {
-                self.server_ip = o.server_ip;
-            }
+        }
+        if o.server_ip.is_some() && (stronger || self.server_ip.is_none()) {
+            self.server_ip = o.server_ip;
         }
         if self.path.is_none() {
             self.path.clone_from(&o.path);
