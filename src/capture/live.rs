@@ -96,17 +96,7 @@ impl LiveSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.last_read_ok = true;
-                let ts = p
-                    .header
-                    .ts
-                    .tv_sec
-                    .saturating_mul(1_000_000)
-                    .saturating_add(p.header.ts.tv_usec);
-                Ok(Some(Frame {
-                    ts,
-                    data: p.data,
-                    wire_len: p.header.len,
-                }))
+                Ok(Some(Frame::from_packet(&p)))
             }
             Err(pcap::Error::TimeoutExpired) => Ok(None),
             Err(e) => Err(CaptureError {

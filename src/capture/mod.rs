@@ -41,6 +41,23 @@ pub struct Frame<'a> {
     pub wire_len: u32,
 }
 
+impl<'a> Frame<'a> {
+    /// A libpcap packet as a frame; the timestamp in microseconds since the epoch.
+    pub fn from_packet(p: &pcap::Packet<'a>) -> Frame<'a> {
+        let ts = p
+            .header
+            .ts
+            .tv_sec
+            .saturating_mul(1_000_000)
+            .saturating_add(p.header.ts.tv_usec);
+        Frame {
+            ts,
+            data: p.data,
+            wire_len: p.header.len,
+        }
+    }
+}
+
 /// A pcap or pcapng file.
 pub struct FileSource {
     path: PathBuf,
@@ -96,17 +113,7 @@ impl FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.packets += 1;
-                let ts = p
-                    .header
-                    .ts
-                    .tv_sec
-                    .saturating_mul(1_000_000)
-                    .saturating_add(p.header.ts.tv_usec);
-                Ok(Some(Frame {
-                    ts,
-                    data: p.data,
-                    wire_len: p.header.len,
-                }))
+                Ok(Some(Frame::from_packet(&p)))
             }
             Err(pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => Err(CaptureError {
