@@ -444,11 +444,12 @@ impl Engine {
             app,
         } = &mut **st;
         let Some(r) = reasm.get_mut(dir) else { return };
-        let gaps_before = r.gaps;
+        let (gaps_before, overflows_before) = (r.gaps, r.overflows);
         r.push(seq, payload, &mut |chunk| {
             tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app)
         });
         ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
+        ctx.stats.tcp_stream_overflow += u64::from(r.overflows - overflows_before);
         if flags.fin {
             flow.fin |= if dir == 0 { 1 } else { 2 };
         }

@@ -42,6 +42,8 @@ pub struct Reassembler {
     pub gaps: u32,
     /// Segments that carried only bytes already delivered.
     pub retransmissions: u32,
+    /// Gaps declared because the out-of-order buffer was full.
+    pub overflows: u32,
 }
 
 /// Signed distance from `b` to `a` in sequence space (RFC 9293 §3.4 arithmetic).
@@ -119,6 +121,7 @@ impl Reassembler {
         while (self.ooo_bytes + cost > MAX_OOO_BYTES || self.ooo.len() >= MAX_OOO_SEGMENTS)
             && !self.ooo.is_empty()
         {
+            self.overflows = self.overflows.saturating_add(1);
             self.skip_to_first_buffered(out);
             if seq_diff(seq, self.next) <= 0 {
                 // The jump overtook this segment: deliver what is new of it.
@@ -264,6 +267,7 @@ mod tests {
             assert!(r.buffered() <= MAX_OOO_BYTES);
         }
         assert!(gaps >= 1);
+        assert!(r.overflows >= 1, "forced gaps are counted as overflows");
         assert!(delivered > 0);
     }
 }

@@ -86,6 +86,7 @@ pub const PARSER_ERRORS: &str = "shadowmcp_parser_errors_total";
 pub const TLS_ECH: &str = "shadowmcp_tls_ech_total";
 pub const MCP_SESSIONS: &str = "shadowmcp_mcp_sessions_total";
 pub const DNS_CACHE_EVICTIONS: &str = "shadowmcp_dns_cache_evictions_total";
+pub const TCP_STREAMS_SKIPPED: &str = "shadowmcp_tcp_streams_skipped_total";
 pub const FINDINGS: &str = "shadowmcp_findings_total";
 pub const FINDINGS_SUPPRESSED: &str = "shadowmcp_findings_suppressed_total";
 pub const FINDINGS_DROPPED: &str = "shadowmcp_findings_dropped_total";
@@ -242,7 +243,8 @@ const S_WS: usize = 28;
 const S_WS_ERR: usize = 29;
 const S_MCP: usize = 30;
 const S_DNS_CACHE_EVICT: usize = 31;
-const STAT_FIELDS: usize = 32;
+const S_TCP_SKIPPED: usize = 32;
+const STAT_FIELDS: usize = 33;
 
 fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
     let mut v = [0u64; STAT_FIELDS];
@@ -274,6 +276,7 @@ fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
         (S_WS_ERR, s.websocket_errors),
         (S_MCP, s.mcp_sessions_confirmed),
         (S_DNS_CACHE_EVICT, s.dns_cache_evictions),
+        (S_TCP_SKIPPED, s.tcp_streams_skipped),
     ];
     for (i, x) in pairs {
         if let Some(slot) = v.get_mut(i) {
@@ -427,6 +430,12 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     },
     Family {
         kind: Kind::Counter,
+        name: TCP_STREAMS_SKIPPED,
+        help: "New TCP streams not inspected because a worker already parsed its maximum of concurrent streams.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
         name: PARSER_MESSAGES,
         help: "Messages parsed, by protocol (dns, tls, quic, http, sse, websocket).",
         labels: &["protocol"],
@@ -572,6 +581,7 @@ impl SnapshotCollector {
         out.push(one(TLS_ECH, t(S_TLS_ECH)));
         out.push(one(MCP_SESSIONS, t(S_MCP)));
         out.push(one(DNS_CACHE_EVICTIONS, t(S_DNS_CACHE_EVICT)));
+        out.push(one(TCP_STREAMS_SKIPPED, t(S_TCP_SKIPPED)));
 
         for (iface, c) in &st.interfaces {
             out.push(lab(PACKETS, iface, c.value(0)));
