@@ -42,6 +42,7 @@ const WEBHOOK_PORT: u16 = 18443;
 const SYSLOG_PORT: u16 = 10514;
 const ALERTMANAGER_PORT: u16 = 19093;
 const METRICS_PORT: u16 = 9108;
+const PROMETHEUS_PORT: u16 = 19090;
 /// The MCP servers' port in the server namespace.
 const MCP_PORT: u16 = 8080;
 /// What client_v1.py announces in `initialize` (clientInfo).
@@ -498,6 +499,12 @@ fn live_sensor_reports_real_mcp_session_to_every_sink() {
         ));
     }
     let (rsyslogd, alertmanager) = (bins[2].clone(), bins[3].clone());
+    // A real Prometheus scraping the sensor (Debian `prometheus`); optional:
+    // without it that part is skipped with a note.
+    let prometheus = which("prometheus");
+    if prometheus.is_none() {
+        eprintln!("note: prometheus not installed; the scrape-through-Prometheus check is skipped");
+    }
     let dir = TmpDir::new("e2e");
     let python = match mcp_python(dir.path()) {
         Ok(p) => p,
@@ -572,6 +579,25 @@ fn live_sensor_reports_real_mcp_session_to_every_sink() {
         ))
         .arg("--cluster.listen-address=");
     lab.spawn("alertmanager", c);
+
+    if let Some(prom) = &prometheus {
+        let conf = d.join("prometheus.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: shadowmcp\n    static_configs:\n      - targets: ['127.0.0.1:{METRICS_PORT}']\n"
+            ),
+        )
+        .unwrap();
+        let mut c = lab.in_ns(&lab.client_ns, prom);
+        c.arg(format!("--config.file={}", conf.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                d.join("prometheus").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"));
+        lab.spawn("prometheus", c);
+    }
 
     // --- MCP servers (Python SDK 1.x FastMCP, streamable HTTP), server namespace.
     for (name, addr) in [
@@ -793,6 +819,26 @@ path = "{jsonl}"
             (findings >= 1.0 && delivered && sessions > sessions_before).then_some(m)
         },
     );
+    if prometheus.is_some() {
+        // Prometheus scraped the running sensor: ask it, through its API.
+        let url = format!("http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/query");
+        let query = "query=sum(shadowmcp_findings_total{verdict=\"shadow\",rule=\"SMCP-001\"})";
+        let value = lab.wait(
+            "the finding counter in Prometheus",
+            DELIVERY_LIMIT,
+            &["prometheus"],
+            |l| {
+                let (code, body) = l.curl(&url, &["-G", "--data-urlencode", query]);
+                let v: Value = serde_json::from_str(&body).ok()?;
+                let value = v["data"]["result"][0]["value"][1]
+                    .as_str()?
+                    .parse::<f64>()
+                    .ok()?;
+                (code == 200 && value >= 1.0).then_some(value)
+            },
+        );
+        assert!(value >= 1.0);
+    }
     let packets = metric_sum(&metrics, "shadowmcp_packets_total", &[&veth_label]);
     assert!(
         packets.is_some_and(|p| p > 0.0),
