@@ -215,3 +215,29 @@ pub fn run_frames<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Vec<(Findi
         })
         .collect()
 }
+
+/// A classic pcap file (Ethernet, microsecond timestamps) of these frames.
+pub fn pcap_file(frames: &[Frame]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [
+        0xa1b2_c3d4u32.to_le_bytes().as_slice(),
+        &2u16.to_le_bytes(),
+        &4u16.to_le_bytes(),
+        &[0; 8],
+        &65535u32.to_le_bytes(),
+        &1u32.to_le_bytes(),
+    ] {
+        v.extend_from_slice(x);
+    }
+    for f in frames {
+        let (sec, usec) = (
+            f.ts.div_euclid(1_000_000) as u32,
+            f.ts.rem_euclid(1_000_000) as u32,
+        );
+        for x in [sec, usec, f.bytes.len() as u32, f.bytes.len() as u32] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(&f.bytes);
+    }
+    v
+}
