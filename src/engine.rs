@@ -873,15 +873,7 @@ fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: H
                 known_path(ctx, meta, &h.conv, &method);
             }
         }
-        HttpEvent::Body { data, .. } => {
-            classifier.inspect_payload(
-                &data,
-                Direction::ClientToServer,
-                Carrier::HttpBody,
-                &mut h.conv.session,
-            );
-        }
-        HttpEvent::StreamData(data) => {
+        HttpEvent::Body { data, .. } | HttpEvent::StreamData(data) => {
             classifier.inspect_payload(
                 &data,
                 Direction::ClientToServer,

@@ -613,6 +613,22 @@ impl HttpStream {
         Ok(())
     }
 
+    /// Deliver up to `remaining` body bytes from `rest`; returns how many were
+    /// taken and how many the message (or chunk) still owes.
+    fn take_body(
+        &mut self,
+        rest: &[u8],
+        remaining: u64,
+        out: &mut Vec<HttpEvent>,
+        out_start: usize,
+    ) -> (usize, u64) {
+        let n = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        self.body_bytes(rest.get(..n).unwrap_or_default(), out, out_start);
+        (n, remaining.saturating_sub(n as u64))
+    }
+
     fn step_fixed(
         &mut self,
         rest: &[u8],
@@ -623,11 +639,7 @@ impl HttpStream {
         if rest.is_empty() {
             return Ok(Step::Wait);
         }
-        let n = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(rest.len());
-        self.body_bytes(rest.get(..n).unwrap_or_default(), out, out_start);
-        let left = remaining.saturating_sub(n as u64);
+        let (n, left) = self.take_body(rest, remaining, out, out_start);
         if left == 0 {
             self.finish_message(out, out_start);
         } else {
@@ -646,11 +658,7 @@ impl HttpStream {
         if rest.is_empty() {
             return Ok(Step::Wait);
         }
-        let n = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(rest.len());
-        self.body_bytes(rest.get(..n).unwrap_or_default(), out, out_start);
-        let left = remaining.saturating_sub(n as u64);
+        let (n, left) = self.take_body(rest, remaining, out, out_start);
         self.state = if left == 0 {
             State::ChunkEnd
         } else {

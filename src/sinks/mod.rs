@@ -192,25 +192,13 @@ impl SinkHandle {
         };
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (deadline_tx, deadline_rx) = watch::channel(None);
-        let task = match cfg {
-            SinkConfig::Jsonl(c) => {
-                let b = jsonl::JsonlBackend::new(c)?;
+        // Only the backend differs between sinks; the spool is set for
+        // webhooks only (None otherwise, above).
+        macro_rules! start {
+            ($backend:expr) => {
                 worker::Worker::new(
                     name.clone(),
-                    b,
-                    policy,
-                    stats.clone(),
-                    None,
-                    rx,
-                    deadline_rx,
-                )
-                .spawn()
-            }
-            SinkConfig::Webhook(c) => {
-                let b = webhook::WebhookBackend::new(c)?;
-                worker::Worker::new(
-                    name.clone(),
-                    b,
+                    $backend,
                     policy,
                     stats.clone(),
                     backend_spool.clone(),
@@ -218,33 +206,13 @@ impl SinkHandle {
                     deadline_rx,
                 )
                 .spawn()
-            }
-            SinkConfig::Syslog(c) => {
-                let b = syslog::SyslogBackend::new(c)?;
-                worker::Worker::new(
-                    name.clone(),
-                    b,
-                    policy,
-                    stats.clone(),
-                    None,
-                    rx,
-                    deadline_rx,
-                )
-                .spawn()
-            }
-            SinkConfig::Alertmanager(c) => {
-                let b = alertmanager::AlertmanagerBackend::new(c)?;
-                worker::Worker::new(
-                    name.clone(),
-                    b,
-                    policy,
-                    stats.clone(),
-                    None,
-                    rx,
-                    deadline_rx,
-                )
-                .spawn()
-            }
+            };
+        }
+        let task = match cfg {
+            SinkConfig::Jsonl(c) => start!(jsonl::JsonlBackend::new(c)?),
+            SinkConfig::Webhook(c) => start!(webhook::WebhookBackend::new(c)?),
+            SinkConfig::Syslog(c) => start!(syslog::SyslogBackend::new(c)?),
+            SinkConfig::Alertmanager(c) => start!(alertmanager::AlertmanagerBackend::new(c)?),
         };
         Ok(SinkHandle {
             name,
