@@ -3,7 +3,7 @@
 
 Standard library only. Writes fuzz/corpus/<target>/<sha1> files in the input
 format of each target (see the comment at the top of fuzz_targets/*.rs).
-Usage: seed.py [REPO_ROOT]
+Usage: seed.py [REPO_ROOT [OUT_DIR]]   (OUT_DIR defaults to REPO_ROOT/fuzz/corpus)
 """
 import glob
 import hashlib
@@ -12,7 +12,7 @@ import struct
 import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-OUT = os.path.join(ROOT, "fuzz", "corpus")
+OUT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.join(ROOT, "fuzz", "corpus")
 MAX_SEED = 64 * 1024  # keep seeds small: libFuzzer's -max_len follows the corpus
 PER_TARGET = 300  # cap of seeds per target from pcaps
 

@@ -1,19 +1,9 @@
-//! The sensor configuration file (TOML).
+//! libFuzzer entry point; the input format and the checks are in
+//! `fuzz/harness/config.rs`, shared with the time-bounded smoke run of
+//! `tests/fuzz_smoke.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use shadowmcp::config::Config;
+#[path = "../harness/config.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match Config::parse(text, "fuzz.toml") {
-        Ok(cfg) => {
-            let _ = format!("{cfg:?}");
-        }
-        Err(e) => {
-            let _ = e.to_string();
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));

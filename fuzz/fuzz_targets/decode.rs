@@ -1,33 +1,9 @@
-//! Link and IP decoding: first byte picks the link type, the rest is the frame.
+//! libFuzzer entry point; the input format and the checks are in
+//! `fuzz/harness/decode.rs`, shared with the time-bounded smoke run of
+//! `tests/fuzz_smoke.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use shadowmcp::decode::{Transport, decode, linktype};
+#[path = "../harness/decode.rs"]
+mod harness;
 
-const LINKTYPES: [i32; 10] = [
-    linktype::NULL,
-    linktype::ETHERNET,
-    linktype::RAW_OPENBSD,
-    linktype::RAW_BSD,
-    linktype::RAW,
-    linktype::LOOP,
-    linktype::LINUX_SLL,
-    linktype::IPV4,
-    linktype::IPV6,
-    linktype::LINUX_SLL2,
-];
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&sel, frame)) = data.split_first() else {
-        return;
-    };
-    let lt = LINKTYPES[usize::from(sel) % LINKTYPES.len()];
-    if let Ok(p) = decode(lt, frame) {
-        // The payload must be a view into the frame, never past its end.
-        let payload: &[u8] = match &p.transport {
-            Transport::Tcp { payload, .. } | Transport::Udp { payload, .. } => payload,
-            _ => &[],
-        };
-        assert!(payload.len() <= frame.len());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));

@@ -1,24 +1,9 @@
-//! TLS ClientHello reassembled from a client byte stream (records), plus JA4.
+//! libFuzzer entry point; the input format and the checks are in
+//! `fuzz/harness/tls_records.rs`, shared with the time-bounded smoke run of
+//! `tests/fuzz_smoke.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use shadowmcp::proto::ja4::{Ja4Transport, ja4, ja4_r};
-use shadowmcp::proto::tls::{self, HelloProgress};
+#[path = "../harness/tls_records.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = tls::looks_like_tls(data);
-    match tls::parse_client_hello_records(data) {
-        HelloProgress::Complete(hello) => {
-            let _ = ja4(&hello, Ja4Transport::Tcp);
-            let _ = ja4_r(&hello, Ja4Transport::Quic);
-            if let Some(sni) = &hello.sni {
-                assert!(sni.len() <= tls::MAX_SNI_LEN);
-            }
-        }
-        HelloProgress::NeedMore => {
-            // A stream that still needs bytes is within the reassembly bound.
-            assert!(data.len() <= tls::MAX_HELLO_BYTES + tls::MAX_RECORD_LEN + 5);
-        }
-        HelloProgress::NotTls | HelloProgress::Invalid(_) => {}
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Live capture rate: replay a capture with tcpreplay onto one end of a veth
+# pair while `shadowmcp run` captures on the other end, at rising rates, and
+# report the loss at each rate (packets tcpreplay sent vs packets the sensor
+# processed, and the kernel's own drop counter).
+#
+#   bench/live.sh [--file PCAP] [--mbps "200 500 1000 2000 4000"] [--pps "..."] [--workers N] [--loops N]
+#
+# Needs root (network namespaces, capture), tcpreplay, curl and iproute2 —
+# `apt-get install tcpreplay` if missing. Traffic stays inside two namespaces
+# created here (smcpl-tx, smcpl-rx) and removed on exit. Without --file it
+# generates a 256 MiB egress mix (bench/data/). Results go to stdout and to
+# bench/results/live-<UTC stamp>.tsv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+file=""
+mbps="250 500 1000 2000 4000"
+pps=""
+workers=1
+loops=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --file) file=$2; shift 2 ;;
+        --mbps) mbps=$2; shift 2 ;;
+        --pps) pps=$2; mbps=""; shift 2 ;;
+        --workers) workers=$2; shift 2 ;;
+        --loops) loops=$2; shift 2 ;;
+        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+[ "$(id -u)" = 0 ] || { echo "bench/live.sh needs root (namespaces, capture)" >&2; exit 1; }
+command -v tcpreplay >/dev/null || { echo "tcpreplay missing: apt-get install tcpreplay" >&2; exit 1; }
+
+cargo build --release --bins --quiet
+bin=target/release/shadowmcp
+if [ -z "$file" ]; then
+    file=bench/data/egress-mix-256mb-seed42.pcap
+    mkdir -p bench/data
+    [ -f "$file" ] || target/release/shadowmcp-bench-gen --scenario egress-mix --size-mb 256 --seed 42 --output "$file"
+fi
+[ -f "$file" ] || { echo "no such capture: $file" >&2; exit 1; }
+
+tx=smcpl-tx rx=smcpl-rx
+work=$(mktemp -d)
+sensor=""
+cleanup() {
+    [ -n "$sensor" ] && kill "$sensor" 2>/dev/null && wait "$sensor" 2>/dev/null
+    ip netns del "$tx" 2>/dev/null || true
+    ip netns del "$rx" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns del "$tx" 2>/dev/null || true
+ip netns del "$rx" 2>/dev/null || true
+ip netns add "$tx"
+ip netns add "$rx"
+ip -n "$tx" link add vtx type veth peer name vrx netns "$rx"
+ip -n "$tx" link set vtx up
+ip -n "$rx" link set vrx up
+ip -n "$rx" link set lo up
+
+port=9199
+ip netns exec "$rx" "$bin" run -i vrx --workers "$workers" --metrics-listen "127.0.0.1:$port" \
+    --buffer-size 256 --sink "jsonl:$work/findings.jsonl" 2>"$work/sensor.log" &
+sensor=$!
+
+metric() { # name{labels} sum over series matching the prefix
+    ip netns exec "$rx" curl -sf "http://127.0.0.1:$port/metrics" |
+        awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { printf "%d\n", s }'
+}
+for _ in $(seq 1 100); do
+    metric shadowmcp_packets_total >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# Wait until the workers have processed everything the capture handed them.
+settle() {
+    local last=-1 now
+    for _ in $(seq 1 100); do
+        now=$(metric shadowmcp_processed_packets_total)
+        [ "$now" = "$last" ] && return
+        last=$now
+        sleep 0.3
+    done
+}
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p bench/results
+out=bench/results/live-$stamp.tsv
+printf 'rate\tsent\tprocessed\tkernel_drops\tqueue_drops\tloss_pct\tactual_mbps\tactual_pps\n' | tee "$out"
+rates=${mbps:-$pps}
+unit=$([ -n "$mbps" ] && echo mbps || echo pps)
+for r in $rates; do
+    settle
+    p0=$(metric shadowmcp_processed_packets_total)
+    k0=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
+    q0=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
+    ip netns exec "$tx" tcpreplay -i vtx "--$unit=$r" --loop="$loops" "$file" >"$work/replay.txt" 2>&1
+    settle
+    p1=$(metric shadowmcp_processed_packets_total)
+    k1=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
+    q1=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
+    sent=$(awk '/Successful packets:/ { print $3 }' "$work/replay.txt")
+    rate_line=$(grep -m1 'Rated:' "$work/replay.txt" || true)
+    act_mbps=$(echo "$rate_line" | sed -n 's/.*, \([0-9.]*\) Mbps.*/\1/p')
+    act_pps=$(echo "$rate_line" | sed -n 's/.*Mbps, \([0-9.]*\) pps.*/\1/p')
+    got=$((p1 - p0))
+    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", s > 0 ? 100 * (s - g) / s : 0 }')
+    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" "$got" $((k1 - k0)) $((q1 - q0)) "$loss" "$act_mbps" "$act_pps" | tee -a "$out"
+done
+echo "file: $file ($(stat -c %s "$file") bytes), workers: $workers, results: $out"

@@ -1,0 +1,18 @@
+//! Fuzz harnesses: one `run(data)` per target. Each is compiled twice: into
+//! its libFuzzer binary (`fuzz/fuzz_targets/<name>.rs`, coverage-guided, with
+//! AddressSanitizer) and into `tests/fuzz_smoke.rs`, which replays the seed
+//! corpus and random mutations of it for a bounded time in every test run.
+
+pub mod allowlist;
+pub mod config;
+pub mod decode;
+pub mod dns;
+pub mod http1;
+pub mod jsonrpc_mcp;
+pub mod pipeline;
+pub mod quic_initial;
+pub mod signatures_load;
+pub mod sse;
+pub mod tls_message;
+pub mod tls_records;
+pub mod websocket;
