@@ -76,31 +76,42 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-# Wait until the workers have processed everything the capture handed them.
+# Frames the receiving veth dropped before any capture saw them (its
+# backlog overflowed): loss of the test bed, not of the sensor.
+rx_dropped() {
+    ip -n "$rx" -s link show vrx | awk '/RX:/ { getline; print $4; exit }'
+}
+
+# Wait until the workers have processed everything the capture handed them
+# (workers and capture threads publish their counters every 500 ms).
 settle() {
     local last=-1 now
-    for _ in $(seq 1 100); do
-        now=$(metric shadowmcp_processed_packets_total)
+    for _ in $(seq 1 60); do
+        now=$(metric shadowmcp_processed_packets_total)+$(metric shadowmcp_packets_total)
         [ "$now" = "$last" ] && return
         last=$now
-        sleep 0.3
+        sleep 1.1
     done
 }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 out=bench/results/live-$stamp.tsv
-printf 'rate\tsent\tprocessed\tkernel_drops\tqueue_drops\tloss_pct\tactual_mbps\tactual_pps\n' | tee "$out"
+printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\n' | tee "$out"
 rates=${mbps:-$pps}
 unit=$([ -n "$mbps" ] && echo mbps || echo pps)
 for r in $rates; do
     settle
     p0=$(metric shadowmcp_processed_packets_total)
+    c0=$(metric shadowmcp_packets_total)
+    v0=$(rx_dropped)
     k0=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
     q0=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
     ip netns exec "$tx" tcpreplay -i vtx "--$unit=$r" --loop="$loops" "$file" >"$work/replay.txt" 2>&1
     settle
     p1=$(metric shadowmcp_processed_packets_total)
+    c1=$(metric shadowmcp_packets_total)
+    v1=$(rx_dropped)
     k1=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
     q1=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
     sent=$(awk '/Successful packets:/ { print $3 }' "$work/replay.txt")
@@ -108,7 +119,8 @@ for r in $rates; do
     act_mbps=$(echo "$rate_line" | sed -n 's/.*, \([0-9.]*\) Mbps.*/\1/p')
     act_pps=$(echo "$rate_line" | sed -n 's/.*Mbps, \([0-9.]*\) pps.*/\1/p')
     got=$((p1 - p0))
-    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", s > 0 ? 100 * (s - g) / s : 0 }')
-    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" "$got" $((k1 - k0)) $((q1 - q0)) "$loss" "$act_mbps" "$act_pps" | tee -a "$out"
+    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0) ? 100 * (s - g) / s : 0 }')
+    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
+        $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" | tee -a "$out"
 done
 echo "file: $file ($(stat -c %s "$file") bytes), workers: $workers, results: $out"
