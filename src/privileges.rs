@@ -133,8 +133,7 @@ pub fn drop_privileges(
     }
     // Effective must be a subset of permitted: narrow it first.
     for set in [CapSet::Effective, CapSet::Permitted] {
-        caps::set(None, set, &keep)
-            .map_err(|e| format!("setting {set:?} capabilities: {e}"))?;
+        caps::set(None, set, &keep).map_err(|e| format!("setting {set:?} capabilities: {e}"))?;
     }
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -182,11 +181,19 @@ mod tests {
             let perm = caps::read(None, CapSet::Permitted).expect("caps");
             // Root (or a process given CAP_NET_RAW) keeps exactly that one,
             // so it can reopen a capture; anyone else ends with nothing.
-            let want: CapsHashSet = keep.iter().copied().filter(|c| before.contains(c)).collect();
+            let want: CapsHashSet = keep
+                .iter()
+                .copied()
+                .filter(|c| before.contains(c))
+                .collect();
             assert_eq!(d.kept.len(), want.len());
             assert_eq!(eff, want);
             assert_eq!(perm, want);
-            assert!(caps::read(None, CapSet::Inheritable).expect("caps").is_empty());
+            assert!(
+                caps::read(None, CapSet::Inheritable)
+                    .expect("caps")
+                    .is_empty()
+            );
             // A packet socket opens with the kept capability.
             if want.contains(&Capability::CAP_NET_RAW) {
                 // SAFETY: plain socket call; the descriptor is closed below.
@@ -197,8 +204,16 @@ mod tests {
             // And nothing is kept when nothing is asked for.
             let d2 = drop_privileges(None, None, &[]).expect("drop all");
             assert!(d2.kept.is_empty());
-            assert!(caps::read(None, CapSet::Effective).expect("caps").is_empty());
-            assert!(caps::read(None, CapSet::Permitted).expect("caps").is_empty());
+            assert!(
+                caps::read(None, CapSet::Effective)
+                    .expect("caps")
+                    .is_empty()
+            );
+            assert!(
+                caps::read(None, CapSet::Permitted)
+                    .expect("caps")
+                    .is_empty()
+            );
             if user.is_some() {
                 assert!(d.switched_user && d.uid != 0);
                 assert_ne!(unsafe { libc::setuid(0) }, 0, "root must not come back");

@@ -56,7 +56,6 @@ fn skip(why: &str) {
     println!("skipping e2e_sensor: {why}");
 }
 
-
 /// Findings in the webhook receiver's file: each line is one request body, a
 /// JSON array of findings.
 fn webhook_findings(path: &Path) -> Vec<Value> {
@@ -68,7 +67,6 @@ fn webhook_findings(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-
 /// The shadow finding the unsanctioned session must produce.
 fn is_expected_finding(f: &Value, client: &str, server: &str) -> bool {
     f["verdict"] == "shadow"
@@ -79,7 +77,6 @@ fn is_expected_finding(f: &Value, client: &str, server: &str) -> bool {
         && f["transport"] == "streamable-http"
         && f["mcp"]["client"] == CLIENT_INFO
 }
-
 
 #[test]
 fn live_sensor_reports_real_mcp_session_to_every_sink() {

@@ -257,7 +257,11 @@ fn capture_survives_interface_down_and_deletion() {
                 .and_then(|(_, c)| c.try_wait().ok().flatten())
         },
     );
-    assert!(status.success(), "sensor exit {status}: {}", lab.log("sensor"));
+    assert!(
+        status.success(),
+        "sensor exit {status}: {}",
+        lab.log("sensor")
+    );
     println!(
         "fault_capture: passed in {:.1} s; link down noticed in {:.1} s, recaptured {:.1} s after the down; \
          recaptured {:.1} s after the interface was recreated ({:.1} s from deletion to the third finding)",

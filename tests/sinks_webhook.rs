@@ -599,7 +599,13 @@ fn enospc_child(spool: std::path::PathBuf) {
             let ids = rx.ids();
             (ids.len() as u64 >= down.spooled).then_some(ids)
         })
-        .unwrap_or_else(|| panic!("spool not delivered: {:?} {:?}", sink.stats().snapshot(), rx.ids()));
+        .unwrap_or_else(|| {
+            panic!(
+                "spool not delivered: {:?} {:?}",
+                sink.stats().snapshot(),
+                rx.ids()
+            )
+        });
         // The sink still works, and the spool has room again.
         for i in ENOSPC_FINDINGS..ENOSPC_FINDINGS + 5 {
             sink.send(Arc::new(finding(i)));
