@@ -235,7 +235,7 @@ struct CaptureThread {
 impl CaptureThread {
     fn run(mut self) {
         let n = self.queues.len();
-        let lt = self.source.linktype();
+        let mut lt = self.source.linktype();
         let mut pending: Vec<Batch> = (0..n).map(|_| Batch::new(lt)).collect();
         let mut last_report = Instant::now();
         let (mut packets, mut bytes, mut queue_dropped) = (0u64, 0u64, 0u64);
@@ -282,6 +282,14 @@ impl CaptureThread {
                     if !self.reopen() {
                         break;
                     }
+                    // A recreated interface may come back with another link
+                    // type; its libpcap counters start from zero.
+                    lt = self.source.linktype();
+                    for b in &mut pending {
+                        b.set_linktype(lt);
+                    }
+                    self.kernel_drops.restart();
+                    self.interface_drops.restart();
                     self.capture_down(false);
                 }
             }

@@ -153,6 +153,12 @@ impl Counter32 {
     pub fn total(&self) -> u64 {
         self.total
     }
+
+    /// The source was reopened and counts from zero again: keep the total,
+    /// so the next reading is not taken for a wrap (a jump of ~2^32).
+    pub fn restart(&mut self) {
+        self.last = 0;
+    }
 }
 
 /// Counters of one alert sink, published by the sink. The first four are

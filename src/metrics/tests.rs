@@ -527,6 +527,20 @@ fn populated() -> Metrics {
 }
 
 #[test]
+fn counter32_restart_is_not_a_wrap() {
+    let mut c = Counter32::default();
+    assert_eq!(c.update(1000), 1000);
+    // A reopened capture handle counts from zero again.
+    c.restart();
+    assert_eq!(c.update(5), 1005);
+    assert_eq!(c.update(7), 1007);
+    // A real wrap is still a wrap.
+    let mut w = Counter32::default();
+    w.update(u32::MAX - 1);
+    assert_eq!(w.update(3), u64::from(u32::MAX) + 4);
+}
+
+#[test]
 fn capture_events_track_state_and_count() {
     let m = Metrics::new().expect("registry builds");
     let v = |name: &str, labels: &[(&str, &str)]| value(&m, name, labels);
