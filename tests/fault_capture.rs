@@ -142,10 +142,33 @@ fn capture_survives_interface_down_and_deletion() {
         |l| {
             let failed = metric(l, "shadowmcp_capture_failures_total", &[&iface]);
             let log = l.log("sensor");
-            (failed == Some(1.0) && log.contains("capture lost")).then_some(())
+            (failed == Some(1.0)
+                && log.contains(&format!("capture lost: {veth}: interface went down")))
+            .then_some(())
         },
     );
     let noticed_down = down_at.elapsed();
+    // A down interface cannot be opened: the attempts fail until it is up.
+    lab.wait(
+        "a failed reopen while the link is down",
+        REOPEN_LIMIT,
+        &["sensor"],
+        |l| {
+            let failed = metric(
+                l,
+                "shadowmcp_capture_reopens_total",
+                &[&iface, "result=\"failure\""],
+            );
+            let log = l.log("sensor");
+            (failed >= Some(1.0) && log.contains("capture still down")).then_some(())
+        },
+    );
+    let failed_while_down = metric(
+        &lab,
+        "shadowmcp_capture_reopens_total",
+        &[&iface, "result=\"failure\""],
+    )
+    .unwrap_or(0.0);
     ip(&["-n", &client_ns, "link", "set", &veth, "up"]).unwrap();
     let reopened = lab.wait(
         "the capture to be reopened after link up",
@@ -180,7 +203,9 @@ fn capture_survives_interface_down_and_deletion() {
         |l| {
             let failed = metric(l, "shadowmcp_capture_failures_total", &[&iface]);
             let up = metric(l, "shadowmcp_capture_up", &[&iface]);
-            (failed == Some(2.0) && up == Some(0.0)).then_some(())
+            let log = l.log("sensor");
+            (failed == Some(2.0) && up == Some(0.0) && log.contains("interface disappeared"))
+                .then_some(())
         },
     );
     let (code, body) = lab.curl(&format!("{base}/readyz"), &[]);
@@ -189,7 +214,8 @@ fn capture_survives_interface_down_and_deletion() {
         (503, "not ready: capture not open"),
         "readiness while the interface is gone"
     );
-    // Reopening fails while it is gone: counted and logged.
+    // Reopening fails while it is gone: counted, and logged again (the
+    // attempts of this outage count from 1).
     lab.wait(
         "a failed reopen while the interface is gone",
         REOPEN_LIMIT,
@@ -200,8 +226,8 @@ fn capture_survives_interface_down_and_deletion() {
                 "shadowmcp_capture_reopens_total",
                 &[&iface, "result=\"failure\""],
             );
-            let log = l.log("sensor");
-            (failed >= Some(1.0) && log.contains("capture still down")).then_some(())
+            let logged = l.log("sensor").matches("capture still down").count();
+            (failed > Some(failed_while_down) && logged >= 2).then_some(())
         },
     );
     lab.add_veth().unwrap();
@@ -240,7 +266,10 @@ fn capture_survives_interface_down_and_deletion() {
         |_| finding_for(&jsonl, &servers[2]),
     );
     let log = lab.log("sensor");
-    assert!(log.contains("capture reopened"), "{log}");
+    assert_eq!(log.matches("capture reopened").count(), 2, "{log}");
+    for l in log.lines().filter(|l| l.contains("capture")) {
+        println!("sensor log: {l}");
+    }
     let gone_total = gone_at.elapsed();
 
     // --- The sensor stops cleanly.
@@ -263,8 +292,9 @@ fn capture_survives_interface_down_and_deletion() {
         lab.log("sensor")
     );
     println!(
-        "fault_capture: passed in {:.1} s; link down noticed in {:.1} s, recaptured {:.1} s after the down; \
-         recaptured {:.1} s after the interface was recreated ({:.1} s from deletion to the third finding)",
+        "fault_capture: passed in {:.1} s; link down noticed in {:.1} s, recaptured {:.1} s after the down \
+         (link kept down for {failed_while_down} failed reopen(s)); recaptured {:.1} s after the interface was \
+         recreated ({:.1} s from deletion to the third finding)",
         started.elapsed().as_secs_f64(),
         noticed_down.as_secs_f64(),
         reopened.as_secs_f64(),
