@@ -85,13 +85,28 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrivilegesConfig {
     /// After opening the captures, switch to this user (when started as root).
     pub user: Option<String>,
     /// Group to switch to; default: the user's primary group.
     pub group: Option<String>,
+    /// Keep CAP_NET_RAW (and CAP_NET_ADMIN with promiscuous mode) after
+    /// start-up, so that a capture whose interface went away can be opened
+    /// again. `false` clears every capability: such a capture then stays
+    /// down until the sensor restarts.
+    pub keep_capture_caps: bool,
+}
+
+impl Default for PrivilegesConfig {
+    fn default() -> Self {
+        Self {
+            user: None,
+            group: None,
+            keep_capture_caps: true,
+        }
+    }
 }
 
 impl Default for CaptureConfig {

@@ -1,9 +1,11 @@
 //! Dropping privileges once the capture handles are open. Opening a capture
-//! needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode); nothing after
-//! that does. So: switch to an unprivileged user when started as root, clear
-//! every capability set, and forbid regaining privileges (no_new_privs).
+//! needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode); nothing else
+//! does. So: switch to an unprivileged user when started as root, clear
+//! every capability except those (kept by default so that a capture can be
+//! reopened when its interface returns), and forbid regaining privileges
+//! (no_new_privs).
 
-use caps::CapSet;
+use caps::{CapSet, Capability, CapsHashSet};
 use std::ffi::CString;
 
 /// What the drop did, for the log.
@@ -12,6 +14,8 @@ pub struct Dropped {
     pub uid: u32,
     pub gid: u32,
     pub switched_user: bool,
+    /// Capabilities kept (sorted names), for reopening captures.
+    pub kept: Vec<String>,
 }
 
 fn lookup_user(name: &str) -> Result<(u32, u32), String> {
@@ -57,12 +61,30 @@ fn lookup_group(name: &str) -> Result<u32, String> {
     Ok(grp.gr_gid)
 }
 
-/// Switch to `user`/`group` when running as root, then clear capabilities.
-/// Without a user, root keeps its uid (logged by the caller) but still loses
-/// every capability.
-pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Dropped, String> {
+/// The capabilities that opening a capture needs: CAP_NET_RAW, and
+/// CAP_NET_ADMIN for promiscuous mode.
+pub fn capture_caps(promisc: bool) -> Vec<Capability> {
+    let mut v = vec![Capability::CAP_NET_RAW];
+    if promisc {
+        v.push(Capability::CAP_NET_ADMIN);
+    }
+    v
+}
+
+/// Switch to `user`/`group` when running as root, then clear every
+/// capability except those in `keep` (which stay permitted and effective,
+/// and only if the process had them). Without a user, root keeps its uid
+/// (logged by the caller) but loses every other capability.
+pub fn drop_privileges(
+    user: Option<&str>,
+    group: Option<&str>,
+    keep: &[Capability],
+) -> Result<Dropped, String> {
     // SAFETY: plain libc calls without pointers.
     let euid = unsafe { libc::geteuid() };
+    // Only what the process holds now can be kept.
+    let had = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    let keep: CapsHashSet = keep.iter().copied().filter(|c| had.contains(c)).collect();
     let mut switched = false;
     if euid == 0
         && let Some(user) = user
@@ -70,6 +92,14 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Droppe
         let (uid, mut gid) = lookup_user(user)?;
         if let Some(g) = group {
             gid = lookup_group(g)?;
+        }
+        // Without KEEPCAPS, leaving uid 0 empties the permitted set.
+        // SAFETY: prctl with integer arguments only.
+        if !keep.is_empty() && unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+            return Err(format!(
+                "PR_SET_KEEPCAPS: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         // Order matters: supplementary groups and gid while still root.
         // SAFETY: setgroups with a zero-length list does not read the pointer.
@@ -93,21 +123,17 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Droppe
         if uid != 0 && unsafe { libc::setuid(0) } == 0 {
             return Err("could regain root after dropping privileges".into());
         }
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
         switched = true;
     }
-    for set in [
-        CapSet::Effective,
-        CapSet::Inheritable,
-        CapSet::Ambient,
-        CapSet::Permitted,
-    ] {
-        // Clearing can fail for sets the kernel lacks (old kernels: ambient);
-        // effective and permitted must succeed.
-        if let Err(e) = caps::clear(None, set)
-            && matches!(set, CapSet::Effective | CapSet::Permitted)
-        {
-            return Err(format!("clearing {set:?} capabilities: {e}"));
-        }
+    for set in [CapSet::Inheritable, CapSet::Ambient] {
+        // Clearing can fail for sets the kernel lacks (old kernels: ambient).
+        let _ = caps::clear(None, set);
+    }
+    // Effective must be a subset of permitted: narrow it first.
+    for set in [CapSet::Effective, CapSet::Permitted] {
+        caps::set(None, set, &keep).map_err(|e| format!("setting {set:?} capabilities: {e}"))?;
     }
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -118,10 +144,13 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<Droppe
     }
     // SAFETY: plain libc calls.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let mut kept: Vec<String> = keep.iter().map(ToString::to_string).collect();
+    kept.sort();
     Ok(Dropped {
         uid,
         gid,
         switched_user: switched,
+        kept,
     })
 }
 
@@ -145,7 +174,36 @@ mod tests {
             } else {
                 None
             };
-            let d = drop_privileges(user, None).expect("drop");
+            let keep = capture_caps(false);
+            let before = caps::read(None, CapSet::Permitted).expect("caps");
+            let d = drop_privileges(user, None, &keep).expect("drop");
+            let eff = caps::read(None, CapSet::Effective).expect("caps");
+            let perm = caps::read(None, CapSet::Permitted).expect("caps");
+            // Root (or a process given CAP_NET_RAW) keeps exactly that one,
+            // so it can reopen a capture; anyone else ends with nothing.
+            let want: CapsHashSet = keep
+                .iter()
+                .copied()
+                .filter(|c| before.contains(c))
+                .collect();
+            assert_eq!(d.kept.len(), want.len());
+            assert_eq!(eff, want);
+            assert_eq!(perm, want);
+            assert!(
+                caps::read(None, CapSet::Inheritable)
+                    .expect("caps")
+                    .is_empty()
+            );
+            // A packet socket opens with the kept capability.
+            if want.contains(&Capability::CAP_NET_RAW) {
+                // SAFETY: plain socket call; the descriptor is closed below.
+                let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+                assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+                unsafe { libc::close(fd) };
+            }
+            // And nothing is kept when nothing is asked for.
+            let d2 = drop_privileges(None, None, &[]).expect("drop all");
+            assert!(d2.kept.is_empty());
             assert!(
                 caps::read(None, CapSet::Effective)
                     .expect("caps")

@@ -20,13 +20,15 @@ use crate::engine::{Engine, EngineConfig};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
 use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
-use crate::metrics::{CaptureCounters, Counter32, Health, Metrics, PacketSampler, SinkCounters};
+use crate::metrics::{
+    CaptureCounters, CaptureEvent, Counter32, Health, Metrics, PacketSampler, SinkCounters,
+};
 use crate::signatures::SignatureSet;
 use crate::signatures::allowlist::Allowlist;
 use crate::sinks::SinkSet;
 use crate::stats::Stats;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,6 +42,11 @@ const BATCH_BYTES: usize = 512 * 1024;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Observations queued between the workers and the findings thread.
 const OBSERVATION_QUEUE: usize = 65_536;
+/// Reopening a failed capture: first wait, doubled after each failed
+/// attempt up to the cap. The cap bounds how long the sensor stays blind
+/// after the interface is back; an attempt is one failed open, cheap.
+const REOPEN_FIRST_DELAY: Duration = Duration::from_millis(500);
+const REOPEN_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// A batch of frames from one interface, stored contiguously so that handing
 /// it over costs one channel send, and recycled so that steady state does
@@ -113,7 +120,11 @@ pub struct SensorState {
     pub reloads_failed: AtomicU64,
     /// Every capture handle is open.
     pub capturing: AtomicBool,
+    /// Capture handles currently failed and being reopened.
+    pub captures_down: AtomicUsize,
     pub metrics: Arc<Metrics>,
+    /// Readiness: not ready while a capture is down.
+    pub health: Arc<Health>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -224,7 +235,7 @@ struct CaptureThread {
 impl CaptureThread {
     fn run(mut self) {
         let n = self.queues.len();
-        let lt = self.source.linktype();
+        let mut lt = self.source.linktype();
         let mut pending: Vec<Batch> = (0..n).map(|_| Batch::new(lt)).collect();
         let mut last_report = Instant::now();
         let (mut packets, mut bytes, mut queue_dropped) = (0u64, 0u64, 0u64);
@@ -258,13 +269,28 @@ impl CaptureThread {
                     }
                 }
                 Err(e) => {
+                    // Frames read before the failure still reach the workers.
+                    for w in 0..n {
+                        queue_dropped += self.hand_over(w, &mut pending, lt);
+                    }
+                    self.report(packets, bytes, queue_dropped);
                     warn!(
                         interface = self.source.name(),
-                        "capture failed: {e}; reopening"
+                        "capture lost: {e}; reopening with backoff"
                     );
+                    self.capture_down(true);
                     if !self.reopen() {
                         break;
                     }
+                    // A recreated interface may come back with another link
+                    // type; its libpcap counters start from zero.
+                    lt = self.source.linktype();
+                    for b in &mut pending {
+                        b.set_linktype(lt);
+                    }
+                    self.kernel_drops.restart();
+                    self.interface_drops.restart();
+                    self.capture_down(false);
                 }
             }
             if last_report.elapsed() >= Duration::from_millis(500) {
@@ -302,14 +328,46 @@ impl CaptureThread {
         }
     }
 
+    /// Metrics and readiness for a capture going down (`true`) or back up.
+    fn capture_down(&self, down: bool) {
+        let st = &self.state;
+        let now_down = if down {
+            st.metrics
+                .capture_event(self.source.name(), CaptureEvent::Failed);
+            st.captures_down.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            st.metrics
+                .capture_event(self.source.name(), CaptureEvent::Reopened);
+            st.captures_down
+                .fetch_sub(1, Ordering::Relaxed)
+                .saturating_sub(1)
+        };
+        st.health.set_capture_open(now_down == 0);
+    }
+
     /// Reopen the interface with backoff until it works or the sensor stops.
+    /// Sleeps in short steps so that a stop request is seen promptly.
     fn reopen(&mut self) -> bool {
-        let mut delay = Duration::from_millis(500);
+        let mut delay = REOPEN_FIRST_DELAY;
+        let since = Instant::now();
+        let mut attempts = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(delay);
+            let wake = Instant::now() + delay;
+            while Instant::now() < wake {
+                if self.stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            attempts += 1;
             match LiveSource::open(self.source.name(), &self.options) {
                 Ok(s) => {
-                    info!(interface = s.name(), "capture reopened");
+                    info!(
+                        interface = s.name(),
+                        attempts,
+                        down_ms = since.elapsed().as_millis() as u64,
+                        "capture reopened"
+                    );
                     self.source = s;
                     return true;
                 }
@@ -319,8 +377,20 @@ impl CaptureThread {
                     {
                         i.reopen_failures += 1;
                     }
-                    warn!(interface = self.source.name(), "still down: {e}");
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    self.state
+                        .metrics
+                        .capture_event(self.source.name(), CaptureEvent::ReopenFailed);
+                    delay = (delay * 2).min(REOPEN_MAX_DELAY);
+                    // Logged on attempts 1, 2, 4, 8 …: an interface gone for
+                    // a day does not flood the log; the counter is exact.
+                    if attempts.is_power_of_two() {
+                        warn!(
+                            interface = self.source.name(),
+                            attempts,
+                            next_try_ms = delay.as_millis() as u64,
+                            "capture still down: {e}"
+                        );
+                    }
                 }
             }
         }
@@ -544,19 +614,28 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     for name in &cfg.capture.interfaces {
         sources.push(LiveSource::open(name, &options).map_err(|e| e.to_string())?);
     }
+    // Keeping the capture capabilities lets a capture be reopened when its
+    // interface is deleted and created again (a new packet socket).
+    let keep = if cfg.privileges.keep_capture_caps {
+        crate::privileges::capture_caps(cfg.capture.promisc)
+    } else {
+        Vec::new()
+    };
     let dropped = crate::privileges::drop_privileges(
         cfg.privileges.user.as_deref(),
         cfg.privileges.group.as_deref(),
+        &keep,
     )?;
     if dropped.uid == 0 {
         warn!(
-            "running as root without capabilities; set privileges.user to run as an unprivileged user"
+            "running as root (every capability cleared but the capture ones); set privileges.user to run as an unprivileged user"
         );
     }
     info!(
         uid = dropped.uid,
         gid = dropped.gid,
         switched_user = dropped.switched_user,
+        kept = ?dropped.kept,
         "capabilities cleared after opening the captures"
     );
 
@@ -624,8 +703,13 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
         capturing: AtomicBool::new(false),
+        captures_down: AtomicUsize::new(0),
         metrics: metrics.clone(),
+        health: health.clone(),
     });
+    for s in &sources {
+        metrics.capture_event(s.name(), CaptureEvent::Opened);
+    }
     if let Ok(mut w) = state.workers.lock() {
         *w = vec![Stats::default(); workers];
     }

@@ -225,6 +225,27 @@ fn without_sni(rec: &[u8]) -> Vec<u8> {
     out
 }
 
+fn header_whitespace_case() -> Vec<Frame> {
+    // Field names in odd case, no space or a tab after the colon, trailing
+    // spaces and tabs, obs-fold continuation lines (RFC 9112 §5.2; one of
+    // them carries the whole Content-Type value), in 17-byte segments.
+    let mut stream = format!(
+        "POST /mcp HTTP/1.1\r\nhOST:10.9.0.5:8765 \t\r\naccept:\tapplication/json,\r\n \ttext/event-stream\r\ncontent-TYPE:application/json \t \r\nCONTENT-length:\t{}\t\r\n\r\n{INIT}",
+        INIT.len()
+    )
+    .into_bytes();
+    stream.extend_from_slice(
+        format!(
+            "POST /mcp HTTP/1.1\r\nHOST:\t10.9.0.5:8765\r\nContent-Type:\r\n\tapplication/json\r\nmcp-SESSION-id:\t4f1c0b7e9a2d4c55b1e0a3f6c8d9e7a1\t \r\nMCP-Protocol-Version:2025-06-18   \r\nAccept:application/json,text/event-stream\t\r\ncontent-length:{} \r\n\r\n{CALL}",
+            CALL.len()
+        )
+        .as_bytes(),
+    );
+    let mut c = conv(40009);
+    c.send(true, &stream, 17).close();
+    c.frames
+}
+
 fn all() -> Vec<(&'static str, Vec<Frame>)> {
     vec![
         ("evasion-one-byte-segments", one_byte_segments()),
@@ -237,6 +258,7 @@ fn all() -> Vec<(&'static str, Vec<Frame>)> {
         ),
         ("evasion-tls-split-records", tls_split_records()),
         ("evasion-dns-long-cname-chain", dns_long_cname_chain()),
+        ("evasion-header-whitespace-case", header_whitespace_case()),
     ]
 }
 

@@ -103,7 +103,16 @@ fn reload_keeps_old_set_on_error_and_sigterm_exits() {
         wait_for(port, "shadowmcp_build_info", 1.0),
         "sensor did not come up"
     );
-    let ready = get(port, "/readyz").unwrap_or_default();
+    // /metrics answers before the capture threads are started; readiness
+    // follows once they are (bounded wait).
+    let until = Instant::now() + Duration::from_secs(10);
+    let ready = loop {
+        let r = get(port, "/readyz").unwrap_or_default();
+        if r.starts_with("HTTP/1.1 200") || Instant::now() >= until {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
     // A broken file: the reload fails and the old set stays.

@@ -446,3 +446,189 @@ async fn shutdown_deadline_bounds_a_hanging_receiver() {
     assert_eq!((stats.delivered, stats.dropped, stats.spooled), (0, 0, 1));
     assert_eq!(spool_files(&spool), 1);
 }
+
+/// Set in the child process of `spool_on_a_full_filesystem_*`: the spool
+/// directory (a tiny tmpfs mounted by the parent).
+const ENOSPC_CHILD: &str = "SHADOWMCP_TEST_ENOSPC_SPOOL";
+/// Findings sent while the receiver is down: ~300 × ~700 bytes, far more
+/// than the 64 KiB file system holds.
+const ENOSPC_FINDINGS: u64 = 300;
+
+fn is_root() -> bool {
+    // SAFETY: plain libc call.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Unmounts the tmpfs when the test ends, also on panic.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fault: the spool lives on a file system that fills up (ENOSPC) while
+/// the receiver is down. The sink must keep running, count and log every
+/// finding it cannot write, and deliver each spooled finding exactly once
+/// when the receiver returns. The parent mounts a 64 KiB tmpfs (root only)
+/// and re-runs this test in a child process so that the sink's warnings on
+/// standard error can be checked.
+#[test]
+fn spool_on_a_full_filesystem_drops_counts_logs_then_delivers_once() {
+    if let Some(spool) = std::env::var_os(ENOSPC_CHILD) {
+        return enospc_child(std::path::PathBuf::from(spool));
+    }
+    if !is_root() {
+        println!("skipping: mounting a tmpfs for the full-disk spool test needs root");
+        return;
+    }
+    let dir = TmpDir::new("wh-enospc");
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&spool)
+        .status();
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        println!("skipping: cannot mount a tmpfs here ({status:?})");
+        return;
+    }
+    let _mount = Mount(spool.clone());
+    let log = dir.join("child.err");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "spool_on_a_full_filesystem_drops_counts_logs_then_delivers_once",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ENOSPC_CHILD, &spool)
+        .stdout(std::fs::File::create(dir.join("child.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_for(Duration::from_secs(50), || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = std::fs::read_to_string(dir.join("child.out")).unwrap_or_default();
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "child failed or timed out ({status:?}):\n{out}\n{err}"
+    );
+    let summary = out.lines().find(|l| l.contains("enospc child: passed"));
+    assert!(summary.is_some(), "{out}\n{err}");
+    println!("{}", summary.unwrap_or_default());
+    // Logged: the write error with its cause, and the count so far.
+    assert!(
+        err.contains("warning: sink spool-full: 1 finding(s) dropped: spool write failed: No space left on device"),
+        "{err}"
+    );
+    assert!(err.contains("finding(s) spooled"), "{err}");
+}
+
+fn enospc_child(spool: std::path::PathBuf) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = TmpDir::new("wh-enospc-pki");
+        let pki = make_pki(dir.path(), "a");
+        let rx = Arc::new(Receiver::default());
+        rx.default_status.store(503, Ordering::SeqCst);
+        let (port, _srv) = start_receiver(rx.clone(), server_tls(&pki, false)).await;
+        let sink = SinkHandle::start(&webhook(
+            port,
+            // One spool file takes more than the file system holds, so the
+            // disk fills up in the middle of a line (a short write).
+            serde_json::json!({"name": "spool-full", "ca_file": pki.ca_pem,
+                "spool_dir": spool, "max_retries": 0, "batch_max": 200}),
+        ))
+        .unwrap();
+        for i in 0..ENOSPC_FINDINGS {
+            sink.send(Arc::new(finding(i)));
+        }
+        // Every finding is either on disk or counted as dropped.
+        let settled = wait_for(Duration::from_secs(20), || {
+            let s = sink.stats().snapshot();
+            (s.spooled + s.dropped == ENOSPC_FINDINGS).then_some(s)
+        });
+        let down = settled.unwrap_or_else(|| panic!("not settled: {:?}", sink.stats().snapshot()));
+        assert_eq!(down.delivered, 0);
+        assert!(down.spooled >= 10, "the first findings fit: {down:?}");
+        assert!(down.dropped >= 100, "the file system is full: {down:?}");
+        assert!(down.spool_bytes <= 64 * 1024, "{down:?}");
+        let on_disk: u64 = std::fs::read_dir(&spool)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        assert_eq!(on_disk, down.spool_bytes, "no torn line left on disk");
+        // The drop count reaches the metric the sensor exports.
+        let metrics = shadowmcp::metrics::Metrics::new().unwrap();
+        metrics.publish_sink(
+            "spool-full",
+            shadowmcp::metrics::SinkCounters {
+                delivered: down.delivered,
+                retries: down.retries,
+                failures: down.failures,
+                dropped: down.dropped,
+                queue_depth: down.queue_depth,
+                spool_bytes: down.spool_bytes,
+            },
+        );
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let line = format!(
+            "shadowmcp_sink_dropped_total{{sink=\"spool-full\"}} {}",
+            down.dropped
+        );
+        assert!(text.contains(&line), "{line} not in:\n{text}");
+
+        // The receiver returns: each spooled finding exactly once.
+        rx.default_status.store(200, Ordering::SeqCst);
+        let got = wait_for(Duration::from_secs(20), || {
+            let ids = rx.ids();
+            (ids.len() as u64 >= down.spooled).then_some(ids)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "spool not delivered: {:?} {:?}",
+                sink.stats().snapshot(),
+                rx.ids()
+            )
+        });
+        // The sink still works, and the spool has room again.
+        for i in ENOSPC_FINDINGS..ENOSPC_FINDINGS + 5 {
+            sink.send(Arc::new(finding(i)));
+        }
+        assert!(sink.flush(Duration::from_secs(10)).await);
+        let end = sink.flush_and_close(Duration::from_secs(5)).await;
+        let ids = rx.ids();
+        let mut unique = ids.clone();
+        unique.dedup();
+        assert_eq!(unique, ids, "a finding delivered twice");
+        assert_eq!(got.len() as u64, down.spooled, "{got:?}");
+        assert!(got.starts_with(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), "{got:?}");
+        assert!(
+            ids.ends_with(&[300, 301, 302, 303, 304]),
+            "new findings after recovery: {ids:?}"
+        );
+        assert_eq!(end.delivered, down.spooled + 5);
+        assert_eq!(end.dropped, down.dropped, "nothing else lost: {end:?}");
+        assert_eq!(end.spool_bytes, 0);
+        assert_eq!(spool_files(&spool), 0);
+        println!(
+            "enospc child: passed: {} spooled, {} dropped, {} delivered",
+            down.spooled, down.dropped, end.delivered
+        );
+    });
+}

@@ -51,7 +51,17 @@ impl LiveSource {
             .immediate_mode(true)
             .timeout(o.read_timeout_ms)
             .open()
-            .map_err(|e| err(format!("cannot open for capture: {e} (needs CAP_NET_RAW, and CAP_NET_ADMIN for promiscuous mode)")))?;
+            .map_err(|e| {
+                let e = e.to_string();
+                // Only a permission error is about capabilities; "not up"
+                // and "No such device" speak for themselves.
+                let hint = if e.contains("not permitted") || e.contains("ermission denied") {
+                    " (needs CAP_NET_RAW, and CAP_NET_ADMIN for promiscuous mode)"
+                } else {
+                    ""
+                };
+                err(format!("cannot open for capture: {e}{hint}"))
+            })?;
         if !o.bpf.is_empty() {
             cap.filter(&o.bpf, true)
                 .map_err(|e| err(format!("bad BPF filter {:?}: {e}", o.bpf)))?;
@@ -132,7 +142,11 @@ impl LiveSource {
             };
         }
         if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-            return Err(fail("interface went down".into()));
+            return Err(fail(if interface_exists(&self.name) {
+                "interface went down".into()
+            } else {
+                "interface disappeared".into()
+            }));
         }
         Ok(rc > 0)
     }
@@ -144,4 +158,14 @@ impl LiveSource {
             interface_dropped: u64::from(s.if_dropped),
         })
     }
+}
+
+/// Whether a network interface of this name exists now (for the log: a
+/// link taken down versus an interface deleted).
+fn interface_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }

@@ -71,6 +71,9 @@ pub const WORKERS: &str = "shadowmcp_workers";
 pub const PACKETS: &str = "shadowmcp_packets_total";
 pub const BYTES: &str = "shadowmcp_bytes_total";
 pub const CAPTURE_DROPS: &str = "shadowmcp_capture_drops_total";
+pub const CAPTURE_UP: &str = "shadowmcp_capture_up";
+pub const CAPTURE_FAILURES: &str = "shadowmcp_capture_failures_total";
+pub const CAPTURE_REOPENS: &str = "shadowmcp_capture_reopens_total";
 pub const PROCESSED_PACKETS: &str = "shadowmcp_processed_packets_total";
 pub const PROCESSED_BYTES: &str = "shadowmcp_processed_bytes_total";
 pub const IP_PACKETS: &str = "shadowmcp_ip_packets_total";
@@ -149,6 +152,12 @@ impl Counter32 {
 
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// The source was reopened and counts from zero again: keep the total,
+    /// so the next reading is not taken for a wrap (a jump of ~2^32).
+    pub fn restart(&mut self) {
+        self.last = 0;
     }
 }
 
@@ -645,6 +654,19 @@ impl Collector for SnapshotCollector {
     }
 }
 
+/// What happened to a live capture handle (see [`Metrics::capture_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureEvent {
+    /// Opened at start-up.
+    Opened,
+    /// The handle failed: the interface went down or disappeared.
+    Failed,
+    /// A reopen attempt succeeded; capture resumes.
+    Reopened,
+    /// A reopen attempt failed; another follows after a backoff.
+    ReopenFailed,
+}
+
 // ---------------------------------------------------------------------------
 
 fn verdict_label(v: Verdict) -> &'static str {
@@ -677,6 +699,11 @@ pub struct Metrics {
     declared: Vec<String>,
     snapshots: Arc<Mutex<Snapshots>>,
     vendors: Mutex<FxHashSet<String>>,
+    /// Interfaces with capture-state series (capped like the snapshots).
+    capture_interfaces: Mutex<FxHashSet<String>>,
+    capture_up: IntGaugeVec,
+    capture_failures: IntCounterVec,
+    capture_reopens: IntCounterVec,
     workers: IntGauge,
     findings: IntCounterVec,
     findings_suppressed: IntCounterVec,
@@ -731,6 +758,31 @@ impl Metrics {
 
         let snapshots = Arc::new(Mutex::new(Snapshots::default()));
         reg(Box::new(SnapshotCollector::new(snapshots.clone())?))?;
+
+        let capture_up = IntGaugeVec::new(
+            Opts::new(
+                CAPTURE_UP,
+                "1 while the interface's capture handle is open, 0 while it is down and being reopened.",
+            ),
+            &["interface"],
+        )?;
+        reg(Box::new(capture_up.clone()))?;
+        let capture_failures = IntCounterVec::new(
+            Opts::new(
+                CAPTURE_FAILURES,
+                "Capture handles that failed (interface down or gone), per interface.",
+            ),
+            &["interface"],
+        )?;
+        reg(Box::new(capture_failures.clone()))?;
+        let capture_reopens = IntCounterVec::new(
+            Opts::new(
+                CAPTURE_REOPENS,
+                "Attempts to reopen a failed capture, per interface and result (success, failure).",
+            ),
+            &["interface", "result"],
+        )?;
+        reg(Box::new(capture_reopens.clone()))?;
 
         let findings = IntCounterVec::new(
             Opts::new(
@@ -798,6 +850,10 @@ impl Metrics {
             declared,
             snapshots,
             vendors: Mutex::new(FxHashSet::default()),
+            capture_interfaces: Mutex::new(FxHashSet::default()),
+            capture_up,
+            capture_failures,
+            capture_reopens,
             workers,
             findings,
             findings_suppressed,
@@ -914,6 +970,45 @@ impl Metrics {
     }
 
     // --- events ----------------------------------------------------------
+
+    /// A live capture handle opened, failed or was reopened. Interfaces
+    /// beyond `MAX_INTERFACES` are not exported.
+    pub fn capture_event(&self, interface: &str, event: CaptureEvent) {
+        let iface = label_value(interface);
+        {
+            let mut known = lock(&self.capture_interfaces);
+            if !known.contains(&iface) {
+                if known.len() >= MAX_INTERFACES {
+                    return;
+                }
+                known.insert(iface.clone());
+                // Both results exist from the start, so rate() sees the first.
+                for r in ["success", "failure"] {
+                    self.capture_reopens.with_label_values(&[&iface, r]);
+                }
+                self.capture_failures.with_label_values(&[&iface]);
+            }
+        }
+        let up = self.capture_up.with_label_values(&[&iface]);
+        match event {
+            CaptureEvent::Opened => up.set(1),
+            CaptureEvent::Failed => {
+                up.set(0);
+                self.capture_failures.with_label_values(&[&iface]).inc();
+            }
+            CaptureEvent::Reopened => {
+                up.set(1);
+                self.capture_reopens
+                    .with_label_values(&[&iface, "success"])
+                    .inc();
+            }
+            CaptureEvent::ReopenFailed => {
+                self.capture_reopens
+                    .with_label_values(&[&iface, "failure"])
+                    .inc();
+            }
+        }
+    }
 
     /// Count one reported finding. `vendor` comes from the signature list;
     /// after `MAX_VENDOR_LABELS` distinct vendors the rest count as `other`.

@@ -515,6 +515,7 @@ fn populated() -> Metrics {
     m.set_workers(2);
     m.publish_worker(0, &stats(10), 1);
     m.publish_capture_stats("eth0", CaptureCounters::default());
+    m.capture_event("eth0", CaptureEvent::Opened);
     m.publish_sink("file", SinkCounters::default());
     m.finding(Verdict::Shadow, Severity::High, "SMCP-001", None);
     m.finding_suppressed("SMCP-021");
@@ -523,6 +524,52 @@ fn populated() -> Metrics {
     m.reload(true);
     m.observe_packet_seconds(1e-6);
     m
+}
+
+#[test]
+fn counter32_restart_is_not_a_wrap() {
+    let mut c = Counter32::default();
+    assert_eq!(c.update(1000), 1000);
+    // A reopened capture handle counts from zero again.
+    c.restart();
+    assert_eq!(c.update(5), 1005);
+    assert_eq!(c.update(7), 1007);
+    // A real wrap is still a wrap.
+    let mut w = Counter32::default();
+    w.update(u32::MAX - 1);
+    assert_eq!(w.update(3), u64::from(u32::MAX) + 4);
+}
+
+#[test]
+fn capture_events_track_state_and_count() {
+    let m = Metrics::new().expect("registry builds");
+    let v = |name: &str, labels: &[(&str, &str)]| value(&m, name, labels);
+    m.capture_event("eth1", CaptureEvent::Opened);
+    assert_eq!(v(CAPTURE_UP, &[("interface", "eth1")]), Some(1.0));
+    // Both results are exported from the start.
+    let ok = [("interface", "eth1"), ("result", "success")];
+    let failed = [("interface", "eth1"), ("result", "failure")];
+    assert_eq!(v(CAPTURE_REOPENS, &failed), Some(0.0));
+    assert_eq!(v(CAPTURE_FAILURES, &[("interface", "eth1")]), Some(0.0));
+    m.capture_event("eth1", CaptureEvent::Failed);
+    m.capture_event("eth1", CaptureEvent::ReopenFailed);
+    m.capture_event("eth1", CaptureEvent::ReopenFailed);
+    assert_eq!(v(CAPTURE_UP, &[("interface", "eth1")]), Some(0.0));
+    m.capture_event("eth1", CaptureEvent::Reopened);
+    assert_eq!(v(CAPTURE_UP, &[("interface", "eth1")]), Some(1.0));
+    assert_eq!(v(CAPTURE_FAILURES, &[("interface", "eth1")]), Some(1.0));
+    assert_eq!(v(CAPTURE_REOPENS, &failed), Some(2.0));
+    assert_eq!(v(CAPTURE_REOPENS, &ok), Some(1.0));
+    // Bounded: interfaces past the cap are not exported.
+    for i in 0..MAX_INTERFACES + 10 {
+        m.capture_event(&format!("if{i}"), CaptureEvent::Opened);
+    }
+    let text = String::from_utf8(m.render()).expect("utf-8");
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{CAPTURE_UP}{{")))
+        .count();
+    assert_eq!(series, MAX_INTERFACES);
 }
 
 #[test]

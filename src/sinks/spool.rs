@@ -41,6 +41,9 @@ struct Inner {
     total: u64,
     next_seq: u64,
     open: Option<OpenSeg>,
+    /// Segment whose unreadable lines were already counted: while the
+    /// receiver is down the same oldest segment is read for every probe.
+    bad_counted: Option<u64>,
 }
 
 pub struct Spool {
@@ -112,6 +115,7 @@ impl Spool {
                 total,
                 next_seq,
                 open: None,
+                bad_counted: None,
             }),
         })
     }
@@ -200,7 +204,16 @@ impl Spool {
         let Some(o) = g.open.as_mut() else {
             return Err(std::io::Error::other("no open segment"));
         };
-        o.file.write_all(line)?;
+        if let Err(e) = o.file.write_all(line) {
+            // A full disk accepts part of the line: cut it off, or the next
+            // line would be glued to it and both read back as one torn line
+            // (a finding counted as spooled, then lost). If even that fails,
+            // later lines go to a new file.
+            if o.file.set_len(o.bytes).is_err() {
+                g.open = None;
+            }
+            return Err(e);
+        }
         o.lines += 1;
         o.bytes = o.bytes.saturating_add(len);
         let seq = o.seq;
@@ -252,7 +265,13 @@ impl Spool {
                 _ => bad += 1,
             }
         }
-        if bad > 0 {
+        let first_read = {
+            let mut g = self.lock();
+            let first = g.bad_counted != Some(seq);
+            g.bad_counted = Some(seq);
+            first
+        };
+        if bad > 0 && first_read {
             self.dropped(
                 name,
                 bad,
@@ -375,6 +394,11 @@ mod tests {
         let sp = Spool::open(&dir, 1 << 20, 10, stats.clone()).unwrap();
         let s = sp.oldest("t").unwrap();
         assert_eq!(s.seq, 5);
+        assert_eq!(ids(&s), vec![1, 2]);
+        assert_eq!(stats.snapshot().dropped, 1);
+        // Read again (a failed probe while the receiver is down): the torn
+        // line is not counted twice.
+        let s = sp.oldest("t").unwrap();
         assert_eq!(ids(&s), vec![1, 2]);
         assert_eq!(stats.snapshot().dropped, 1);
         sp.remove("t", 5);

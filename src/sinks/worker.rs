@@ -376,17 +376,19 @@ impl<B: Backend> Worker<B> {
                     }
                     Failure::Exhausted(why) => {
                         if let Some(sp) = self.spool.clone() {
+                            // Appending first, so the message says how many
+                            // made it to disk (the rest are counted drops).
+                            let written = sp.append(&self.name, rest);
                             let total = self.stats.failures.load(Ordering::Relaxed);
                             if log_this_drop(total) {
                                 warn(
                                     &self.name,
                                     &format!(
-                                        "delivery failed ({why}); {} finding(s) spooled",
+                                        "delivery failed ({why}); {written} of {} finding(s) spooled",
                                         rest.len()
                                     ),
                                 );
                             }
-                            sp.append(&self.name, rest);
                             self.mark_down();
                         } else {
                             self.drop_items(rest.len(), &format!("delivery failed: {why}"));

@@ -1,0 +1,279 @@
+//! Fault: the live sensor's webhook receiver is down and the spool
+//! directory's file system is full.
+//!
+//! `shadowmcp run` captures on the client end of a veth pair (the lab of
+//! `tests/netlab`); `tcpreplay` sends `pcaps/demo.pcap` (11 findings of
+//! every kind; live, 4 of them are reported, the rest are repeats held back
+//! by the suppression window) out of the other end. The webhook sink points
+//! at a receiver that is not running yet, so findings go to the spool — an
+//! 8 KiB tmpfs; with `batch_max = 1` each finding is a file of its own
+//! page, so two fit. The test asserts that the sensor keeps
+//! running (healthy, ready), that the findings that did not fit are counted
+//! in `shadowmcp_sink_dropped_total` and logged with the cause, and that
+//! once the receiver starts, the spooled findings are delivered exactly once:
+//! the receiver gets every finding of the JSON Lines sink (the reference)
+//! except the dropped ones, with no duplicate.
+//!
+//! Needs root (namespaces, capture, mount), `ip`, curl, tcpreplay and
+//! python3; without one of them it prints `skipping: …` and passes.
+
+mod netlab;
+mod sinks_common;
+
+use netlab::*;
+use serde_json::Value;
+use sinks_common::{TmpDir, make_pki, which};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const METRICS_PORT: u16 = 9108;
+const WEBHOOK_PORT: u16 = 18443;
+const LAB_LIMIT: Duration = Duration::from_secs(55);
+const START_LIMIT: Duration = Duration::from_secs(20);
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+const DELIVERY_LIMIT: Duration = Duration::from_secs(20);
+
+fn skip(why: &str) {
+    println!("skipping fault_spool: {why}");
+}
+
+/// Unmounts the tmpfs when the test ends, also on panic.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// (rule, community id, client, server) of a finding: unique per emitted
+/// finding in this capture.
+fn key(f: &Value) -> String {
+    format!(
+        "{} {} {} {}",
+        f["rule"]["id"], f["community_id"], f["client"]["ip"], f["server"]["ip"]
+    )
+}
+
+fn webhook_findings(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn webhook_spool_on_a_full_disk_in_the_live_sensor() {
+    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
+        return skip("SHADOWMCP_E2E=0");
+    }
+    if !is_root() {
+        return skip("needs root (network namespaces, packet capture, mount)");
+    }
+    let mut bins = Vec::new();
+    for (bin, pkg) in [
+        ("ip", "iproute2"),
+        ("curl", "curl"),
+        ("tcpreplay", "tcpreplay"),
+        ("python3", "python3"),
+    ] {
+        match which(bin) {
+            Some(p) => bins.push(p),
+            None => return skip(&format!("not installed: {bin} ({pkg})")),
+        }
+    }
+    let (tcpreplay, python) = (bins[2].clone(), bins[3].clone());
+    remove_stale_namespaces();
+    let mut lab = match Lab::create(TmpDir::new("fault-spool"), LAB_LIMIT) {
+        Ok(l) => l,
+        Err(e) => return skip(&format!("ip netns unavailable: {e}")),
+    };
+    let started = Instant::now();
+    let d = lab.dir.path().to_owned();
+    let spool = d.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8k,mode=0700", "tmpfs"])
+        .arg(&spool)
+        .status();
+    if !mounted.as_ref().is_ok_and(|s| s.success()) {
+        return skip(&format!("cannot mount a tmpfs here ({mounted:?})"));
+    }
+    // Declared after the lab: unmounted before the lab's directory goes.
+    let _mount = Mount(spool.clone());
+    let pki = make_pki(&d, "webhook");
+    let (client_ns, server_ns) = (lab.client_ns.clone(), lab.server_ns.clone());
+
+    let jsonl = d.join("findings.jsonl");
+    let config = d.join("sensor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[capture]
+interfaces = ["{veth}"]
+promisc = true
+workers = 1
+buffer_size_mib = 4
+
+[metrics]
+enabled = true
+listen = "127.0.0.1:{METRICS_PORT}"
+
+[[sinks]]
+type = "jsonl"
+name = "file"
+path = "{jsonl}"
+
+[[sinks]]
+type = "webhook"
+name = "siem"
+url = "https://127.0.0.1:{WEBHOOK_PORT}/ingest"
+ca_file = "{ca}"
+spool_dir = "{spool}"
+max_retries = 0
+batch_max = 1
+batch_timeout_ms = 100
+backoff_initial_ms = 100
+backoff_max_ms = 300
+timeout_ms = 2000
+"#,
+            veth = lab.veth_client,
+            jsonl = jsonl.display(),
+            ca = pki.ca_pem.display(),
+            spool = spool.display(),
+        ),
+    )
+    .unwrap();
+    let mut c = lab.in_ns(&client_ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
+    c.args(["run", "--config"])
+        .arg(&config)
+        .env("SHADOWMCP_LOG", "info");
+    let sensor_pid = lab.spawn("sensor", c);
+    let base = format!("http://127.0.0.1:{METRICS_PORT}");
+    lab.wait("the sensor's /readyz", START_LIMIT, &["sensor"], |l| {
+        l.assert_running("sensor");
+        (l.curl(&format!("{base}/readyz"), &[]).0 == 200).then_some(())
+    });
+    let metric = |l: &Lab, name: &str| {
+        let (code, body) = l.curl(&format!("{base}/metrics"), &[]);
+        assert_eq!(code, 200, "/metrics");
+        metric_sum(&body, name, &["sink=\"siem\""]).unwrap_or(0.0)
+    };
+
+    // --- Traffic with the receiver down: the spool fills up.
+    let mut c = lab.in_ns(&server_ns, &tcpreplay);
+    c.args(["--topspeed", "-q", "-i", &lab.veth_server()])
+        .arg(repo().join("pcaps/demo.pcap"));
+    match run_bounded(c, &d, "tcpreplay", Duration::from_secs(20)) {
+        Some((s, out, err)) => assert!(s.success(), "tcpreplay failed: {out}\n{err}"),
+        None => panic!("tcpreplay did not finish"),
+    }
+    // Settled: the reference sink has every finding and the webhook sink
+    // has nothing left in memory; the count has not moved for 2 s.
+    let mut last = (0usize, Instant::now());
+    let (emitted, dropped, spool_bytes) =
+        lab.wait("the findings to settle", SETTLE_LIMIT, &["sensor"], |l| {
+            l.assert_running("sensor");
+            let n = jsonl_findings(&jsonl).len();
+            if n != last.0 {
+                last = (n, Instant::now());
+            }
+            let depth = metric(l, "shadowmcp_sink_queue_depth");
+            let dropped = metric(l, "shadowmcp_sink_dropped_total");
+            let bytes = metric(l, "shadowmcp_sink_spool_bytes");
+            (n > 0 && depth == 0.0 && last.1.elapsed() >= Duration::from_secs(2))
+                .then_some((n, dropped, bytes))
+        });
+    // Live, repeats for the same client and server are held back by the
+    // suppression window: fewer findings than `analyze` prints.
+    assert!(emitted >= 3, "findings from demo.pcap: {emitted}");
+    assert!(dropped >= 1.0, "8 KiB cannot hold {emitted} findings");
+    assert!(
+        (dropped as usize) < emitted && spool_bytes > 0.0,
+        "the first findings are spooled: {dropped} dropped of {emitted}, {spool_bytes} bytes"
+    );
+    assert_eq!(metric(&lab, "shadowmcp_sink_deliveries_total"), 0.0);
+    let log = lab.log("sensor");
+    assert!(
+        log.contains(
+            "warning: sink siem: 1 finding(s) dropped: spool write failed: No space left on device"
+        ),
+        "{log}"
+    );
+    // Still alive and ready: a full spool is not a reason to stop.
+    lab.assert_running("sensor");
+    assert_eq!(lab.curl(&format!("{base}/healthz"), &[]).0, 200);
+    assert_eq!(lab.curl(&format!("{base}/readyz"), &[]).0, 200);
+
+    // --- The receiver starts: the spool is delivered, exactly once.
+    let received = d.join("webhook.jsonl");
+    let mut c = lab.in_ns(&client_ns, &python);
+    c.arg(repo().join("tests/e2e/webhook_receiver.py"))
+        .arg("127.0.0.1")
+        .arg(WEBHOOK_PORT.to_string())
+        .arg(&pki.server_cert_pem)
+        .arg(&pki.server_key_pem)
+        .arg(&received);
+    lab.spawn("webhook", c);
+    let expected = emitted - dropped as usize;
+    let delivered_at = Instant::now();
+    lab.wait(
+        "the spooled findings at the receiver",
+        DELIVERY_LIMIT,
+        &["sensor", "webhook"],
+        |l| {
+            let delivered = metric(l, "shadowmcp_sink_deliveries_total");
+            let bytes = metric(l, "shadowmcp_sink_spool_bytes");
+            (delivered as usize >= expected && bytes == 0.0).then_some(())
+        },
+    );
+    let delivery_secs = delivered_at.elapsed().as_secs_f64();
+    // A moment for a duplicate, if any, to arrive.
+    std::thread::sleep(Duration::from_millis(500));
+    let got = webhook_findings(&received);
+    let reference: BTreeSet<String> = jsonl_findings(&jsonl).iter().map(key).collect();
+    let got_keys: Vec<String> = got.iter().map(key).collect();
+    let unique: BTreeSet<String> = got_keys.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        got_keys.len(),
+        "delivered twice: {got_keys:?}"
+    );
+    assert_eq!(got.len(), expected, "{got_keys:?}");
+    assert!(unique.is_subset(&reference), "{unique:?} vs {reference:?}");
+    assert_eq!(metric(&lab, "shadowmcp_sink_dropped_total"), dropped);
+    assert_eq!(
+        metric(&lab, "shadowmcp_sink_deliveries_total") as usize,
+        expected
+    );
+
+    // --- The sensor stops cleanly.
+    kill_group(sensor_pid, "TERM");
+    lab.deadline = Instant::now() + Duration::from_secs(15);
+    let status = lab.wait(
+        "the sensor to exit",
+        Duration::from_secs(15),
+        &["sensor"],
+        |l| {
+            l.children
+                .iter_mut()
+                .find(|(n, _)| n == "sensor")
+                .and_then(|(_, c)| c.try_wait().ok().flatten())
+        },
+    );
+    assert!(
+        status.success(),
+        "sensor exit {status}: {}",
+        lab.log("sensor")
+    );
+    println!(
+        "fault_spool: passed in {:.1} s; {emitted} findings, {dropped} dropped on the full spool \
+         ({spool_bytes} bytes spooled), {expected} delivered exactly once {delivery_secs:.1} s \
+         after the receiver started",
+        started.elapsed().as_secs_f64(),
+    );
+}
