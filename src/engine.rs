@@ -128,7 +128,6 @@ struct HttpApp {
     upgraded: [bool; 2],
     /// The latest request was CONNECT (a proxy tunnel may follow).
     connect: bool,
-    events: Vec<HttpEvent>,
 }
 
 #[derive(Debug)]
@@ -181,6 +180,8 @@ struct Ctx<'a> {
     stats: &'a mut Stats,
     out: &'a mut Vec<Observation>,
     cfg: &'a EngineConfig,
+    /// Scratch list for HTTP parser events, reused by every connection.
+    events: &'a mut Vec<HttpEvent>,
 }
 
 pub struct Engine {
@@ -193,6 +194,7 @@ pub struct Engine {
     stats: Stats,
     next_flow_id: u64,
     out: Vec<Observation>,
+    http_events: Vec<HttpEvent>,
     now: Micros,
 }
 
@@ -206,6 +208,7 @@ impl Engine {
             detector,
             stats: Stats::default(),
             out: Vec::new(),
+            http_events: Vec::new(),
             now: 0,
         }
     }
@@ -245,6 +248,7 @@ impl Engine {
             out,
             cfg,
             now,
+            http_events,
             ..
         } = self;
         (
@@ -255,6 +259,7 @@ impl Engine {
                 stats,
                 out,
                 cfg,
+                events: http_events,
             },
             *now,
         )
@@ -578,11 +583,12 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
         r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
     }
     if let TcpApp::Http(h) = app {
-        let mut events = std::mem::take(&mut h.events);
+        let mut events = std::mem::take(ctx.events);
         h.resp.on_close(&mut events);
         for ev in events.drain(..) {
             http_response_event(ctx, &meta, h, ev);
         }
+        *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
     }
 }
@@ -629,24 +635,36 @@ fn tcp_chunk(
         let Some(buf) = pending.get_mut(0) else {
             return;
         };
-        buf.extend_from_slice(data);
+        // Probe the segment itself when nothing is buffered (the common
+        // case: the first segment holds the method or the record header), so
+        // it is not copied.
+        let buffered = !buf.is_empty();
+        if buffered {
+            buf.extend_from_slice(data);
+        }
+        let probe: &[u8] = if buffered { buf } else { data };
         // HTTP allows empty lines before a request (RFC 9112 §2.2); look past
         // a bounded run of them so they cannot hide the method.
-        let blank = buf
+        let blank = probe
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
-        let text = buf.get(blank..).unwrap_or_default();
-        let could_be_more = buf.first() == Some(&0x16)
+        let text = probe.get(blank..).unwrap_or_default();
+        let could_be_more = probe.first() == Some(&0x16)
             || http1::looks_like_request(text)
             || (text.is_empty() && blank <= MAX_LEADING_BLANK)
             || meta.server_port == 53;
-        if !tls::looks_like_tls(buf) && text.len() < PROBE_BYTES && could_be_more {
+        let is_tls = tls::looks_like_tls(probe);
+        if !is_tls && text.len() < PROBE_BYTES && could_be_more {
+            if !buffered {
+                buf.extend_from_slice(data);
+            }
             return;
         }
-        *app = if tls::looks_like_tls(buf) {
+        let is_http = blank <= MAX_LEADING_BLANK && http1::looks_like_request(text);
+        *app = if is_tls {
             TcpApp::Tls
-        } else if blank <= MAX_LEADING_BLANK && http1::looks_like_request(text) {
+        } else if is_http {
             TcpApp::Http(Box::new(HttpApp {
                 req: HttpStream::new(Side::Request, ctx.cfg.http),
                 resp: HttpStream::new(Side::Response, ctx.cfg.http),
@@ -656,7 +674,6 @@ fn tcp_chunk(
                 ws_extensions: None,
                 upgraded: [false, false],
                 connect: false,
-                events: Vec::new(),
             }))
         } else if meta.server_port == 53 {
             TcpApp::Dns
@@ -665,6 +682,10 @@ fn tcp_chunk(
         };
         if matches!(app, TcpApp::Done) {
             buf.clear();
+            return;
+        }
+        if !buffered {
+            app_data(ctx, meta, 0, data, pending, app);
             return;
         }
         // Replay the probed bytes through the chosen parser.
@@ -807,7 +828,8 @@ fn http_data(
     let Some(buf) = pending.get_mut(dir) else {
         return Switch::Stay;
     };
-    let mut events = std::mem::take(&mut h.events);
+    // The engine's scratch list: no per-connection allocation.
+    let mut events = std::mem::take(ctx.events);
     let parser = if dir == 0 { &mut h.req } else { &mut h.resp };
     if h.upgraded.get(dir).copied().unwrap_or(true) {
         // Bytes after an upgrade wait for the other side's answer.
@@ -815,7 +837,7 @@ fn http_data(
         if buf.len() > cap {
             buf.clear();
         }
-        h.events = events;
+        *ctx.events = events;
         return Switch::Stay;
     }
     let result = feed_buffered(buf, data, cap, |d| parser.feed(d, &mut events));
@@ -838,7 +860,7 @@ fn http_data(
             }
         }
     }
-    h.events = events;
+    *ctx.events = events;
     emit_conversation(ctx, meta, &mut h.conv);
     switched
 }
