@@ -2,6 +2,7 @@
 //! bounded flow table, Community ID, and TCP stream reassembly.
 
 pub mod community_id;
+pub mod index;
 pub mod reassembly;
 pub mod table;
 
@@ -94,12 +95,11 @@ impl FlowKey {
         self.addr(self.b)
     }
 
-    /// Hash for the flow table: the key read as five machine words, each
-    /// folded in with a multiply-rotate (the FxHash step), then a final
-    /// multiply so that hashbrown's bucket bits and its 7-bit tag (the top
-    /// bits) both depend on every word.
+    /// Hash for the flow table's index: the key read as five machine words,
+    /// each folded in with a multiply-rotate (the FxHash step); the high
+    /// half of the last product, which depends on every word.
     #[inline]
-    pub fn table_hash(&self) -> u64 {
+    pub fn table_hash(&self) -> u32 {
         const K: u64 = 0xf135_7aea_2e62_a9c5;
         let (a, b) = (u128::from_le_bytes(self.a), u128::from_le_bytes(self.b));
         let tail = u64::from(self.port_a)
@@ -110,8 +110,8 @@ impl FlowKey {
         for x in [a as u64, (a >> 64) as u64, b as u64, (b >> 64) as u64, tail] {
             h = (h.rotate_left(26) ^ x).wrapping_mul(K);
         }
-        // Fold the well-mixed high bits down into the bucket bits.
-        h ^ (h >> 29)
+        // The high half of the last product depends on every word.
+        (h >> 32) as u32
     }
 
     /// A symmetric hash for sharding both directions to the same worker.
