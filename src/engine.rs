@@ -270,6 +270,40 @@ impl Engine {
         self.out.drain(..)
     }
 
+    /// Hash of the flow a frame belongs to, for [`Engine::prefetch`];
+    /// `None` when it is not TCP or UDP.
+    pub fn flow_hash(linktype: i32, frame: &[u8]) -> Option<u32> {
+        let p = decode::decode(linktype, frame).ok()?;
+        let (sport, dport, proto) = match p.transport {
+            L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+            L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+            L4::Other { .. } => return None,
+        };
+        Some(FlowKey::from_packet(p.src, sport, p.dst, dport, proto).0.table_hash())
+    }
+
+    /// Start loading what a frame processed soon will need, in stages a
+    /// few frames apart, since each stage needs the previous one's line:
+    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state. A
+    /// hint only: it changes no state and no result.
+    pub fn prefetch(&self, hash: u32, stage: u8) {
+        match stage {
+            0 => self.flows.prefetch_index(hash),
+            1 => self.flows.prefetch_slot(hash),
+            _ => {
+                if let Some(Flow {
+                    app: App::Tcp(st), ..
+                }) = self.flows.peek_value(hash)
+                {
+                    let st: &TcpState = st;
+                    crate::flow::prefetch(st);
+                    crate::flow::prefetch(&st.pending);
+                    crate::flow::prefetch(&st.app);
+                }
+            }
+        }
+    }
+
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
         self.stats.packets += 1;

@@ -36,6 +36,10 @@ use tracing::{error, info, warn};
 const BATCH_PACKETS: usize = 256;
 /// Bytes per batch (whichever fills first).
 const BATCH_BYTES: usize = 512 * 1024;
+/// Frames between a flow's first prefetch stage and its processing.
+const AHEAD: usize = 4;
+/// Ring of look-ahead hashes (more than `AHEAD`).
+const RING: usize = 8;
 /// How long sinks get to deliver pending findings at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Observations queued between the workers and the findings thread.
@@ -52,12 +56,46 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Feed every frame to an engine.
+    fn frame(&self, i: usize) -> Option<(Micros, &[u8])> {
+        let &(ts, off, len) = self.frames.get(i)?;
+        let (o, l) = (off as usize, len as usize);
+        Some((ts, self.data.get(o..o.saturating_add(l))?))
+    }
+
+    /// Feed every frame to an engine. With many flows in flight each frame's
+    /// flow look-up is a chain of cache misses (index entry, slot, stream
+    /// state); the frames ahead are prefetched in stages so that those
+    /// misses overlap with the work on the current frame.
     pub(crate) fn feed(&self, engine: &mut Engine) {
-        for &(ts, off, len) in &self.frames {
-            let (o, l) = (off as usize, len as usize);
-            if let Some(frame) = self.data.get(o..o.saturating_add(l)) {
-                engine.process_frame(ts, self.linktype, frame);
+        let lt = self.linktype;
+        let hash_of = |i: usize| self.frame(i).and_then(|(_, f)| Engine::flow_hash(lt, f));
+        // Hashes of frames i .. i + AHEAD, by position modulo RING.
+        let mut ring = [None::<u32>; RING];
+        for i in 0..AHEAD {
+            let h = hash_of(i);
+            if let Some(h) = h {
+                engine.prefetch(h, 0);
+            }
+            if let Some(r) = ring.get_mut(i % RING) {
+                *r = h;
+            }
+        }
+        for i in 0..self.frames.len() {
+            let ahead = hash_of(i + AHEAD);
+            if let Some(h) = ahead {
+                engine.prefetch(h, 0);
+            }
+            if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
+                *r = ahead;
+            }
+            if let Some(&Some(h)) = ring.get((i + AHEAD / 2) % RING) {
+                engine.prefetch(h, 1);
+            }
+            if let Some(&Some(h)) = ring.get((i + 1) % RING) {
+                engine.prefetch(h, 2);
+            }
+            if let Some((ts, frame)) = self.frame(i) {
+                engine.process_frame(ts, lt, frame);
             }
         }
     }
@@ -92,7 +130,7 @@ impl Batch {
         self.frames.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
     }
 
-    fn clear(&mut self, linktype: i32) {
+    pub(crate) fn clear(&mut self, linktype: i32) {
         self.linktype = linktype;
         self.data.clear();
         self.frames.clear();

@@ -216,6 +216,30 @@ impl<T> FlowTable<T> {
         (i, true)
     }
 
+    /// Prefetch, first stage: the index line of the flow with this hash.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u32) {
+        self.index.prefetch(hash);
+    }
+
+    /// Prefetch, second stage (once the index line is likely loaded): the
+    /// slot of the flow with this hash, if it exists.
+    #[inline]
+    pub fn prefetch_slot(&self, hash: u32) {
+        if let Some(s) = self.index.peek(hash).and_then(|i| self.slots.get(i as usize)) {
+            super::prefetch(s);
+            // A slot spans two lines; the value sits in the second.
+            super::prefetch(&s.value);
+        }
+    }
+
+    /// The value of the flow with this hash, guessed without comparing keys
+    /// (for prefetching what it points to).
+    #[inline]
+    pub fn peek_value(&self, hash: u32) -> Option<&T> {
+        self.slots.get(self.index.peek(hash)? as usize)?.value.as_ref()
+    }
+
     pub fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.slots.get_mut(i as usize)?.value.as_mut()
     }
