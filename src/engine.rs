@@ -284,8 +284,8 @@ impl Engine {
 
     /// Start loading what a frame processed soon will need, in stages a
     /// few frames apart, since each stage needs the previous one's line:
-    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state. A
-    /// hint only: it changes no state and no result.
+    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state, 3 its
+    /// HTTP state. A hint only: it changes no state and no result.
     pub fn prefetch(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.flows.prefetch_index(hash),
@@ -296,9 +296,12 @@ impl Engine {
                 }) = self.flows.peek_value(hash)
                 {
                     let st: &TcpState = st;
-                    crate::flow::prefetch(st);
-                    crate::flow::prefetch(&st.pending);
-                    crate::flow::prefetch(&st.app);
+                    if stage == 2 {
+                        crate::flow::prefetch_all(st);
+                    } else if let TcpApp::Http(h) = &st.app {
+                        let h: &HttpApp = h;
+                        crate::flow::prefetch_all(h);
+                    }
                 }
             }
         }

@@ -36,8 +36,9 @@ use tracing::{error, info, warn};
 const BATCH_PACKETS: usize = 256;
 /// Bytes per batch (whichever fills first).
 const BATCH_BYTES: usize = 512 * 1024;
-/// Frames between a flow's first prefetch stage and its processing.
-const AHEAD: usize = 4;
+/// Frames between a flow's first prefetch stage and its processing (the
+/// later stages follow at 4, 2 and 1 frames ahead).
+const AHEAD: usize = 6;
 /// Ring of look-ahead hashes (more than `AHEAD`).
 const RING: usize = 8;
 /// How long sinks get to deliver pending findings at shutdown.
@@ -64,7 +65,7 @@ impl Batch {
 
     /// Feed every frame to an engine. With many flows in flight each frame's
     /// flow look-up is a chain of cache misses (index entry, slot, stream
-    /// state); the frames ahead are prefetched in stages so that those
+    /// state, HTTP state); the frames ahead are prefetched in stages so that those
     /// misses overlap with the work on the current frame.
     pub(crate) fn feed(&self, engine: &mut Engine) {
         let lt = self.linktype;
@@ -88,11 +89,10 @@ impl Batch {
             if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
                 *r = ahead;
             }
-            if let Some(&Some(h)) = ring.get((i + AHEAD / 2) % RING) {
-                engine.prefetch(h, 1);
-            }
-            if let Some(&Some(h)) = ring.get((i + 1) % RING) {
-                engine.prefetch(h, 2);
+            for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
+                if let Some(&Some(h)) = ring.get((i + dist) % RING) {
+                    engine.prefetch(h, stage);
+                }
             }
             if let Some((ts, frame)) = self.frame(i) {
                 engine.process_frame(ts, lt, frame);
