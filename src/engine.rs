@@ -279,7 +279,11 @@ impl Engine {
             L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
             L4::Other { .. } => return None,
         };
-        Some(FlowKey::from_packet(p.src, sport, p.dst, dport, proto).0.table_hash())
+        Some(
+            FlowKey::from_packet(p.src, sport, p.dst, dport, proto)
+                .0
+                .table_hash(),
+        )
     }
 
     /// Start loading what a frame processed soon will need, in stages a
@@ -1072,10 +1076,13 @@ fn ws_data(
 
 /// Cleartext request to a known server on one of its published paths.
 fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation, method: &str) {
-    let Some(host) = conv.host() else { return };
-    let Some(m) = ctx.detector.signatures.match_host(&host) else {
+    let Some(name) = conv.raw_host.as_deref().and_then(host_name) else {
         return;
     };
+    let Some(m) = ctx.detector.signatures.match_host(name) else {
+        return;
+    };
+    let host = name.to_ascii_lowercase();
     let target = conv.raw_target.as_deref().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
     if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
@@ -1175,6 +1182,12 @@ fn push_observation(
 
 /// Host header value without port; `None` for IP literals (attributed by DNS instead).
 fn host_without_port(host: &str) -> Option<String> {
+    host_name(host).map(str::to_ascii_lowercase)
+}
+
+/// [`host_without_port`] before lower-casing, borrowed: enough for the
+/// case-insensitive signature look-up, without an allocation per request.
+fn host_name(host: &str) -> Option<&str> {
     let h = host.trim();
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
@@ -1187,7 +1200,7 @@ fn host_without_port(host: &str) -> Option<String> {
             }
         })
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.trim_end_matches('.');
     if name.is_empty() || name.parse::<IpAddr>().is_ok() || name.len() > 253 {
         return None;
     }

@@ -226,7 +226,11 @@ impl<T> FlowTable<T> {
     /// slot of the flow with this hash, if it exists.
     #[inline]
     pub fn prefetch_slot(&self, hash: u32) {
-        if let Some(s) = self.index.peek(hash).and_then(|i| self.slots.get(i as usize)) {
+        if let Some(s) = self
+            .index
+            .peek(hash)
+            .and_then(|i| self.slots.get(i as usize))
+        {
             super::prefetch(s);
             // A slot spans two lines; the value sits in the second.
             super::prefetch(&s.value);
@@ -237,7 +241,10 @@ impl<T> FlowTable<T> {
     /// (for prefetching what it points to).
     #[inline]
     pub fn peek_value(&self, hash: u32) -> Option<&T> {
-        self.slots.get(self.index.peek(hash)? as usize)?.value.as_ref()
+        self.slots
+            .get(self.index.peek(hash)? as usize)?
+            .value
+            .as_ref()
     }
 
     pub fn get_mut(&mut self, i: u32) -> Option<&mut T> {
