@@ -121,9 +121,8 @@ impl<T> FlowTable<T> {
 
     fn remove_index(&mut self, i: u32) -> Option<(FlowKey, T)> {
         let slot = self.slots.get(i as usize)?;
-        if slot.value.is_none() {
-            return None;
-        }
+        // A free slot is not in the index or the list.
+        slot.value.as_ref()?;
         let key = slot.key;
         self.unlink(i);
         self.index.remove(key.table_hash(), i);
