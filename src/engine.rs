@@ -270,10 +270,9 @@ impl Engine {
         self.out.drain(..)
     }
 
-    /// Hash of the flow a frame belongs to, for [`Engine::prefetch`];
-    /// `None` when it is not TCP or UDP.
-    pub fn flow_hash(linktype: i32, frame: &[u8]) -> Option<u32> {
-        let p = decode::decode(linktype, frame).ok()?;
+    /// Hash of the flow a decoded frame belongs to, for
+    /// [`Engine::prefetch`]; `None` when it is not TCP or UDP.
+    pub fn flow_hash(p: &DecodedPacket<'_>) -> Option<u32> {
         let (sport, dport, proto) = match p.transport {
             L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
             L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
@@ -313,9 +312,20 @@ impl Engine {
 
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
+        self.process_decoded(ts, frame.len(), decode::decode(linktype, frame));
+    }
+
+    /// Process one frame of `len` bytes that the caller already decoded
+    /// (with [`decode::decode`]), as [`Engine::process_frame`] would.
+    pub fn process_decoded(
+        &mut self,
+        ts: Micros,
+        len: usize,
+        decoded: Result<DecodedPacket<'_>, decode::DecodeError>,
+    ) {
         self.stats.packets += 1;
-        self.stats.bytes += frame.len() as u64;
-        match decode::decode(linktype, frame) {
+        self.stats.bytes += len as u64;
+        match decoded {
             Ok(p) => self.process_packet(ts, &p),
             Err(e) => self.stats.decode_error(e),
         }

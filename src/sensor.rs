@@ -13,7 +13,7 @@
 
 use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
 use crate::config::Config;
-use crate::decode::{self, Transport as L4};
+use crate::decode::{self, DecodeError, DecodedPacket, Transport as L4};
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
@@ -69,33 +69,40 @@ impl Batch {
     /// misses overlap with the work on the current frame.
     pub(crate) fn feed(&self, engine: &mut Engine) {
         let lt = self.linktype;
-        let hash_of = |i: usize| self.frame(i).and_then(|(_, f)| Engine::flow_hash(lt, f));
-        // Hashes of frames i .. i + AHEAD, by position modulo RING.
-        let mut ring = [None::<u32>; RING];
+        // Frames i .. i + AHEAD decoded once (for the prefetch and for the
+        // engine), with their flow hashes, by position modulo RING.
+        type Ahead<'a> = Option<(Micros, usize, Result<DecodedPacket<'a>, DecodeError>, Option<u32>)>;
+        let decode_at = |i: usize| -> Ahead<'_> {
+            let (ts, frame) = self.frame(i)?;
+            let d = decode::decode(lt, frame);
+            let h = d.as_ref().ok().and_then(Engine::flow_hash);
+            Some((ts, frame.len(), d, h))
+        };
+        let mut ring: [Ahead<'_>; RING] = [None; RING];
         for i in 0..AHEAD {
-            let h = hash_of(i);
-            if let Some(h) = h {
+            let a = decode_at(i);
+            if let Some((_, _, _, Some(h))) = a {
                 engine.prefetch(h, 0);
             }
             if let Some(r) = ring.get_mut(i % RING) {
-                *r = h;
+                *r = a;
             }
         }
         for i in 0..self.frames.len() {
-            let ahead = hash_of(i + AHEAD);
-            if let Some(h) = ahead {
+            let a = decode_at(i + AHEAD);
+            if let Some((_, _, _, Some(h))) = a {
                 engine.prefetch(h, 0);
             }
             if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
-                *r = ahead;
+                *r = a;
             }
             for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
-                if let Some(&Some(h)) = ring.get((i + dist) % RING) {
-                    engine.prefetch(h, stage);
+                if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
+                    engine.prefetch(*h, stage);
                 }
             }
-            if let Some((ts, frame)) = self.frame(i) {
-                engine.process_frame(ts, lt, frame);
+            if let Some((ts, len, d, _)) = ring.get_mut(i % RING).and_then(Option::take) {
+                engine.process_decoded(ts, len, d);
             }
         }
     }
