@@ -71,7 +71,12 @@ impl Batch {
         let lt = self.linktype;
         // Frames i .. i + AHEAD decoded once (for the prefetch and for the
         // engine), with their flow hashes, by position modulo RING.
-        type Ahead<'a> = Option<(Micros, usize, Result<DecodedPacket<'a>, DecodeError>, Option<u32>)>;
+        type Ahead<'a> = Option<(
+            Micros,
+            usize,
+            Result<DecodedPacket<'a>, DecodeError>,
+            Option<u32>,
+        )>;
         let decode_at = |i: usize| -> Ahead<'_> {
             let (ts, frame) = self.frame(i)?;
             let d = decode::decode(lt, frame);
