@@ -170,7 +170,7 @@ impl FlowIndex {
         if let Some(h) = self.entries.get_mut(hole) {
             *h = EMPTY;
         }
-        self.len -= 1;
+        self.len = self.len.saturating_sub(1);
         true
     }
 
