@@ -62,6 +62,10 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
             );
             b
         });
+    // One worker: frames are still gathered in batches, so that the engine
+    // can prefetch the flows of the frames ahead (see `Batch::feed`).
+    // Observations keep their order, so the output is the same.
+    let mut batch = Batch::new(0);
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
@@ -71,6 +75,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
             }
         };
         let linktype = src.linktype();
+        batch.clear(linktype);
         loop {
             match src.next_frame() {
                 Ok(Some(frame)) => {
@@ -82,9 +87,9 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
                         p.push(linktype, frame.ts, frame.data);
                         continue;
                     }
-                    engine.process_frame(frame.ts, linktype, frame.data);
-                    for o in engine.drain_observations() {
-                        agg.add(&o);
+                    batch.push(frame.ts, frame.data);
+                    if batch.full() {
+                        run_batch(&mut batch, &mut engine, &mut agg);
                     }
                 }
                 Ok(None) => break,
@@ -94,6 +99,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
                 }
             }
         }
+        run_batch(&mut batch, &mut engine, &mut agg);
     }
     engine.finish();
     for o in engine.drain_observations() {
@@ -142,6 +148,15 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         suppressed_below_confidence: suppressed,
         findings_dropped,
     }
+}
+
+fn run_batch(batch: &mut Batch, engine: &mut Engine, agg: &mut Aggregator) {
+    batch.feed(engine);
+    for o in engine.drain_observations() {
+        agg.add(&o);
+    }
+    let lt = batch.linktype();
+    batch.clear(lt);
 }
 
 /// `--workers N`: the reading thread shards frames by a symmetric flow hash

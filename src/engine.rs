@@ -128,7 +128,6 @@ struct HttpApp {
     upgraded: [bool; 2],
     /// The latest request was CONNECT (a proxy tunnel may follow).
     connect: bool,
-    events: Vec<HttpEvent>,
 }
 
 #[derive(Debug)]
@@ -181,6 +180,8 @@ struct Ctx<'a> {
     stats: &'a mut Stats,
     out: &'a mut Vec<Observation>,
     cfg: &'a EngineConfig,
+    /// Scratch list for HTTP parser events, reused by every connection.
+    events: &'a mut Vec<HttpEvent>,
 }
 
 pub struct Engine {
@@ -193,6 +194,7 @@ pub struct Engine {
     stats: Stats,
     next_flow_id: u64,
     out: Vec<Observation>,
+    http_events: Vec<HttpEvent>,
     now: Micros,
 }
 
@@ -206,6 +208,7 @@ impl Engine {
             detector,
             stats: Stats::default(),
             out: Vec::new(),
+            http_events: Vec::new(),
             now: 0,
         }
     }
@@ -245,6 +248,7 @@ impl Engine {
             out,
             cfg,
             now,
+            http_events,
             ..
         } = self;
         (
@@ -255,6 +259,7 @@ impl Engine {
                 stats,
                 out,
                 cfg,
+                events: http_events,
             },
             *now,
         )
@@ -265,11 +270,62 @@ impl Engine {
         self.out.drain(..)
     }
 
+    /// Hash of the flow a decoded frame belongs to, for
+    /// [`Engine::prefetch`]; `None` when it is not TCP or UDP.
+    pub fn flow_hash(p: &DecodedPacket<'_>) -> Option<u32> {
+        let (sport, dport, proto) = match p.transport {
+            L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+            L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+            L4::Other { .. } => return None,
+        };
+        Some(
+            FlowKey::from_packet(p.src, sport, p.dst, dport, proto)
+                .0
+                .table_hash(),
+        )
+    }
+
+    /// Start loading what a frame processed soon will need, in stages a
+    /// few frames apart, since each stage needs the previous one's line:
+    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state, 3 its
+    /// HTTP state. A hint only: it changes no state and no result.
+    pub fn prefetch(&self, hash: u32, stage: u8) {
+        match stage {
+            0 => self.flows.prefetch_index(hash),
+            1 => self.flows.prefetch_slot(hash),
+            _ => {
+                if let Some(Flow {
+                    app: App::Tcp(st), ..
+                }) = self.flows.peek_value(hash)
+                {
+                    let st: &TcpState = st;
+                    if stage == 2 {
+                        crate::flow::prefetch_all(st);
+                    } else if let TcpApp::Http(h) = &st.app {
+                        let h: &HttpApp = h;
+                        crate::flow::prefetch_all(h);
+                    }
+                }
+            }
+        }
+    }
+
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
+        self.process_decoded(ts, frame.len(), decode::decode(linktype, frame));
+    }
+
+    /// Process one frame of `len` bytes that the caller already decoded
+    /// (with [`decode::decode`]), as [`Engine::process_frame`] would.
+    pub fn process_decoded(
+        &mut self,
+        ts: Micros,
+        len: usize,
+        decoded: Result<DecodedPacket<'_>, decode::DecodeError>,
+    ) {
         self.stats.packets += 1;
-        self.stats.bytes += frame.len() as u64;
-        match decode::decode(linktype, frame) {
+        self.stats.bytes += len as u64;
+        match decoded {
             Ok(p) => self.process_packet(ts, &p),
             Err(e) => self.stats.decode_error(e),
         }
@@ -578,11 +634,12 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
         r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
     }
     if let TcpApp::Http(h) = app {
-        let mut events = std::mem::take(&mut h.events);
+        let mut events = std::mem::take(ctx.events);
         h.resp.on_close(&mut events);
         for ev in events.drain(..) {
             http_response_event(ctx, &meta, h, ev);
         }
+        *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
     }
 }
@@ -629,24 +686,36 @@ fn tcp_chunk(
         let Some(buf) = pending.get_mut(0) else {
             return;
         };
-        buf.extend_from_slice(data);
+        // Probe the segment itself when nothing is buffered (the common
+        // case: the first segment holds the method or the record header), so
+        // it is not copied.
+        let buffered = !buf.is_empty();
+        if buffered {
+            buf.extend_from_slice(data);
+        }
+        let probe: &[u8] = if buffered { buf } else { data };
         // HTTP allows empty lines before a request (RFC 9112 §2.2); look past
         // a bounded run of them so they cannot hide the method.
-        let blank = buf
+        let blank = probe
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
-        let text = buf.get(blank..).unwrap_or_default();
-        let could_be_more = buf.first() == Some(&0x16)
+        let text = probe.get(blank..).unwrap_or_default();
+        let could_be_more = probe.first() == Some(&0x16)
             || http1::looks_like_request(text)
             || (text.is_empty() && blank <= MAX_LEADING_BLANK)
             || meta.server_port == 53;
-        if !tls::looks_like_tls(buf) && text.len() < PROBE_BYTES && could_be_more {
+        let is_tls = tls::looks_like_tls(probe);
+        if !is_tls && text.len() < PROBE_BYTES && could_be_more {
+            if !buffered {
+                buf.extend_from_slice(data);
+            }
             return;
         }
-        *app = if tls::looks_like_tls(buf) {
+        let is_http = blank <= MAX_LEADING_BLANK && http1::looks_like_request(text);
+        *app = if is_tls {
             TcpApp::Tls
-        } else if blank <= MAX_LEADING_BLANK && http1::looks_like_request(text) {
+        } else if is_http {
             TcpApp::Http(Box::new(HttpApp {
                 req: HttpStream::new(Side::Request, ctx.cfg.http),
                 resp: HttpStream::new(Side::Response, ctx.cfg.http),
@@ -656,7 +725,6 @@ fn tcp_chunk(
                 ws_extensions: None,
                 upgraded: [false, false],
                 connect: false,
-                events: Vec::new(),
             }))
         } else if meta.server_port == 53 {
             TcpApp::Dns
@@ -665,6 +733,10 @@ fn tcp_chunk(
         };
         if matches!(app, TcpApp::Done) {
             buf.clear();
+            return;
+        }
+        if !buffered {
+            app_data(ctx, meta, 0, data, pending, app);
             return;
         }
         // Replay the probed bytes through the chosen parser.
@@ -807,7 +879,8 @@ fn http_data(
     let Some(buf) = pending.get_mut(dir) else {
         return Switch::Stay;
     };
-    let mut events = std::mem::take(&mut h.events);
+    // The engine's scratch list: no per-connection allocation.
+    let mut events = std::mem::take(ctx.events);
     let parser = if dir == 0 { &mut h.req } else { &mut h.resp };
     if h.upgraded.get(dir).copied().unwrap_or(true) {
         // Bytes after an upgrade wait for the other side's answer.
@@ -815,7 +888,7 @@ fn http_data(
         if buf.len() > cap {
             buf.clear();
         }
-        h.events = events;
+        *ctx.events = events;
         return Switch::Stay;
     }
     let result = feed_buffered(buf, data, cap, |d| parser.feed(d, &mut events));
@@ -838,7 +911,7 @@ fn http_data(
             }
         }
     }
-    h.events = events;
+    *ctx.events = events;
     emit_conversation(ctx, meta, &mut h.conv);
     switched
 }
@@ -1013,10 +1086,13 @@ fn ws_data(
 
 /// Cleartext request to a known server on one of its published paths.
 fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation, method: &str) {
-    let Some(host) = conv.host() else { return };
-    let Some(m) = ctx.detector.signatures.match_host(&host) else {
+    let Some(name) = conv.raw_host.as_deref().and_then(host_name) else {
         return;
     };
+    let Some(m) = ctx.detector.signatures.match_host(name) else {
+        return;
+    };
+    let host = name.to_ascii_lowercase();
     let target = conv.raw_target.as_deref().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
     if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
@@ -1116,6 +1192,12 @@ fn push_observation(
 
 /// Host header value without port; `None` for IP literals (attributed by DNS instead).
 fn host_without_port(host: &str) -> Option<String> {
+    host_name(host).map(str::to_ascii_lowercase)
+}
+
+/// [`host_without_port`] before lower-casing, borrowed: enough for the
+/// case-insensitive signature look-up, without an allocation per request.
+fn host_name(host: &str) -> Option<&str> {
     let h = host.trim();
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
@@ -1128,7 +1210,7 @@ fn host_without_port(host: &str) -> Option<String> {
             }
         })
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.trim_end_matches('.');
     if name.is_empty() || name.parse::<IpAddr>().is_ok() || name.len() > 253 {
         return None;
     }

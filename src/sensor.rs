@@ -13,7 +13,7 @@
 
 use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
 use crate::config::Config;
-use crate::decode::{self, Transport as L4};
+use crate::decode::{self, DecodeError, DecodedPacket, Transport as L4};
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
@@ -38,6 +38,11 @@ use tracing::{error, info, warn};
 const BATCH_PACKETS: usize = 256;
 /// Bytes per batch (whichever fills first).
 const BATCH_BYTES: usize = 512 * 1024;
+/// Frames between a flow's first prefetch stage and its processing (the
+/// later stages follow at 4, 2 and 1 frames ahead).
+const AHEAD: usize = 6;
+/// Ring of look-ahead hashes (more than `AHEAD`).
+const RING: usize = 8;
 /// How long sinks get to deliver pending findings at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Observations queued between the workers and the findings thread.
@@ -59,12 +64,57 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Feed every frame to an engine.
+    fn frame(&self, i: usize) -> Option<(Micros, &[u8])> {
+        let &(ts, off, len) = self.frames.get(i)?;
+        let (o, l) = (off as usize, len as usize);
+        Some((ts, self.data.get(o..o.saturating_add(l))?))
+    }
+
+    /// Feed every frame to an engine. With many flows in flight each frame's
+    /// flow look-up is a chain of cache misses (index entry, slot, stream
+    /// state, HTTP state); the frames ahead are prefetched in stages so that those
+    /// misses overlap with the work on the current frame.
     pub(crate) fn feed(&self, engine: &mut Engine) {
-        for &(ts, off, len) in &self.frames {
-            let (o, l) = (off as usize, len as usize);
-            if let Some(frame) = self.data.get(o..o.saturating_add(l)) {
-                engine.process_frame(ts, self.linktype, frame);
+        let lt = self.linktype;
+        // Frames i .. i + AHEAD decoded once (for the prefetch and for the
+        // engine), with their flow hashes, by position modulo RING.
+        type Ahead<'a> = Option<(
+            Micros,
+            usize,
+            Result<DecodedPacket<'a>, DecodeError>,
+            Option<u32>,
+        )>;
+        let decode_at = |i: usize| -> Ahead<'_> {
+            let (ts, frame) = self.frame(i)?;
+            let d = decode::decode(lt, frame);
+            let h = d.as_ref().ok().and_then(Engine::flow_hash);
+            Some((ts, frame.len(), d, h))
+        };
+        let mut ring: [Ahead<'_>; RING] = [None; RING];
+        for i in 0..AHEAD {
+            let a = decode_at(i);
+            if let Some((_, _, _, Some(h))) = a {
+                engine.prefetch(h, 0);
+            }
+            if let Some(r) = ring.get_mut(i % RING) {
+                *r = a;
+            }
+        }
+        for i in 0..self.frames.len() {
+            let a = decode_at(i + AHEAD);
+            if let Some((_, _, _, Some(h))) = a {
+                engine.prefetch(h, 0);
+            }
+            if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
+                *r = a;
+            }
+            for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
+                if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
+                    engine.prefetch(*h, stage);
+                }
+            }
+            if let Some((ts, len, d, _)) = ring.get_mut(i % RING).and_then(Option::take) {
+                engine.process_decoded(ts, len, d);
             }
         }
     }
@@ -99,7 +149,7 @@ impl Batch {
         self.frames.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
     }
 
-    fn clear(&mut self, linktype: i32) {
+    pub(crate) fn clear(&mut self, linktype: i32) {
         self.linktype = linktype;
         self.data.clear();
         self.frames.clear();

@@ -43,7 +43,6 @@
 //! [`HttpStream::on_gap`] is called; it then skips the rest of the offending
 //! line and resynchronises on the next start line.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
 
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
@@ -181,6 +180,51 @@ pub struct HttpStats {
     pub resync_skipped_bytes: u64,
 }
 
+/// FIFO of the kinds of requests awaiting a response, two bits each in one
+/// integer: no allocation per connection (a queue on the heap was freed
+/// with every connection, usually long after it was last touched).
+#[derive(Debug, Default, Clone, Copy)]
+struct PendingKinds {
+    bits: u128,
+    len: u8,
+}
+
+const _: () = assert!(MAX_PENDING_REQUESTS * 2 <= 128);
+
+impl PendingKinds {
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Ignored when full (the caller checks and counts that first).
+    fn push_back(&mut self, kind: ReqKind) {
+        if self.len() >= MAX_PENDING_REQUESTS {
+            return;
+        }
+        let code: u128 = match kind {
+            ReqKind::Head => 0,
+            ReqKind::Connect => 1,
+            ReqKind::Other => 2,
+        };
+        self.bits |= code << (2 * u32::from(self.len));
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self) -> Option<ReqKind> {
+        if self.len == 0 {
+            return None;
+        }
+        let code = self.bits & 3;
+        self.bits >>= 2;
+        self.len -= 1;
+        Some(match code {
+            0 => ReqKind::Head,
+            1 => ReqKind::Connect,
+            _ => ReqKind::Other,
+        })
+    }
+}
+
 /// How the response to a pending request must be framed (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReqKind {
@@ -244,7 +288,7 @@ pub struct HttpStream {
     head_scan: usize,
     body: BodyState,
     /// Methods of requests awaiting a response (≤ `MAX_PENDING_REQUESTS`).
-    pending: VecDeque<ReqKind>,
+    pending: PendingKinds,
     stats: HttpStats,
 }
 
@@ -264,7 +308,7 @@ impl HttpStream {
             state: State::Head,
             head_scan: 0,
             body: BodyState::default(),
-            pending: VecDeque::new(),
+            pending: PendingKinds::default(),
             stats: HttpStats::default(),
         }
     }
@@ -2055,6 +2099,22 @@ mod tests {
         // as the start of a (bad) next response.
         assert_eq!(bodies(&evs).len(), 0);
         assert_eq!(count(&evs, &Ev::MessageEnd), 4);
+    }
+
+    #[test]
+    fn pending_kinds_keep_fifo_order_to_the_bound() {
+        let kinds = [ReqKind::Head, ReqKind::Connect, ReqKind::Other];
+        let mut q = PendingKinds::default();
+        for i in 0..MAX_PENDING_REQUESTS + 3 {
+            q.push_back(kinds[i % 3]);
+        }
+        assert_eq!(q.len(), MAX_PENDING_REQUESTS);
+        for i in 0..MAX_PENDING_REQUESTS {
+            assert_eq!(q.pop_front(), Some(kinds[i % 3]));
+        }
+        assert_eq!(q.pop_front(), None);
+        q.push_back(ReqKind::Connect);
+        assert_eq!(q.pop_front(), Some(ReqKind::Connect));
     }
 
     #[test]

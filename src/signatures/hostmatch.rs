@@ -65,7 +65,7 @@ impl HostBuf {
     }
 }
 
-fn is_placeholder(label: &str) -> bool {
+pub(crate) fn is_placeholder(label: &str) -> bool {
     label.len() > 2 && label.starts_with('{') && label.ends_with('}')
 }
 

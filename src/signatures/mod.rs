@@ -125,8 +125,14 @@ impl fmt::Display for SignatureError {
 pub struct HostIndex {
     /// Lower-cased exact host -> index into `servers`.
     exact: FxHashMap<Box<str>, usize>,
-    /// Indices of pattern entries, most specific first.
-    patterns: Vec<usize>,
+    /// Indices of pattern entries, most specific first, narrowed by the
+    /// host's last label: for each literal last label of a pattern, the
+    /// patterns ending in it or in a placeholder.
+    /// A name under a last label that no pattern uses (`flood.example`)
+    /// tests none, instead of all of them.
+    by_last_label: FxHashMap<Box<str>, Vec<usize>>,
+    /// Patterns ending in a placeholder: the candidates for any other name.
+    any_last_label: Vec<usize>,
     /// `servers.len()` when built; `None` = never built. A mismatch means
     /// `servers` was edited afterwards and look-ups fall back to a scan.
     built_for: Option<usize>,
@@ -212,9 +218,38 @@ impl SignatureSet {
         patterns.sort_by_key(|&i| {
             std::cmp::Reverse(self.servers.get(i).map(|s| pattern_specificity(&s.host)))
         });
+        let last_label = |i: usize| -> Option<String> {
+            let host = &self.servers.get(i)?.host;
+            let body = host.strip_prefix("*.").unwrap_or(host);
+            let body = body.strip_suffix('.').unwrap_or(body);
+            let last = body.rsplit('.').next().unwrap_or(body);
+            (!hostmatch::is_placeholder(last)).then(|| last.to_ascii_lowercase())
+        };
+        let labels: Vec<Option<String>> = patterns.iter().map(|&i| last_label(i)).collect();
+        let any_last_label: Vec<usize> = patterns
+            .iter()
+            .zip(&labels)
+            .filter(|(_, l)| l.is_none())
+            .map(|(&i, _)| i)
+            .collect();
+        let mut by_last_label: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
+        for label in labels.iter().flatten() {
+            if by_last_label.contains_key(label.as_str()) {
+                continue;
+            }
+            // Keep the specificity order of `patterns`.
+            let list = patterns
+                .iter()
+                .zip(&labels)
+                .filter(|(_, l)| l.as_deref().is_none_or(|l| l == label))
+                .map(|(&i, _)| i)
+                .collect();
+            by_last_label.insert(label.clone().into_boxed_str(), list);
+        }
         self.index = HostIndex {
             exact,
-            patterns,
+            by_last_label,
+            any_last_label,
             built_for: Some(self.servers.len()),
         };
     }
@@ -232,9 +267,15 @@ impl SignatureSet {
                     exact: true,
                 });
             }
-            return self
+            // A pattern can only match a name with its last label (or end in
+            // a placeholder, which matches any label).
+            let last = h.rsplit('.').next().unwrap_or(h);
+            let candidates = self
                 .index
-                .patterns
+                .by_last_label
+                .get(last)
+                .unwrap_or(&self.index.any_last_label);
+            return candidates
                 .iter()
                 .filter_map(|&i| self.servers.get(i))
                 .find(|s| pattern_matches(&s.host, h))
