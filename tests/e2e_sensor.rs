@@ -80,31 +80,15 @@ fn is_expected_finding(f: &Value, client: &str, server: &str) -> bool {
 
 #[test]
 fn live_sensor_reports_real_mcp_session_to_every_sink() {
-    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
-        return skip("SHADOWMCP_E2E=0");
-    }
-    if !is_root() {
-        return skip("needs root (network namespaces, packet capture)");
-    }
-    let mut missing = Vec::new();
-    let mut bins = Vec::new();
-    for (bin, pkg) in [
+    let bins = match preflight(&[
         ("ip", "iproute2"),
         ("curl", "curl"),
         ("rsyslogd", "rsyslog"),
         ("prometheus-alertmanager", "prometheus-alertmanager"),
-    ] {
-        match which(bin) {
-            Some(p) => bins.push(p),
-            None => missing.push(format!("{bin} ({pkg})")),
-        }
-    }
-    if !missing.is_empty() {
-        return skip(&format!(
-            "not installed: {} (scripts/setup.sh --test-receivers)",
-            missing.join(", ")
-        ));
-    }
+    ]) {
+        Ok(b) => b,
+        Err(e) => return skip(&e),
+    };
     let (rsyslogd, alertmanager) = (bins[2].clone(), bins[3].clone());
     // A real Prometheus scraping the sensor (Debian `prometheus`); optional:
     // without it that part is skipped with a note.
@@ -496,24 +480,7 @@ path = "{jsonl}"
     assert_eq!((code, body.trim()), (200, "ready"));
 
     // --- SIGTERM: the sensor flushes its sinks and exits 0 within 15 s.
-    kill_group(sensor_pid, "TERM");
-    lab.deadline = Instant::now() + STOP_LIMIT;
-    let status = lab.wait(
-        "the sensor to exit after SIGTERM",
-        STOP_LIMIT,
-        &["sensor"],
-        |l| {
-            l.children
-                .iter_mut()
-                .find(|(n, _)| n == "sensor")
-                .and_then(|(_, c)| c.try_wait().ok().flatten())
-        },
-    );
-    assert!(
-        status.success(),
-        "sensor exit status {status}: {}",
-        lab.log("sensor")
-    );
+    lab.stop_sensor(sensor_pid, STOP_LIMIT);
     let log = lab.log("sensor");
     assert!(log.contains("sink closed"), "{log}");
 

@@ -20,7 +20,7 @@ mod sinks_common;
 
 use netlab::*;
 use serde_json::Value;
-use sinks_common::{TmpDir, which};
+use sinks_common::TmpDir;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -50,16 +50,8 @@ fn finding_for(path: &Path, server: &str) -> Option<Value> {
 
 #[test]
 fn capture_survives_interface_down_and_deletion() {
-    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
-        return skip("SHADOWMCP_E2E=0");
-    }
-    if !is_root() {
-        return skip("needs root (network namespaces, packet capture)");
-    }
-    for (bin, pkg) in [("ip", "iproute2"), ("curl", "curl")] {
-        if which(bin).is_none() {
-            return skip(&format!("not installed: {bin} ({pkg})"));
-        }
+    if let Err(e) = preflight(&[("ip", "iproute2"), ("curl", "curl")]) {
+        return skip(&e);
     }
     let dir = TmpDir::new("fault-capture");
     let python = match mcp_python(dir.path()) {
@@ -273,24 +265,7 @@ fn capture_survives_interface_down_and_deletion() {
     let gone_total = gone_at.elapsed();
 
     // --- The sensor stops cleanly.
-    kill_group(sensor_pid, "TERM");
-    lab.deadline = Instant::now() + Duration::from_secs(15);
-    let status = lab.wait(
-        "the sensor to exit",
-        Duration::from_secs(15),
-        &["sensor"],
-        |l| {
-            l.children
-                .iter_mut()
-                .find(|(n, _)| n == "sensor")
-                .and_then(|(_, c)| c.try_wait().ok().flatten())
-        },
-    );
-    assert!(
-        status.success(),
-        "sensor exit {status}: {}",
-        lab.log("sensor")
-    );
+    lab.stop_sensor(sensor_pid, Duration::from_secs(15));
     println!(
         "fault_capture: passed in {:.1} s; link down noticed in {:.1} s, recaptured {:.1} s after the down \
          (link kept down for {failed_while_down} failed reopen(s)); recaptured {:.1} s after the interface was \

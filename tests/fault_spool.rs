@@ -22,7 +22,7 @@ mod sinks_common;
 
 use netlab::*;
 use serde_json::Value;
-use sinks_common::{TmpDir, make_pki, which};
+use sinks_common::{TmpDir, make_pki};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,24 +68,15 @@ fn webhook_findings(path: &Path) -> Vec<Value> {
 
 #[test]
 fn webhook_spool_on_a_full_disk_in_the_live_sensor() {
-    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
-        return skip("SHADOWMCP_E2E=0");
-    }
-    if !is_root() {
-        return skip("needs root (network namespaces, packet capture, mount)");
-    }
-    let mut bins = Vec::new();
-    for (bin, pkg) in [
+    let bins = match preflight(&[
         ("ip", "iproute2"),
         ("curl", "curl"),
         ("tcpreplay", "tcpreplay"),
         ("python3", "python3"),
-    ] {
-        match which(bin) {
-            Some(p) => bins.push(p),
-            None => return skip(&format!("not installed: {bin} ({pkg})")),
-        }
-    }
+    ]) {
+        Ok(b) => b,
+        Err(e) => return skip(&e),
+    };
     let (tcpreplay, python) = (bins[2].clone(), bins[3].clone());
     remove_stale_namespaces();
     let mut lab = match Lab::create(TmpDir::new("fault-spool"), LAB_LIMIT) {
@@ -252,24 +243,7 @@ timeout_ms = 2000
     );
 
     // --- The sensor stops cleanly.
-    kill_group(sensor_pid, "TERM");
-    lab.deadline = Instant::now() + Duration::from_secs(15);
-    let status = lab.wait(
-        "the sensor to exit",
-        Duration::from_secs(15),
-        &["sensor"],
-        |l| {
-            l.children
-                .iter_mut()
-                .find(|(n, _)| n == "sensor")
-                .and_then(|(_, c)| c.try_wait().ok().flatten())
-        },
-    );
-    assert!(
-        status.success(),
-        "sensor exit {status}: {}",
-        lab.log("sensor")
-    );
+    lab.stop_sensor(sensor_pid, Duration::from_secs(15));
     println!(
         "fault_spool: passed in {:.1} s; {emitted} findings, {dropped} dropped on the full spool \
          ({spool_bytes} bytes spooled), {expected} delivered exactly once {delivery_secs:.1} s \

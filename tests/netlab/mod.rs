@@ -75,6 +75,34 @@ pub fn run_bounded(
     status.map(|s| (s, read(&out), read(&err)))
 }
 
+/// The checks every namespace test starts with: not disabled by
+/// `SHADOWMCP_E2E=0`, running as root, and every program in `needs`
+/// (name, Debian package) installed. Ok: their paths in order; Err: why the
+/// test skips.
+pub fn preflight(needs: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
+    if std::env::var("SHADOWMCP_E2E").is_ok_and(|v| v == "0") {
+        return Err("SHADOWMCP_E2E=0".into());
+    }
+    if !is_root() {
+        return Err("needs root (network namespaces, packet capture)".into());
+    }
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for (bin, pkg) in needs {
+        match crate::sinks_common::which(bin) {
+            Some(p) => found.push(p),
+            None => missing.push(format!("{bin} ({pkg})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "not installed: {} (scripts/setup.sh --test-receivers)",
+            missing.join(", ")
+        ));
+    }
+    Ok(found)
+}
+
 /// Signals the process group `pgid` (every process we start leads its own).
 pub fn kill_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
@@ -364,6 +392,30 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// SIGTERM to the process group of the child named `sensor` (started
+    /// with `spawn("sensor", …)`); waits up to `limit` for it to exit and
+    /// asserts that it exited 0.
+    pub fn stop_sensor(&mut self, pid: u32, limit: Duration) {
+        kill_group(pid, "TERM");
+        self.deadline = Instant::now() + limit;
+        let status = self.wait(
+            "the sensor to exit after SIGTERM",
+            limit,
+            &["sensor"],
+            |l| {
+                l.children
+                    .iter_mut()
+                    .find(|(n, _)| n == "sensor")
+                    .and_then(|(_, c)| c.try_wait().ok().flatten())
+            },
+        );
+        assert!(
+            status.success(),
+            "sensor exit status {status}: {}",
+            self.log("sensor")
+        );
     }
 
     /// Runs one MCP SDK client session from the client namespace.
