@@ -119,7 +119,7 @@ for r in $rates; do
     act_mbps=$(echo "$rate_line" | sed -n 's/.*, \([0-9.]*\) Mbps.*/\1/p')
     act_pps=$(echo "$rate_line" | sed -n 's/.*Mbps, \([0-9.]*\) pps.*/\1/p')
     got=$((p1 - p0))
-    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0) ? 100 * (s - g) / s : 0 }')
+    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0 && g < s) ? 100 * (s - g) / s : 0 }')
     printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
         $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" | tee -a "$out"
 done
