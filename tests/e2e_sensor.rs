@@ -294,16 +294,8 @@ path = "{jsonl}"
         ),
     )
     .unwrap();
-    let mut c = lab.in_ns(&lab.client_ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
-    c.args(["run", "--config"])
-        .arg(&config)
-        .env("SHADOWMCP_LOG", "info");
-    let sensor_pid = lab.spawn("sensor", c);
     let metrics_url = format!("http://127.0.0.1:{METRICS_PORT}");
-    lab.wait("the sensor's /readyz", START_LIMIT, &["sensor"], |l| {
-        l.assert_running("sensor");
-        (l.curl(&format!("{metrics_url}/readyz"), &[]).0 == 200).then_some(())
-    });
+    let sensor_pid = lab.start_sensor(&config, &metrics_url, START_LIMIT);
     let scrape = |l: &Lab| {
         let (code, body) = l.curl(&format!("{metrics_url}/metrics"), &[]);
         assert_eq!(code, 200, "/metrics");

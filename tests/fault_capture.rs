@@ -96,16 +96,8 @@ fn capture_survives_interface_down_and_deletion() {
         ),
     )
     .unwrap();
-    let mut c = lab.in_ns(&client_ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
-    c.args(["run", "--config"])
-        .arg(&config)
-        .env("SHADOWMCP_LOG", "info");
-    let sensor_pid = lab.spawn("sensor", c);
     let base = format!("http://127.0.0.1:{METRICS_PORT}");
-    lab.wait("the sensor's /readyz", START_LIMIT, &["sensor"], |l| {
-        l.assert_running("sensor");
-        (l.curl(&format!("{base}/readyz"), &[]).0 == 200).then_some(())
-    });
+    let sensor_pid = lab.start_sensor(&config, &base, START_LIMIT);
     let iface = format!("interface=\"{veth}\"");
     let metric = |l: &Lab, name: &str, labels: &[&str]| {
         let (code, body) = l.curl(&format!("{base}/metrics"), &[]);

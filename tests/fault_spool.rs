@@ -139,16 +139,8 @@ timeout_ms = 2000
         ),
     )
     .unwrap();
-    let mut c = lab.in_ns(&client_ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
-    c.args(["run", "--config"])
-        .arg(&config)
-        .env("SHADOWMCP_LOG", "info");
-    let sensor_pid = lab.spawn("sensor", c);
     let base = format!("http://127.0.0.1:{METRICS_PORT}");
-    lab.wait("the sensor's /readyz", START_LIMIT, &["sensor"], |l| {
-        l.assert_running("sensor");
-        (l.curl(&format!("{base}/readyz"), &[]).0 == 200).then_some(())
-    });
+    let sensor_pid = lab.start_sensor(&config, &base, START_LIMIT);
     let metric = |l: &Lab, name: &str| {
         let (code, body) = l.curl(&format!("{base}/metrics"), &[]);
         assert_eq!(code, 200, "/metrics");

@@ -2,17 +2,9 @@
 //! copy of the built-in set (byte 0 picks which), then the directory is loaded
 //! with the public loader, as `--signatures DIR` / `signatures check` do.
 use shadowmcp::signatures::SignatureSet;
+use shadowmcp::signatures::load::FILES;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-
-const FILES: [&str; 6] = [
-    "manifest.toml",
-    "servers.toml",
-    "platforms.toml",
-    "heuristics.toml",
-    "jsonrpc.toml",
-    "http.toml",
-];
 
 /// A private copy of the built-in set, made once per fuzzing process.
 fn dir() -> &'static PathBuf {

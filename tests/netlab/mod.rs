@@ -394,6 +394,23 @@ impl Lab {
         }
     }
 
+    /// Starts `shadowmcp run --config CONFIG` in the client namespace as the
+    /// child named `sensor` and waits up to `limit` for its `/readyz` at
+    /// `base` (`http://127.0.0.1:PORT`). Returns its pid.
+    pub fn start_sensor(&mut self, config: &Path, base: &str, limit: Duration) -> u32 {
+        let ns = self.client_ns.clone();
+        let mut c = self.in_ns(&ns, Path::new(env!("CARGO_BIN_EXE_shadowmcp")));
+        c.args(["run", "--config"])
+            .arg(config)
+            .env("SHADOWMCP_LOG", "info");
+        let pid = self.spawn("sensor", c);
+        self.wait("the sensor's /readyz", limit, &["sensor"], |l| {
+            l.assert_running("sensor");
+            (l.curl(&format!("{base}/readyz"), &[]).0 == 200).then_some(())
+        });
+        pid
+    }
+
     /// SIGTERM to the process group of the child named `sensor` (started
     /// with `spawn("sensor", …)`); waits up to `limit` for it to exit and
     /// asserts that it exited 0.
