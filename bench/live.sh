@@ -100,20 +100,19 @@ out=bench/results/live-$stamp.tsv
 printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\n' | tee "$out"
 rates=${mbps:-$pps}
 unit=$([ -n "$mbps" ] && echo mbps || echo pps)
+# The counters compared before and after each replay, as one line:
+# processed captured veth_rx_drops kernel_drops queue_drops.
+counters() {
+    echo "$(metric shadowmcp_processed_packets_total) $(metric shadowmcp_packets_total) $(rx_dropped)" \
+        "$(metric 'shadowmcp_capture_drops_total{cause="kernel"')" \
+        "$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')"
+}
 for r in $rates; do
     settle
-    p0=$(metric shadowmcp_processed_packets_total)
-    c0=$(metric shadowmcp_packets_total)
-    v0=$(rx_dropped)
-    k0=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
-    q0=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
+    read -r p0 c0 v0 k0 q0 <<<"$(counters)"
     ip netns exec "$tx" tcpreplay -i vtx "--$unit=$r" --loop="$loops" "$file" >"$work/replay.txt" 2>&1
     settle
-    p1=$(metric shadowmcp_processed_packets_total)
-    c1=$(metric shadowmcp_packets_total)
-    v1=$(rx_dropped)
-    k1=$(metric 'shadowmcp_capture_drops_total{cause="kernel"')
-    q1=$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')
+    read -r p1 c1 v1 k1 q1 <<<"$(counters)"
     sent=$(awk '/Successful packets:/ { print $3 }' "$work/replay.txt")
     rate_line=$(grep -m1 'Rated:' "$work/replay.txt" || true)
     act_mbps=$(echo "$rate_line" | sed -n 's/.*, \([0-9.]*\) Mbps.*/\1/p')
