@@ -75,6 +75,10 @@ pub struct FindingsConfig {
     /// When a reported pair reveals more MCP inventory (methods, tools,
     /// server identity), an update is emitted at most this often; 0 = never.
     pub update_delay_secs: u64,
+    /// A new finding is held this long before its first emission, so that
+    /// the connections of one session, classified by different workers,
+    /// make one complete alert; 0 = emit at once.
+    pub settle_millis: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +154,7 @@ impl Default for FindingsConfig {
         Self {
             suppression_window_secs: 3600,
             update_delay_secs: 30,
+            settle_millis: 1000,
         }
     }
 }
@@ -307,6 +312,15 @@ impl Config {
             return bad(
                 "findings.suppression_window_secs",
                 "more than 30 days".into(),
+            );
+        }
+        if self.findings.settle_millis > 60_000 {
+            return bad(
+                "findings.settle_millis",
+                format!(
+                    "{} is more than 60000 (one minute)",
+                    self.findings.settle_millis
+                ),
             );
         }
         Ok(())

@@ -581,17 +581,35 @@ fn findings_loop(
             generation = g;
             live.set_detector(slot.current());
         }
-        match input.recv_timeout(Duration::from_secs(1)) {
-            Ok(o) => live.observe(&o, &mut out),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if last_tick.elapsed() >= Duration::from_secs(1) {
+        // Wake for the next held finding, or at least once a second.
+        let wait = live
+            .next_due()
+            .map_or(1_000_000, |due| due.saturating_sub(wall_micros()))
+            .clamp(1_000, 1_000_000);
+        let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(1_000_000));
+        let disconnected = match input.recv_timeout(wait) {
+            Ok(o) => {
+                live.observe(&o, &mut out);
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let now = wall_micros();
+        if disconnected {
+            // Shutting down: held findings go out now.
+            live.settle(now, true, &mut out);
+        } else if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
-            live.tick(wall_micros(), &mut out);
+            live.tick(now, &mut out);
+        } else {
+            live.settle(now, false, &mut out);
         }
         for outcome in out.drain(..) {
             deliver(outcome, &sinks, &state);
+        }
+        if disconnected {
+            break;
         }
     }
 }
@@ -829,6 +847,8 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             max_entries: cfg.limits.max_findings,
             min_confidence: cfg.detection.min_confidence,
             report_sanctioned: cfg.detection.report_sanctioned,
+            settle: i64::try_from(cfg.findings.settle_millis.saturating_mul(1_000))
+                .unwrap_or(i64::MAX),
         },
     );
     let findings_thread = {

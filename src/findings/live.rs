@@ -6,6 +6,12 @@
 //! reported pair reveals more MCP inventory (the `tools/call` after the
 //! `initialize` that made the finding), an update is emitted once
 //! `update_delay` has passed since the last emission.
+//!
+//! A new (pair, rule) is held for `settle` before its first emission: the
+//! connections of one MCP session are spread over several workers and can
+//! reach this layer out of order (the `tools/call` before the `initialize`),
+//! so a short hold makes the first alert carry the whole session, and a DNS
+//! lookup followed at once by the TLS connection makes one alert, not two.
 
 use super::aggregate::{Assessment, Finding, Key, Rule, Verdict, assess};
 use super::output::FindingRecord;
@@ -13,6 +19,7 @@ use super::{Micros, Observation};
 use crate::detect::hosts::Detector;
 use crate::findings::aggregate::Confidence;
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What the live layer decided for one observation or tick.
@@ -34,6 +41,8 @@ struct Emission {
     suppressed: u64,
     /// The inventory grew since this rule was last emitted.
     dirty: bool,
+    /// Held for the settle time; not emitted yet.
+    pending: bool,
 }
 
 impl Emission {
@@ -41,6 +50,7 @@ impl Emission {
         self.at = at;
         self.suppressed = 0;
         self.dirty = false;
+        self.pending = false;
     }
 }
 
@@ -59,12 +69,16 @@ pub struct LiveSettings {
     pub max_entries: usize,
     pub min_confidence: Confidence,
     pub report_sanctioned: bool,
+    /// Hold before a new (pair, rule) is first emitted; 0 emits at once.
+    pub settle: Micros,
 }
 
 pub struct LiveFindings {
     detector: Arc<Detector>,
     settings: LiveSettings,
     entries: FxHashMap<Key, Entry>,
+    /// Pairs with a held first emission, oldest first: (due, pair).
+    pending: VecDeque<(Micros, Key)>,
     /// Entries dropped to stay within `max_entries`.
     pub evicted: u64,
 }
@@ -75,6 +89,7 @@ impl LiveFindings {
             detector,
             settings,
             entries: FxHashMap::default(),
+            pending: VecDeque::new(),
             evicted: 0,
         }
     }
@@ -93,13 +108,21 @@ impl LiveFindings {
 
     pub fn observe(&mut self, o: &Observation, out: &mut Vec<Outcome>) {
         let Some(key) = Key::of(o) else { return };
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.settings.max_entries {
-            self.make_room(o.ts);
+        if !self.entries.contains_key(&key) {
+            if self.entries.len() >= self.settings.max_entries {
+                self.make_room(o.ts);
+            }
+            self.entries.insert(
+                key.clone(),
+                Entry {
+                    finding: Finding::new(o),
+                    emissions: Vec::new(),
+                },
+            );
         }
-        let entry = self.entries.entry(key).or_insert_with(|| Entry {
-            finding: Finding::new(o),
-            emissions: Vec::new(),
-        });
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return;
+        };
         let flows_before = entry.finding.count;
         let inventory_before = inventory_size(&entry.finding);
         entry.finding.add(o);
@@ -113,17 +136,34 @@ impl LiveFindings {
         {
             return;
         }
-        let (window, delay) = (self.settings.window, self.settings.update_delay);
+        let (window, delay, settle) = (
+            self.settings.window,
+            self.settings.update_delay,
+            self.settings.settle,
+        );
         match entry.emissions.iter_mut().find(|e| e.rule == a.rule) {
             None => {
+                // The queue is bounded like the entries: past that, no hold.
+                let pending = settle > 0 && self.pending.len() < self.settings.max_entries;
                 entry.emissions.push(Emission {
                     rule: a.rule,
                     at: o.ts,
                     suppressed: 0,
                     dirty: false,
+                    pending,
                 });
-                out.push(emit(&entry.finding, a, o.ts, 0));
+                if pending {
+                    // One queue entry per pair: a stronger rule arriving
+                    // while held is emitted with the first.
+                    if !entry.emissions.iter().rev().skip(1).any(|e| e.pending) {
+                        self.pending.push_back((o.ts.saturating_add(settle), key));
+                    }
+                } else {
+                    out.push(emit(&entry.finding, a, o.ts, 0));
+                }
             }
+            // Held: everything until the emission travels with it.
+            Some(e) if e.pending => {}
             // The window is over: a new flow emits with the repeats carried.
             Some(e) if new_flow && o.ts.saturating_sub(e.at) >= window => {
                 let repeats = e.suppressed + 1;
@@ -146,13 +186,50 @@ impl LiveFindings {
         }
     }
 
+    /// When the next held emission is due, if any.
+    pub fn next_due(&self) -> Option<Micros> {
+        self.pending.front().map(|(due, _)| *due)
+    }
+
+    /// Emit the held first emissions that have settled by `now` (all of
+    /// them with `flush`, at shutdown): one record per pair, with the
+    /// strongest rule the pair reached while held.
+    pub fn settle(&mut self, now: Micros, flush: bool, out: &mut Vec<Outcome>) {
+        loop {
+            match self.pending.front() {
+                // A due far ahead of `now` means the packet clock and the
+                // wall clock disagree: do not hold on to it.
+                Some((due, _))
+                    if flush || *due <= now || due.saturating_sub(now) > self.settings.settle => {}
+                _ => break,
+            }
+            let Some((due, key)) = self.pending.pop_front() else {
+                break;
+            };
+            // Gone (evicted) or already emitted: nothing to do.
+            let Some(entry) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            if !entry.emissions.iter().any(|e| e.pending) {
+                continue;
+            }
+            let a = assess(&entry.finding, &self.detector);
+            let at = if flush { now.min(due) } else { due };
+            for e in entry.emissions.iter_mut().filter(|e| e.pending) {
+                e.restart(at);
+            }
+            out.push(emit(&entry.finding, a, at, 0));
+        }
+    }
+
     /// Roll-ups whose window has passed with repeats pending, updates whose
     /// delay has passed with new inventory; forget pairs idle for two windows.
     pub fn tick(&mut self, now: Micros, out: &mut Vec<Outcome>) {
+        self.settle(now, false, out);
         let (window, delay) = (self.settings.window, self.settings.update_delay);
         let detector = &self.detector;
         self.entries.retain(|_, entry| {
-            for e in entry.emissions.iter_mut() {
+            for e in entry.emissions.iter_mut().filter(|e| !e.pending) {
                 let elapsed = now.saturating_sub(e.at);
                 let roll_up = e.suppressed > 0 && elapsed >= window;
                 let update = e.dirty && delay > 0 && elapsed >= delay;
@@ -217,6 +294,10 @@ mod tests {
     const S: Micros = 1_000_000;
 
     fn live(allow: &str, report_sanctioned: bool) -> LiveFindings {
+        live_settling(allow, report_sanctioned, 0)
+    }
+
+    fn live_settling(allow: &str, report_sanctioned: bool, settle: Micros) -> LiveFindings {
         let det = Detector::new(
             SignatureSet::builtin().expect("signatures"),
             Allowlist::parse(allow, "test").expect("allowlist"),
@@ -229,6 +310,7 @@ mod tests {
                 max_entries: 100,
                 min_confidence: Confidence::Low,
                 report_sanctioned,
+                settle,
             },
         )
     }
@@ -427,5 +509,97 @@ mod tests {
         // Nothing new: no further updates.
         l.tick(100 * S, &mut out);
         assert!(out.is_empty());
+    }
+
+    fn records(out: &[Outcome]) -> Vec<&FindingRecord> {
+        out.iter()
+            .filter_map(|o| match o {
+                Outcome::Emit { record, .. } => Some(record.as_ref()),
+                Outcome::Suppressed { .. } => None,
+            })
+            .collect()
+    }
+
+    fn session(ts: Micros, flow: u64, methods: &[&str], called: &[&str]) -> Observation {
+        let mut o = with_methods(
+            obs(
+                ts,
+                flow,
+                "10.1.4.7",
+                "mcp.example-vendor.com",
+                Transport::StreamableHttp,
+                Signal::HttpJsonrpc,
+            ),
+            methods,
+            called,
+        );
+        if let Some(m) = o.mcp.as_mut()
+            && methods.contains(&"initialize")
+        {
+            m.client = Some("cursor 1.2".into());
+        }
+        o
+    }
+
+    #[test]
+    fn held_first_emission_carries_a_session_that_arrived_out_of_order() {
+        let mut l = live_settling("", false, S);
+        let mut out = Vec::new();
+        // The tools/call connection is classified first, by another worker.
+        l.observe(&session(0, 2, &["tools/call"], &["search"]), &mut out);
+        l.observe(&session(S / 10, 1, &["initialize"], &[]), &mut out);
+        assert!(out.is_empty(), "held for the settle time");
+        assert_eq!(l.next_due(), Some(S));
+        l.settle(S - 1, false, &mut out);
+        assert!(out.is_empty(), "not due yet");
+        l.settle(S, false, &mut out);
+        let r = records(&out);
+        assert_eq!(r.len(), 1, "{out:?}");
+        assert_eq!(r[0].repeats, Some(0));
+        assert_eq!(r[0].mcp.tools_called, ["search"]);
+        assert!(r[0].mcp.methods.iter().any(|m| m == "initialize"));
+        assert_eq!(r[0].mcp.client.as_deref(), Some("cursor 1.2"));
+        assert_eq!(l.next_due(), None);
+        out.clear();
+        // Emitted: a new flow now is a repeat, counted as before.
+        l.observe(&session(2 * S, 3, &["tools/call"], &["search"]), &mut out);
+        assert!(matches!(&out[..], [Outcome::Suppressed { .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn a_stronger_rule_while_held_makes_one_alert() {
+        let mut l = live_settling("", false, S);
+        let mut out = Vec::new();
+        let dns = obs(
+            0,
+            1,
+            "10.1.4.7",
+            "mcp.notion.com",
+            Transport::Dns,
+            Signal::DnsQuery,
+        );
+        l.observe(&dns, &mut out);
+        l.observe(&tls(S / 2, 2), &mut out);
+        l.tick(2 * S, &mut out);
+        assert_eq!(emitted(&out), [("SMCP-010".to_owned(), 0)]);
+        out.clear();
+        // Both rules count as emitted: later repeats of either are suppressed.
+        l.observe(&tls(3 * S, 3), &mut out);
+        assert!(emitted(&out).is_empty());
+    }
+
+    #[test]
+    fn held_findings_are_flushed_at_shutdown_and_clock_skew_does_not_hold_them() {
+        let mut l = live_settling("", false, S);
+        let mut out = Vec::new();
+        l.observe(&tls(0, 1), &mut out);
+        l.settle(0, true, &mut out);
+        assert_eq!(emitted(&out), [("SMCP-010".to_owned(), 0)]);
+        out.clear();
+        // A packet stamped an hour ahead of the wall clock.
+        let mut l = live_settling("", false, S);
+        l.observe(&tls(3600 * S, 1), &mut out);
+        l.settle(0, false, &mut out);
+        assert_eq!(emitted(&out).len(), 1);
     }
 }
