@@ -38,6 +38,9 @@ use tracing::{error, info, warn};
 const BATCH_PACKETS: usize = 256;
 /// Bytes per batch (whichever fills first).
 const BATCH_BYTES: usize = 512 * 1024;
+/// Longest a partial batch waits for more frames while the capture is idle
+/// (every partial batch is also handed over on each 500 ms report).
+const IDLE_FLUSH: Duration = Duration::from_millis(10);
 /// Frames between a flow's first prefetch stage and its processing (the
 /// later stages follow at 4, 2 and 1 frames ahead).
 const AHEAD: usize = 6;
@@ -241,8 +244,9 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
 /// Worker index for a frame: the symmetric flow hash, so both directions of
 /// a flow meet in the same engine. Frames that do not decode go to worker 0,
 /// which counts them.
-/// Also says whether the frame is DNS: its batch is handed over at once, so
-/// the answer reaches the shared name cache before the connection it names.
+/// Also says whether the frame is DNS: the capture thread stores its answers
+/// in the shared name cache at once, before it reads the packets that follow,
+/// so the connection the answer names finds it whatever its worker.
 pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
     let Ok(p) = decode::decode(linktype, frame) else {
         return (0, false);
@@ -289,6 +293,8 @@ impl CaptureThread {
         let mut pending: Vec<Batch> = (0..n).map(|_| Batch::new(lt)).collect();
         let mut last_report = Instant::now();
         let (mut packets, mut bytes, mut queue_dropped) = (0u64, 0u64, 0u64);
+        // When the oldest frame not yet handed over was read.
+        let mut oldest_pending: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             match self.source.next_frame() {
                 Ok(Some(frame)) => {
@@ -308,14 +314,26 @@ impl CaptureThread {
                     }
                     if let Some(b) = pending.get_mut(w) {
                         b.push(frame.ts, frame.data);
-                        if b.full() || dns {
+                        if b.full() {
                             queue_dropped += self.hand_over(w, &mut pending, lt);
                         }
                     }
+                    if oldest_pending.is_none() {
+                        oldest_pending = Some(Instant::now());
+                    }
                 }
                 Ok(None) => {
-                    for w in 0..n {
-                        queue_dropped += self.hand_over(w, &mut pending, lt);
+                    // The ring is empty for now. Hand partial batches over
+                    // only once they have waited IDLE_FLUSH: on a link that
+                    // is busy but not saturated the ring empties after almost
+                    // every packet, and handing over one-frame batches fills
+                    // the workers' queues (counted in batches) at a fraction
+                    // of their speed.
+                    if oldest_pending.is_some_and(|t| t.elapsed() >= IDLE_FLUSH) {
+                        for w in 0..n {
+                            queue_dropped += self.hand_over(w, &mut pending, lt);
+                        }
+                        oldest_pending = None;
                     }
                 }
                 Err(e) => {
@@ -348,6 +366,7 @@ impl CaptureThread {
                 for w in 0..n {
                     queue_dropped += self.hand_over(w, &mut pending, lt);
                 }
+                oldest_pending = None;
                 self.report(packets, bytes, queue_dropped);
             }
         }
