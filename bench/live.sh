@@ -6,6 +6,9 @@
 #
 #   bench/live.sh [--file PCAP] [--mbps "200 500 1000 2000 4000"] [--pps "..."] [--workers N] [--loops N]
 #
+# A rate of "top" (in either list) replays as fast as tcpreplay can, with the
+# file preloaded into memory.
+#
 # Needs root (network namespaces, capture), tcpreplay, curl and iproute2 —
 # `apt-get install tcpreplay` if missing. Traffic stays inside two namespaces
 # created here (smcpl-tx, smcpl-rx) and removed on exit. Without --file it
@@ -15,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 file=""
-mbps="250 500 1000 2000 4000"
+mbps="250 500 1000 2000 top"
 pps=""
 workers=1
 loops=1
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
         --pps) pps=$2; mbps=""; shift 2 ;;
         --workers) workers=$2; shift 2 ;;
         --loops) loops=$2; shift 2 ;;
-        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -97,7 +100,7 @@ settle() {
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 out=bench/results/live-$stamp.tsv
-printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\n' | tee "$out"
+printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\tsensor_cpu_pct\n' | tee "$out"
 rates=${mbps:-$pps}
 unit=$([ -n "$mbps" ] && echo mbps || echo pps)
 # The counters compared before and after each replay, as one line:
@@ -107,19 +110,30 @@ counters() {
         "$(metric 'shadowmcp_capture_drops_total{cause="kernel"')" \
         "$(metric 'shadowmcp_capture_drops_total{cause="queue_full"')"
 }
+# CPU seconds the sensor process has used (user + system), to show how much
+# headroom it had at a rate.
+cpu_secs() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sensor/stat"
+}
 for r in $rates; do
     settle
     read -r p0 c0 v0 k0 q0 <<<"$(counters)"
-    ip netns exec "$tx" tcpreplay -i vtx "--$unit=$r" --loop="$loops" "$file" >"$work/replay.txt" 2>&1
+    cpu0=$(cpu_secs) t0=$(date +%s.%N)
+    # "top": as fast as tcpreplay can send, the file preloaded into memory.
+    if [ "$r" = top ]; then speed=(--topspeed --preload-pcap); else speed=("--$unit=$r"); fi
+    ip netns exec "$tx" tcpreplay -i vtx "${speed[@]}" --loop="$loops" "$file" >"$work/replay.txt" 2>&1
+    cpu1=$(cpu_secs) t1=$(date +%s.%N)
     settle
     read -r p1 c1 v1 k1 q1 <<<"$(counters)"
+    # Sensor CPU during the replay, in % of one core.
+    cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", 100 * (b - a) / (e - s) }')
     sent=$(awk '/Successful packets:/ { print $3 }' "$work/replay.txt")
     rate_line=$(grep -m1 'Rated:' "$work/replay.txt" || true)
     act_mbps=$(echo "$rate_line" | sed -n 's/.*, \([0-9.]*\) Mbps.*/\1/p')
     act_pps=$(echo "$rate_line" | sed -n 's/.*Mbps, \([0-9.]*\) pps.*/\1/p')
     got=$((p1 - p0))
     loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0 && g < s) ? 100 * (s - g) / s : 0 }')
-    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
-        $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" | tee -a "$out"
+    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
+        $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" "$cpu" | tee -a "$out"
 done
 echo "file: $file ($(stat -c %s "$file") bytes), workers: $workers, results: $out"
