@@ -60,6 +60,9 @@ pub struct LimitsConfig {
     /// Flows tracked by the whole sensor (split evenly across workers).
     pub max_flows: usize,
     pub flow_timeout_secs: u64,
+    /// A TCP flow that ended (FIN both ways, or RST) is kept this long for
+    /// its late packets, then forgotten (at most `flow_timeout_secs`).
+    pub closed_flow_timeout_secs: u64,
     /// DNS answers remembered per worker for attributing SNI-less flows.
     pub dns_cache_entries: usize,
     /// (client, server) pairs remembered for suppression and roll-ups.
@@ -143,6 +146,7 @@ impl Default for LimitsConfig {
         Self {
             max_flows: 1_000_000,
             flow_timeout_secs: 300,
+            closed_flow_timeout_secs: 5,
             dns_cache_entries: 65_536,
             max_findings: 100_000,
         }
@@ -303,6 +307,15 @@ impl Config {
             return bad(
                 "limits.flow_timeout_secs",
                 format!("{} is outside 1..=86400", l.flow_timeout_secs),
+            );
+        }
+        if l.closed_flow_timeout_secs > l.flow_timeout_secs {
+            return bad(
+                "limits.closed_flow_timeout_secs",
+                format!(
+                    "{} is more than limits.flow_timeout_secs ({})",
+                    l.closed_flow_timeout_secs, l.flow_timeout_secs
+                ),
             );
         }
         if l.max_findings == 0 {

@@ -30,6 +30,9 @@ use std::sync::Mutex;
 pub struct EngineConfig {
     pub max_flows: usize,
     pub flow_idle_timeout: Micros,
+    /// How long a TCP flow is kept after FIN both ways or RST (for its late
+    /// packets), instead of the idle timeout.
+    pub flow_closed_timeout: Micros,
     pub dns_cache_size: usize,
     pub http: HttpLimits,
     pub sse_max_event_bytes: usize,
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
         Self {
             max_flows: 1_000_000,
             flow_idle_timeout: 300 * 1_000_000,
+            flow_closed_timeout: 5 * 1_000_000,
             dns_cache_size: 65_536,
             http: HttpLimits::default(),
             sse_max_event_bytes: 256 * 1024,
@@ -201,7 +205,11 @@ pub struct Engine {
 impl Engine {
     pub fn new(cfg: EngineConfig, detector: Arc<Detector>) -> Self {
         Self {
-            flows: FlowTable::new(cfg.max_flows, cfg.flow_idle_timeout),
+            flows: FlowTable::new(
+                cfg.max_flows,
+                cfg.flow_idle_timeout,
+                cfg.flow_closed_timeout,
+            ),
             dns_cache: Arc::new(Mutex::new(DnsCache::new(cfg.dns_cache_size))),
             next_flow_id: cfg.flow_id_base.saturating_add(1),
             cfg,
@@ -455,68 +463,48 @@ impl Engine {
         ) else {
             return;
         };
+        // A new connection on the tuple of one that has ended (the port
+        // reused): start afresh rather than ignore it as the old one's tail.
+        let (idx, meta, from_client) = if flags.syn && !flags.ack && self.flows.is_closed(idx) {
+            let (flows, mut ctx, now) = self.parts();
+            if let Some((key, flow)) = flows.remove(idx) {
+                finish_flow(&mut ctx, key, flow, EvictReason::Closed, now);
+            }
+            let Some(again) = self.flow_for(
+                ts,
+                src,
+                sport,
+                dst,
+                dport,
+                PROTO_TCP,
+                || App::TcpNew { isn: [None, None] },
+                |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
+            ) else {
+                return;
+            };
+            again
+        } else {
+            (idx, meta, from_client)
+        };
         let dir = usize::from(!from_client);
         let (flows, mut ctx, _) = self.parts();
         let Some(flow) = flows.get_mut(idx) else {
             return;
         };
-        if let App::TcpNew { isn } = &mut flow.app {
-            if let (true, Some(slot)) = (flags.syn, isn.get_mut(dir)) {
-                *slot = Some(seq);
-            }
-            if payload.is_empty() {
-                return;
-            }
-            if ctx.stats.tcp_streams_active >= ctx.cfg.max_tcp_streams as u64 {
-                ctx.stats.tcp_streams_skipped += 1;
-                flow.app = App::Done;
-                return;
-            }
-            ctx.stats.tcp_streams_active += 1;
-            let mut st = TcpState {
-                reasm: [Reassembler::new(), Reassembler::new()],
-                pending: [Vec::new(), Vec::new()],
-                app: TcpApp::Probe,
-            };
-            for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
-                if let Some(i) = i {
-                    r.on_syn(*i);
-                }
-            }
-            flow.app = App::Tcp(Box::new(st));
-        }
-        let App::Tcp(st) = &mut flow.app else { return };
-        if flags.syn && payload.is_empty() {
-            if let Some(r) = st.reasm.get_mut(dir) {
-                r.on_syn(seq);
-            }
-            return;
-        }
-        // SYN with data (TFO): data starts after the SYN's sequence number.
-        let seq = if flags.syn { seq.wrapping_add(1) } else { seq };
-        let TcpState {
-            reasm,
-            pending,
-            app,
-        } = &mut **st;
-        let Some(r) = reasm.get_mut(dir) else { return };
-        let (gaps_before, overflows_before) = (r.gaps, r.overflows);
-        r.push(seq, payload, &mut |chunk| {
-            tcp_chunk(&mut ctx, &meta, dir, chunk, pending, app)
-        });
-        ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
-        ctx.stats.tcp_stream_overflow += u64::from(r.overflows - overflows_before);
         if flags.fin {
             flow.fin |= if dir == 0 { 1 } else { 2 };
         }
         let closed = flags.rst || flow.fin == 3;
-        if matches!(app, TcpApp::Done) || closed {
-            // Nothing more to learn: finish the parsers, drop the buffers, and
-            // keep a tiny tombstone so the rest of the flow costs one table
-            // lookup per packet.
-            if let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done) {
+        tcp_segment(&mut ctx, &meta, flow, dir, seq, flags, payload);
+        if closed && !flows.is_closed(idx) {
+            // Ended: finish the parsers, drop the buffers, and keep a tiny
+            // tombstone for the late packets, for the closed timeout only.
+            if let Some(flow) = flows.get_mut(idx)
+                && let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done)
+            {
                 close_tcp(&mut ctx, &meta, &mut st);
             }
+            flows.close(idx, ts);
         }
     }
 
@@ -599,7 +587,7 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
     match reason {
         EvictReason::Idle => ctx.stats.flows_evicted_idle += 1,
         EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
-        EvictReason::Flush => {}
+        EvictReason::Closed | EvictReason::Flush => {}
     }
     let App::Tcp(mut st) = flow.app else { return };
     let (a, b) = (key.addr_a(), key.addr_b());
@@ -641,6 +629,73 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
         }
         *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
+    }
+}
+
+/// The part of a TCP segment that concerns the flow's payload: initial
+/// sequence numbers, stream state, reassembly and the parsers.
+fn tcp_segment(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    flow: &mut Flow,
+    dir: usize,
+    seq: u32,
+    flags: decode::TcpFlags,
+    payload: &[u8],
+) {
+    if let App::TcpNew { isn } = &mut flow.app {
+        if let (true, Some(slot)) = (flags.syn, isn.get_mut(dir)) {
+            *slot = Some(seq);
+        }
+        if payload.is_empty() {
+            return;
+        }
+        if ctx.stats.tcp_streams_active >= ctx.cfg.max_tcp_streams as u64 {
+            ctx.stats.tcp_streams_skipped += 1;
+            flow.app = App::Done;
+            return;
+        }
+        ctx.stats.tcp_streams_active += 1;
+        let mut st = TcpState {
+            reasm: [Reassembler::new(), Reassembler::new()],
+            pending: [Vec::new(), Vec::new()],
+            app: TcpApp::Probe,
+        };
+        for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
+            if let Some(i) = i {
+                r.on_syn(*i);
+            }
+        }
+        flow.app = App::Tcp(Box::new(st));
+    }
+    let App::Tcp(st) = &mut flow.app else { return };
+    if flags.syn && payload.is_empty() {
+        if let Some(r) = st.reasm.get_mut(dir) {
+            r.on_syn(seq);
+        }
+        return;
+    }
+    // SYN with data (TFO): data starts after the SYN's sequence number.
+    let seq = if flags.syn { seq.wrapping_add(1) } else { seq };
+    let TcpState {
+        reasm,
+        pending,
+        app,
+    } = &mut **st;
+    let Some(r) = reasm.get_mut(dir) else { return };
+    let (gaps_before, overflows_before) = (r.gaps, r.overflows);
+    r.push(seq, payload, &mut |chunk| {
+        tcp_chunk(ctx, meta, dir, chunk, pending, app)
+    });
+    ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
+    ctx.stats.tcp_stream_overflow += u64::from(r.overflows - overflows_before);
+    if matches!(app, TcpApp::Done) {
+        // Nothing more to learn: finish the parsers, drop the buffers, and
+        // keep a tiny tombstone so the rest of the flow costs one table
+        // lookup per packet.
+        if let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done) {
+            close_tcp(ctx, meta, &mut st);
+        }
     }
 }
 

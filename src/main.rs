@@ -136,6 +136,10 @@ struct AnalyzeArgs {
     /// Seconds without packets after which a flow is finished.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     flow_timeout: u64,
+    /// Seconds a TCP flow is kept after it ended (FIN both ways, or RST),
+    /// for its late packets; at most --flow-timeout.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    closed_timeout: u64,
     /// Engine threads (packets are sharded by flow); 1 keeps output order
     /// and DNS attribution exactly reproducible.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -385,6 +389,8 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
     let engine = EngineConfig {
         max_flows: args.max_flows.max(1),
         flow_idle_timeout: i64::try_from(args.flow_timeout.saturating_mul(1_000_000))
+            .unwrap_or(i64::MAX),
+        flow_closed_timeout: i64::try_from(args.closed_timeout.saturating_mul(1_000_000))
             .unwrap_or(i64::MAX),
         ..EngineConfig::default()
     };

@@ -236,6 +236,12 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
         max_flows: (cfg.limits.max_flows / workers).max(1),
         flow_idle_timeout: i64::try_from(cfg.limits.flow_timeout_secs.saturating_mul(1_000_000))
             .unwrap_or(i64::MAX),
+        flow_closed_timeout: i64::try_from(
+            cfg.limits
+                .closed_flow_timeout_secs
+                .saturating_mul(1_000_000),
+        )
+        .unwrap_or(i64::MAX),
         dns_cache_size: cfg.limits.dns_cache_entries.max(1),
         ..EngineConfig::default()
     }

@@ -286,3 +286,49 @@ fn refused_upgrade_keeps_parsing_later_requests() {
         .close();
     assert_mcp_found(&c);
 }
+
+#[test]
+fn port_reuse_after_close_is_a_new_connection() {
+    // A plain request on a tuple, closed; then the same tuple again (the
+    // client port reused within the closed timeout) carrying the session.
+    let mut first = conv();
+    first
+        .send(true, b"GET / HTTP/1.1\r\nHost: 10.9.0.5\r\n\r\n", 1460)
+        .close();
+    let mut second = conv();
+    second
+        .send(true, &session_client_bytes(), 1460)
+        .send(false, &sse_response(INIT_RESULT), 1460)
+        .close();
+    let last = first.frames.last().map_or(0, |f| f.ts);
+    for f in second.frames.iter_mut() {
+        f.ts += last + 1_000_000 - 1_700_000_000_000_000;
+    }
+    let mut reused = first;
+    reused.frames.append(&mut second.frames);
+    assert_mcp_found(&reused);
+}
+
+#[test]
+fn a_closed_flow_leaves_the_table_after_the_closed_timeout() {
+    use shadowmcp::decode::linktype;
+    use shadowmcp::engine::{Engine, EngineConfig};
+    let mut c = conv();
+    c.send(true, b"GET / HTTP/1.1\r\nHost: 10.9.0.5\r\n\r\n", 1460)
+        .close();
+    let mut engine = Engine::new(EngineConfig::default(), common::detector());
+    for f in &c.frames {
+        engine.process_frame(f.ts, linktype::ETHERNET, &f.bytes);
+    }
+    assert_eq!(engine.active_flows(), 1, "closed, kept for late packets");
+    let end = c.frames.last().map_or(0, |f| f.ts);
+    // A late ACK of the closed connection finds it: no new flow.
+    let ack = common::tcp_frame(c.client, c.cport, c.server, c.sport, 2000, "A", &[]);
+    engine.process_frame(end + 1_000_000, linktype::ETHERNET, &ack);
+    assert_eq!(engine.stats().flows_created, 1);
+    // Any packet 6 s later (default closed timeout 5 s) expires it.
+    let other = common::udp_frame(c.client, 5353, c.server, 5353, b"x");
+    engine.process_frame(end + 6_000_000, linktype::ETHERNET, &other);
+    assert_eq!(engine.active_flows(), 1, "only the new UDP flow is left");
+    assert_eq!(engine.stats().flows_evicted_idle, 0, "closed, not idle");
+}

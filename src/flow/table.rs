@@ -3,6 +3,14 @@
 //! eviction at the cap are O(1) (the least recently seen flow is always at
 //! the tail).
 //!
+//! A flow that has ended (TCP FIN both ways, or RST) moves to a second list
+//! and is forgotten after the short `closed_timeout` (late ACKs and
+//! retransmissions still find it), not after the idle timeout: on a link
+//! where most connections are short, this keeps the table, and the part of
+//! it the packets touch, a fraction of its size (as Zeek's `tcp_close_delay`
+//! and Suricata's closed-state timeout do). At the cap, closed flows are
+//! evicted before live ones.
+//!
 //! The index (`FlowIndex`) holds 8-byte entries (32 bits of hash, a slab
 //! index), not keys: with a million flows it is 16 MB instead of about
 //! 100 MB, and a look-up touches one line of it before the slot. The key is
@@ -13,6 +21,10 @@ use super::index::FlowIndex;
 use crate::findings::Micros;
 
 const NIL: u32 = u32::MAX;
+
+/// The two lists a slot can be on.
+const LIVE: usize = 0;
+const CLOSED: usize = 1;
 
 /// A flow is moved to the head of the LRU list at most once per this much
 /// packet time. Relinking touches two neighbours at random places in memory;
@@ -31,6 +43,8 @@ pub enum EvictReason {
     Idle,
     /// The table was full and this was the least recently seen flow.
     Capacity,
+    /// Ended (FIN both ways or RST) longer than the closed timeout ago.
+    Closed,
     /// End of input (offline) or shutdown.
     Flush,
 }
@@ -38,10 +52,13 @@ pub enum EvictReason {
 #[derive(Debug)]
 struct Slot<T> {
     key: FlowKey,
+    /// On the closed list (fits in the key's padding).
+    closed: bool,
     prev: u32,
     next: u32,
     last_seen: Micros,
-    /// When the slot was last moved to the head.
+    /// When the slot was last moved to the head (of the live list), or
+    /// when it was closed.
     placed: Micros,
     value: Option<T>,
 }
@@ -51,25 +68,29 @@ pub struct FlowTable<T> {
     index: FlowIndex,
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
-    head: u32,
-    tail: u32,
+    /// Per list (`LIVE`, `CLOSED`): most and least recently placed slot.
+    head: [u32; 2],
+    tail: [u32; 2],
     capacity: usize,
     idle_timeout: Micros,
+    closed_timeout: Micros,
 }
 
 impl<T> FlowTable<T> {
     /// `capacity` flows at most (at least 1); flows idle for `idle_timeout`
-    /// microseconds are expired by `expire`.
-    pub fn new(capacity: usize, idle_timeout: Micros) -> Self {
+    /// microseconds, and closed flows after `closed_timeout`, are expired by
+    /// `expire`.
+    pub fn new(capacity: usize, idle_timeout: Micros, closed_timeout: Micros) -> Self {
         let capacity = capacity.clamp(1, u32::MAX as usize - 1);
         Self {
             index: FlowIndex::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            head: [NIL; 2],
+            tail: [NIL; 2],
             capacity,
             idle_timeout,
+            closed_timeout: closed_timeout.min(idle_timeout),
         }
     }
 
@@ -85,38 +106,62 @@ impl<T> FlowTable<T> {
         self.capacity
     }
 
+    /// Take slot `i` off the list it is on.
     fn unlink(&mut self, i: u32) {
-        let (prev, next) = match self.slots.get(i as usize) {
-            Some(s) => (s.prev, s.next),
+        let (prev, next, list) = match self.slots.get(i as usize) {
+            Some(s) => (s.prev, s.next, usize::from(s.closed)),
             None => return,
         };
         match self.slots.get_mut(prev as usize) {
             Some(p) => p.next = next,
-            None => self.head = next,
+            None => self.head[list] = next,
         }
         match self.slots.get_mut(next as usize) {
             Some(n) => n.prev = prev,
-            None => self.tail = prev,
+            None => self.tail[list] = prev,
         }
     }
 
+    /// Put slot `i` at the head of the list its `closed` flag names.
     fn push_front(&mut self, i: u32) {
-        let old = self.head;
+        let Some(list) = self.slots.get(i as usize).map(|s| usize::from(s.closed)) else {
+            return;
+        };
+        let old = self.head[list];
         if let Some(s) = self.slots.get_mut(i as usize) {
             s.prev = NIL;
             s.next = old;
         }
         match self.slots.get_mut(old as usize) {
             Some(h) => h.prev = i,
-            None => self.tail = i,
+            None => self.tail[list] = i,
         }
-        self.head = i;
+        self.head[list] = i;
     }
 
-    /// Remove the least recently seen flow.
-    fn pop_tail(&mut self) -> Option<(FlowKey, T)> {
-        let i = self.tail;
+    /// Remove the flow at the tail of a list.
+    fn pop_tail(&mut self, list: usize) -> Option<(FlowKey, T)> {
+        let i = self.tail[list];
         self.remove_index(i)
+    }
+
+    /// The flow in slot `i` has ended: keep it for the closed timeout only.
+    pub fn close(&mut self, i: u32, now: Micros) {
+        match self.slots.get(i as usize) {
+            Some(s) if s.value.is_some() && !s.closed => {}
+            _ => return,
+        }
+        self.unlink(i);
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.closed = true;
+            s.placed = s.last_seen.max(now);
+        }
+        self.push_front(i);
+    }
+
+    /// Whether the flow in slot `i` has ended (see [`FlowTable::close`]).
+    pub fn is_closed(&self, i: u32) -> bool {
+        self.slots.get(i as usize).is_some_and(|s| s.closed)
     }
 
     fn remove_index(&mut self, i: u32) -> Option<(FlowKey, T)> {
@@ -154,12 +199,14 @@ impl<T> FlowTable<T> {
             if let Some(s) = self.slots.get_mut(i as usize) {
                 // Packet time can step back across files or reordered capture; never regress.
                 s.last_seen = s.last_seen.max(now);
-                if s.last_seen.saturating_sub(s.placed) > RELINK_AFTER {
+                // A closed flow stays where it was closed: late packets do
+                // not keep it.
+                if !s.closed && s.last_seen.saturating_sub(s.placed) > RELINK_AFTER {
                     s.placed = s.last_seen;
                     relink = true;
                 }
             }
-            if relink && self.head != i {
+            if relink && self.head[LIVE] != i {
                 self.unlink(i);
                 self.push_front(i);
             }
@@ -171,12 +218,20 @@ impl<T> FlowTable<T> {
         // not pushed out by a burst of new flows. Bounded per insertion.
         let mut chances = 0;
         while self.index.len() >= self.capacity {
-            let tail = self.tail;
+            // Closed flows go first: nothing more is learned from them.
+            if self.tail[CLOSED] != NIL {
+                match self.pop_tail(CLOSED) {
+                    Some((k, v)) => on_evict(k, v, EvictReason::Capacity),
+                    None => break,
+                }
+                continue;
+            }
+            let tail = self.tail[LIVE];
             let touched = self
                 .slots
                 .get(tail as usize)
                 .is_some_and(|s| s.last_seen > s.placed);
-            if touched && chances < SECOND_CHANCES && self.head != tail {
+            if touched && chances < SECOND_CHANCES && self.head[LIVE] != tail {
                 chances += 1;
                 if let Some(s) = self.slots.get_mut(tail as usize) {
                     s.placed = s.last_seen;
@@ -185,13 +240,14 @@ impl<T> FlowTable<T> {
                 self.push_front(tail);
                 continue;
             }
-            match self.pop_tail() {
+            match self.pop_tail(LIVE) {
                 Some((k, v)) => on_evict(k, v, EvictReason::Capacity),
                 None => break,
             }
         }
         let slot = Slot {
             key,
+            closed: false,
             prev: NIL,
             next: NIL,
             last_seen: now,
@@ -262,37 +318,49 @@ impl<T> FlowTable<T> {
         self.remove_index(i)
     }
 
-    /// Expire flows idle for longer than the timeout, oldest first.
+    /// Expire flows idle for longer than the idle timeout, and closed flows
+    /// closed for longer than the closed timeout, oldest first.
     pub fn expire(&mut self, now: Micros, mut on_evict: impl FnMut(FlowKey, T, EvictReason)) {
-        while let Some(s) = self.slots.get(self.tail as usize) {
+        while let Some(s) = self.slots.get(self.tail[LIVE] as usize) {
             if now.saturating_sub(s.last_seen) <= self.idle_timeout {
                 break;
             }
-            match self.pop_tail() {
+            match self.pop_tail(LIVE) {
                 Some((k, v)) => on_evict(k, v, EvictReason::Idle),
+                None => break,
+            }
+        }
+        while let Some(s) = self.slots.get(self.tail[CLOSED] as usize) {
+            if now.saturating_sub(s.placed) <= self.closed_timeout {
+                break;
+            }
+            match self.pop_tail(CLOSED) {
+                Some((k, v)) => on_evict(k, v, EvictReason::Closed),
                 None => break,
             }
         }
     }
 
-    /// Remove every flow, oldest first.
+    /// Remove every flow, oldest first (closed ones, then live ones).
     pub fn drain(&mut self, mut on_evict: impl FnMut(FlowKey, T, EvictReason)) {
-        // Walk the list from the tail and empty the index once at the end,
+        // Walk the lists from the tail and empty the index once at the end,
         // rather than unlinking and unindexing every flow.
-        let mut i = self.tail;
-        for _ in 0..self.slots.len() {
-            let Some(s) = self.slots.get_mut(i as usize) else {
-                break;
-            };
-            let prev = s.prev;
-            if let Some(v) = s.value.take() {
-                on_evict(s.key, v, EvictReason::Flush);
+        for list in [CLOSED, LIVE] {
+            let mut i = self.tail[list];
+            for _ in 0..self.slots.len() {
+                let Some(s) = self.slots.get_mut(i as usize) else {
+                    break;
+                };
+                let prev = s.prev;
+                if let Some(v) = s.value.take() {
+                    on_evict(s.key, v, EvictReason::Flush);
+                }
+                i = prev;
             }
-            i = prev;
         }
         self.index.clear();
-        self.head = NIL;
-        self.tail = NIL;
+        self.head = [NIL; 2];
+        self.tail = [NIL; 2];
         self.slots.clear();
         self.free.clear();
     }
@@ -312,7 +380,7 @@ mod tests {
 
     #[test]
     fn capacity_evicts_least_recent() {
-        let mut t = FlowTable::new(3, 1_000_000);
+        let mut t = FlowTable::new(3, 1_000_000, 1_000_000);
         let mut evicted = Vec::new();
         for n in 1..=3 {
             t.get_or_insert(
@@ -339,7 +407,7 @@ mod tests {
 
     #[test]
     fn idle_expiry_and_drain() {
-        let mut t = FlowTable::new(100, 50);
+        let mut t = FlowTable::new(100, 50, 50);
         for n in 0..10u16 {
             t.get_or_insert(key(n), n as i64 * 10, || n, |_, _, _| {});
         }
@@ -358,7 +426,7 @@ mod tests {
 
     #[test]
     fn bounded_under_flood_and_slots_reused() {
-        let mut t = FlowTable::new(1000, i64::MAX);
+        let mut t = FlowTable::new(1000, i64::MAX, i64::MAX);
         let mut evictions = 0;
         for n in 0..50_000u32 {
             let k = FlowKey::from_packet(
@@ -374,5 +442,39 @@ mod tests {
         assert_eq!(t.len(), 1000);
         assert_eq!(evictions, 49_000);
         assert!(t.slots.len() <= 1001);
+    }
+
+    #[test]
+    fn closed_flows_expire_after_the_closed_timeout_and_go_first_at_the_cap() {
+        let mut t = FlowTable::new(3, 1_000, 10);
+        let mut ids = Vec::new();
+        for n in 1..=3u16 {
+            ids.push(t.get_or_insert(key(n), 0, || n, |_, _, _| {}).0);
+        }
+        t.close(ids[1], 5);
+        assert!(t.is_closed(ids[1]) && !t.is_closed(ids[0]));
+        // A late packet finds the closed flow and does not revive it.
+        let (i, new) = t.get_or_insert(key(2), 12, || 99, |_, _, _| {});
+        assert_eq!((i, new), (ids[1], false));
+        let mut gone = Vec::new();
+        t.expire(15, |_, v, r| gone.push((v, r)));
+        assert!(gone.is_empty(), "closed 10 us ago: kept");
+        t.expire(16, |_, v, r| gone.push((v, r)));
+        assert_eq!(gone, [(2, EvictReason::Closed)]);
+        // At the cap a closed flow is evicted before the oldest live one.
+        t.get_or_insert(key(4), 20, || 4, |_, _, _| {});
+        let four = t.get_or_insert(key(4), 20, || 0, |_, _, _| {}).0;
+        t.close(four, 21);
+        let mut evicted = Vec::new();
+        t.get_or_insert(key(5), 22, || 5, |_, v, r| evicted.push((v, r)));
+        assert_eq!(evicted, [(4, EvictReason::Capacity)]);
+        // Drain: both lists, every flow once.
+        let one = t.get_or_insert(key(1), 23, || 0, |_, _, _| {}).0;
+        t.close(one, 23);
+        let mut rest = Vec::new();
+        t.drain(|_, v, _| rest.push(v));
+        rest.sort_unstable();
+        assert_eq!(rest, [1, 3, 5]);
+        assert!(t.is_empty());
     }
 }
