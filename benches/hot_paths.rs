@@ -87,7 +87,7 @@ fn bench_flow_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_lookup");
     for n in [1_000u32, 1_000_000] {
         let keys = flow_keys(n);
-        let mut table: FlowTable<u64> = FlowTable::new(n as usize, 300_000_000);
+        let mut table: FlowTable<u64> = FlowTable::new(n as usize, 300_000_000, 5_000_000);
         for (i, k) in keys.iter().enumerate() {
             table.get_or_insert(*k, i as i64, || 0, |_, _, _| {});
         }
@@ -120,7 +120,7 @@ fn bench_flow_lookup(c: &mut Criterion) {
     g.throughput(Throughput::Elements(keys.len() as u64));
     g.bench_function("insert_evict_200000_into_65536", |b| {
         b.iter_batched(
-            || FlowTable::<u64>::new(65_536, 300_000_000),
+            || FlowTable::<u64>::new(65_536, 300_000_000, 5_000_000),
             |mut table| {
                 for (i, k) in keys.iter().enumerate() {
                     table.get_or_insert(*k, i as i64, || 0, |_, _, _| {});
