@@ -145,6 +145,8 @@ def frame_seeds(linktype, frames, name):
 
 def main():
     for path in sorted(glob.glob(os.path.join(ROOT, "pcaps", "*.pcap"))):
+        with open(path, "rb") as f:
+            put("pcap_file", f.read(MAX_SEED))
         linktype, frames = read_pcap(path)
         if linktype is None:
             continue

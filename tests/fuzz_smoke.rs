@@ -203,6 +203,7 @@ smoke_tests!(
     dns,
     http1,
     jsonrpc_mcp,
+    pcap_file,
     pipeline,
     quic_initial,
     signatures_load,

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod dns;
 pub mod http1;
 pub mod jsonrpc_mcp;
+pub mod pcap_file;
 pub mod pipeline;
 pub mod quic_initial;
 pub mod signatures_load;

@@ -67,6 +67,11 @@ struct Cli {
     /// flow-flood: bytes of the client's request in each flow.
     #[arg(long, default_value_t = 64)]
     payload: usize,
+    /// flow-flood: leave every flow open (the server acknowledges the
+    /// request, nobody closes), five packets per flow: all flows stay alive
+    /// in a sensor's table until its idle timeout.
+    #[arg(long)]
+    open: bool,
 }
 
 /// 2025-06-15T00:00:00Z: a fixed start so the file never depends on the clock.
@@ -1220,6 +1225,8 @@ fn egress_mix<W: Write>(cli: &Cli, pw: &mut PcapWriter<W>) -> io::Result<u64> {
 
 /// Seven packets per flow: SYN, SYN-ACK, ACK, request, FIN, FIN, ACK.
 const FLOOD_STEPS: u8 = 7;
+/// With `--open`: SYN, SYN-ACK, ACK, request, the server's ACK.
+const FLOOD_OPEN_STEPS: u8 = 5;
 
 fn flow_flood<W: Write>(cli: &Cli, pw: &mut PcapWriter<W>) -> io::Result<u64> {
     // 2^28: 2^24 client addresses (10.0.0.0/8) with 16 ports each.
@@ -1246,9 +1253,18 @@ fn flow_flood<W: Write>(cli: &Cli, pw: &mut PcapWriter<W>) -> io::Result<u64> {
             break;
         };
         let f = FloodFlow::new(cli.seed, i, n);
-        let seg = f.segment(step, &payload);
+        let seg = if cli.open && step == 4 {
+            f.server_ack(payload.len())
+        } else {
+            f.segment(step, &payload)
+        };
         write_tcp(pw, ts, &f.ends, &seg)?;
-        if step + 1 < FLOOD_STEPS {
+        let steps = if cli.open {
+            FLOOD_OPEN_STEPS
+        } else {
+            FLOOD_STEPS
+        };
+        if step + 1 < steps {
             heap.push(Reverse((ts + f.delay_after(step), i, step + 1)));
         }
     }
@@ -1338,6 +1354,17 @@ impl FloodFlow {
             0 | 4 => self.rtt_ns, // SYN -> SYN-ACK, client FIN -> server FIN
             3 => self.think_ns,   // request -> client closes
             _ => 20_000,
+        }
+    }
+
+    /// The server acknowledging a request of `len` bytes.
+    fn server_ack(&self, len: usize) -> Seg<'static> {
+        Seg {
+            from_client: false,
+            seq: self.sisn.wrapping_add(1),
+            ack: self.cisn.wrapping_add(1 + len as u32),
+            flags: ACK,
+            payload: &[],
         }
     }
 
@@ -1557,5 +1584,30 @@ mod tests {
             }
         }
         assert_eq!(syns, 5000);
+    }
+
+    #[test]
+    fn open_flood_never_closes() {
+        let cli = Cli::parse_from([
+            "gen",
+            "--scenario",
+            "flow-flood",
+            "--flows",
+            "2000",
+            "--open",
+            "-o",
+            "x",
+        ]);
+        let mut pw = PcapWriter::new(Vec::new()).unwrap();
+        flow_flood(&cli, &mut pw).unwrap();
+        let recs = records(&pw.w);
+        assert_eq!(recs.len(), 2000 * usize::from(FLOOD_OPEN_STEPS));
+        for (_, frame) in &recs {
+            let sliced = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(t)) = sliced.transport else {
+                panic!("not TCP");
+            };
+            assert!(!t.fin() && !t.rst(), "an open flood never closes");
+        }
     }
 }

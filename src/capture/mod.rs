@@ -1,4 +1,5 @@
-//! Packet sources. Offline: pcap and pcapng files read through libpcap (the
+//! Packet sources. Offline: classic pcap files read by our own buffered
+//! reader (`pcapfile`), pcapng and everything else through libpcap (the
 //! `pcap` crate). The live sensor's interface capture builds on the same type.
 
 use crate::findings::Micros;
@@ -6,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub mod live;
+pub mod pcapfile;
 
 /// A capture problem, naming the file and (when reading) the packet number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +63,14 @@ impl<'a> Frame<'a> {
 /// A pcap or pcapng file.
 pub struct FileSource {
     path: PathBuf,
-    cap: pcap::Capture<pcap::Offline>,
+    reader: Reader,
     linktype: i32,
     packets: u64,
+}
+
+enum Reader {
+    Classic(Box<pcapfile::PcapReader<std::fs::File>>),
+    Libpcap(pcap::Capture<pcap::Offline>),
 }
 
 impl FileSource {
@@ -75,6 +82,21 @@ impl FileSource {
         };
         if path.is_dir() {
             return Err(err("is a directory, not a capture file".into()));
+        }
+        let file =
+            std::fs::File::open(path).map_err(|e| err(format!("cannot open capture: {e}")))?;
+        let supported = crate::decode::linktype::is_supported;
+        match pcapfile::PcapReader::sniff(file, supported) {
+            Ok(pcapfile::Sniff::Classic(r)) => {
+                return Ok(Self {
+                    path: path.to_path_buf(),
+                    linktype: r.linktype(),
+                    reader: Reader::Classic(Box::new(r)),
+                    packets: 0,
+                });
+            }
+            // libpcap opens it, or says what is wrong with it.
+            Ok(pcapfile::Sniff::Other) | Err(_) => {}
         }
         let cap =
             pcap::Capture::from_file(path).map_err(|e| err(format!("cannot open capture: {e}")))?;
@@ -88,7 +110,7 @@ impl FileSource {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            cap,
+            reader: Reader::Libpcap(cap),
             linktype,
             packets: 0,
         })
@@ -110,16 +132,24 @@ impl FileSource {
     /// The next frame; `Ok(None)` at the end of the file. An error ends the
     /// file (libpcap cannot resynchronise inside a damaged file).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        match self.cap.next_packet() {
-            Ok(p) => {
+        let next = match &mut self.reader {
+            Reader::Classic(r) => r.next_frame(),
+            Reader::Libpcap(cap) => match cap.next_packet() {
+                Ok(p) => Ok(Some(Frame::from_packet(&p))),
+                Err(pcap::Error::NoMorePackets) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        match next {
+            Ok(Some(f)) => {
                 self.packets += 1;
-                Ok(Some(Frame::from_packet(&p)))
+                Ok(Some(f))
             }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(CaptureError {
+            Ok(None) => Ok(None),
+            Err(message) => Err(CaptureError {
                 file: self.path.clone(),
                 packet: self.packets + 1,
-                message: e.to_string(),
+                message,
             }),
         }
     }
