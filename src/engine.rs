@@ -144,10 +144,10 @@ struct WsApp {
 #[derive(Debug, Default)]
 struct Conversation {
     session: McpSession,
-    /// Host header and request target of the latest request, as sent:
-    /// normalised and redacted only when an observation is made.
-    raw_host: Option<String>,
-    raw_target: Option<String>,
+    /// The latest request head, as sent: its Host and target are
+    /// normalised and redacted only when an observation is made. A request
+    /// without Host is given the previous request's.
+    request: Option<Head>,
     legacy_sse: bool,
     websocket: bool,
     /// The known-server path check ran (once per connection).
@@ -156,12 +156,20 @@ struct Conversation {
 }
 
 impl Conversation {
+    fn raw_host(&self) -> Option<&str> {
+        self.request.as_ref()?.header("host")
+    }
+
+    fn raw_target(&self) -> Option<&str> {
+        self.request.as_ref().map(Head::target)
+    }
+
     fn host(&self) -> Option<String> {
-        self.raw_host.as_deref().and_then(host_without_port)
+        self.raw_host().and_then(host_without_port)
     }
 
     fn path(&self) -> Option<String> {
-        self.raw_target.as_deref().map(redact_target)
+        self.raw_target().map(redact_target)
     }
 }
 
@@ -974,31 +982,25 @@ fn http_data(
 fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEvent) {
     let classifier = &ctx.detector.classifier;
     match ev {
-        HttpEvent::Head(head) => {
+        HttpEvent::Head(mut head) => {
             ctx.stats.http_requests += 1;
             h.ws_requested = head.header("upgrade").is_some_and(|u| {
                 u.split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
             });
-            h.resp.expect_response_to(&head.method);
-            h.connect = head.method.eq_ignore_ascii_case("CONNECT");
+            h.resp.expect_response_to(head.method());
+            h.connect = head.method().eq_ignore_ascii_case("CONNECT");
             classifier.inspect_request_head(&head, &mut h.conv.session);
-            let Head {
-                method,
-                target,
-                headers,
-                ..
-            } = head;
-            h.conv.raw_target = Some(target);
-            if let Some((_, host)) = headers
-                .into_iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            if head.header("host").is_none()
+                && let Some(prev) = h.conv.raw_host()
             {
-                h.conv.raw_host = Some(host);
+                let prev = prev.to_owned();
+                head.push_header("Host", &prev);
             }
-            if !h.conv.host_checked && h.conv.raw_host.is_some() {
+            h.conv.request = Some(head);
+            if !h.conv.host_checked && h.conv.raw_host().is_some() {
                 h.conv.host_checked = true;
-                known_path(ctx, meta, &h.conv, &method);
+                known_path(ctx, meta, &h.conv);
             }
         }
         HttpEvent::Body { data, .. } | HttpEvent::StreamData(data) => {
@@ -1140,15 +1142,16 @@ fn ws_data(
 }
 
 /// Cleartext request to a known server on one of its published paths.
-fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation, method: &str) {
-    let Some(name) = conv.raw_host.as_deref().and_then(host_name) else {
+fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
+    let Some(name) = conv.raw_host().and_then(host_name) else {
         return;
     };
+    let method = conv.request.as_ref().map_or("", Head::method);
     let Some(m) = ctx.detector.signatures.match_host(name) else {
         return;
     };
     let host = name.to_ascii_lowercase();
-    let target = conv.raw_target.as_deref().unwrap_or("");
+    let target = conv.raw_target().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
     if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
         return;

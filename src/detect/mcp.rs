@@ -357,10 +357,7 @@ fn intern(name: &str) -> &'static str {
 
 /// Headers by name (case-insensitive), all occurrences.
 fn header_values<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    head.headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    head.header_values(name)
 }
 
 /// A header value that names a method: non-empty, no whitespace or controls.
@@ -619,8 +616,8 @@ impl McpClassifier {
         }
 
         if let Some(v) = valid_version
-            && head.method.eq_ignore_ascii_case("GET")
-            && let Some(p) = self.oauth_path(&head.target)
+            && head.method().eq_ignore_ascii_case("GET")
+            && let Some(p) = self.oauth_path(head.target())
         {
             // Only the well-known prefix goes into the detail: the rest of the
             // path is the MCP endpoint path, which may carry secrets.
@@ -1076,20 +1073,20 @@ mod tests {
     fn head(text: &str) -> Head {
         let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
         let start = lines.next().unwrap_or_default();
-        let mut h = Head {
-            minor_version: 1,
-            ..Head::default()
-        };
+        let mut h = Head::default();
+        h.minor_version = 1;
         let parts: Vec<&str> = start.splitn(3, ' ').collect();
         if start.starts_with("HTTP/") {
             h.status = parts.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         } else {
-            h.method = parts.first().copied().unwrap_or_default().to_owned();
-            h.target = parts.get(1).copied().unwrap_or_default().to_owned();
+            h.set_request_line(
+                parts.first().copied().unwrap_or_default(),
+                parts.get(1).copied().unwrap_or_default(),
+            );
         }
         for l in lines {
             if let Some((n, v)) = l.split_once(':') {
-                h.headers.push((n.to_owned(), v.trim().to_owned()));
+                h.push_header(n, v.trim());
             }
         }
         h
