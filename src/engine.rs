@@ -1269,7 +1269,9 @@ fn host_name(host: &str) -> Option<&str> {
         })
     };
     let name = name.trim_end_matches('.');
-    if name.is_empty() || name.parse::<IpAddr>().is_ok() || name.len() > 253 {
+    // Only a name of digits and dots, or one with a colon, can be an address.
+    let maybe_ip = name.bytes().all(|b| b.is_ascii_digit() || b == b'.') || name.contains(':');
+    if name.is_empty() || name.len() > 253 || (maybe_ip && name.parse::<IpAddr>().is_ok()) {
         return None;
     }
     if !name

@@ -131,8 +131,24 @@ impl Head {
     /// Append `bytes` (invalid UTF-8 replaced) and return their span.
     fn push_lossy(&mut self, bytes: &[u8]) -> Span {
         let start = self.text.len();
-        self.text.push_str(&String::from_utf8_lossy(bytes));
+        // Valid UTF-8 (nearly always ASCII) is checked far faster than the
+        // lossy conversion walks it.
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.text.push_str(s),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(bytes)),
+        }
         self.span_from(start)
+    }
+
+    /// Whether field name `n` is `name`, ASCII case-insensitively: lengths
+    /// first, then bytes (no UTF-8 boundary checks).
+    fn name_is(&self, n: Span, name: &str) -> bool {
+        (n.end - n.start) as usize == name.len()
+            && self
+                .text
+                .as_bytes()
+                .get(n.start as usize..n.end as usize)
+                .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
     }
 
     /// Request method (empty for responses).
@@ -165,16 +181,18 @@ impl Head {
 
     /// First value of a header, name compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|&&(n, _)| self.name_is(n, name))
+            .map(|&(_, v)| self.get(v))
     }
 
     /// All values of a header in wire order, name compared case-insensitively.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .filter(move |&&(n, _)| self.name_is(n, name))
+            .map(|&(_, v)| self.get(v))
     }
 }
 
