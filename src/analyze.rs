@@ -167,6 +167,9 @@ struct Pool {
     detector: Arc<Detector>,
     cache: Arc<std::sync::Mutex<crate::detect::dns_cache::DnsCache>>,
     queues: Vec<crossbeam_channel::Sender<Batch>>,
+    /// Batches the workers are done with, to be filled again: a new batch
+    /// per hand-off would cost an allocation and page faults on 512 KiB.
+    recycled: crossbeam_channel::Receiver<Batch>,
     pending: Vec<Batch>,
     workers: Vec<std::thread::JoinHandle<crate::stats::Stats>>,
     collector: std::thread::JoinHandle<Aggregator>,
@@ -188,6 +191,8 @@ impl Pool {
         });
         let mut queues = Vec::new();
         let mut workers = Vec::new();
+        // Every batch in flight can come back: queues plus one per worker.
+        let (free_tx, free_rx) = crossbeam_channel::bounded::<Batch>(n * 66);
         for id in 0..n {
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
             queues.push(tx);
@@ -197,13 +202,17 @@ impl Pool {
                 ..opts.engine.clone()
             };
             let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());
+            let free = free_tx.clone();
             workers.push(std::thread::spawn(move || {
                 let mut engine = Engine::with_dns_cache(cfg, det, cache);
-                for batch in rx {
+                for mut batch in rx {
                     batch.feed(&mut engine);
                     for o in engine.drain_observations() {
                         let _ = obs.send(o);
                     }
+                    batch.clear(0);
+                    // Full (cannot happen) or reader gone: just drop it.
+                    let _ = free.try_send(batch);
                 }
                 engine.finish();
                 for o in engine.drain_observations() {
@@ -216,6 +225,7 @@ impl Pool {
             detector: detector.clone(),
             cache,
             queues,
+            recycled: free_rx,
             pending: (0..n).map(|_| Batch::new(0)).collect(),
             workers,
             collector,
@@ -252,7 +262,8 @@ impl Pool {
         if slot.is_empty() {
             return;
         }
-        let batch = std::mem::replace(slot, Batch::new(0));
+        let next = self.recycled.try_recv().unwrap_or_else(|_| Batch::new(0));
+        let batch = std::mem::replace(slot, next);
         let _ = q.send(batch);
     }
 

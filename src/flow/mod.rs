@@ -113,12 +113,6 @@ impl FlowKey {
         // The high half of the last product depends on every word.
         (h >> 32) as u32
     }
-
-    /// A symmetric hash for sharding both directions to the same worker.
-    pub fn shard_hash(&self) -> u64 {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(self)
-    }
 }
 
 /// Ask the processor to start loading the cache line holding `r`. A hint
@@ -202,7 +196,7 @@ mod tests {
         assert_ne!(d1, d2);
         assert_eq!(k1.addr_a(), s);
         assert_eq!(k1.addr_b(), c);
-        assert_eq!(k1.shard_hash(), k2.shard_hash());
+        assert_eq!(k1.table_hash(), k2.table_hash());
     }
 
     #[test]
