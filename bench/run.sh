@@ -82,6 +82,10 @@ if [ "$ONLY" != egress ]; then
   F="$DATA/flow-flood-${FLOWS}-seed42.pcap"
   gen "$F" --scenario flow-flood --flows "$FLOWS" --seed 42
   FILES+=("$F")
+  # The same flows left open: all of them alive at once at the end.
+  F="$DATA/flow-flood-open-${FLOWS}-seed42.pcap"
+  gen "$F" --scenario flow-flood --flows "$FLOWS" --open --seed 42
+  FILES+=("$F")
 fi
 
 OUT=${OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
