@@ -123,7 +123,7 @@ struct HttpApp {
     resp: HttpStream,
     conv: Conversation,
     /// The current response is `text/event-stream`.
-    sse: Option<SseParser>,
+    sse: Option<Box<SseParser>>,
     /// A WebSocket upgrade was requested by the client.
     ws_requested: bool,
     /// `Sec-WebSocket-Extensions` of the 101 response.
@@ -133,6 +133,13 @@ struct HttpApp {
     /// The latest request was CONNECT (a proxy tunnel may follow).
     connect: bool,
 }
+
+// Per-connection state is allocated for every inspected stream (up to
+// `max_tcp_streams` per worker) and touched again when it is freed: rarely
+// used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
+const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
+const _: () = assert!(std::mem::size_of::<TcpState>() <= 192);
+const _: () = assert!(std::mem::size_of::<HttpApp>() <= 640);
 
 #[derive(Debug)]
 struct WsApp {
@@ -1040,7 +1047,7 @@ fn http_response_event(
                     .to_ascii_lowercase()
                     .starts_with("text/event-stream")
             });
-            h.sse = is_sse.then(|| SseParser::new(ctx.cfg.sse_max_event_bytes));
+            h.sse = is_sse.then(|| Box::new(SseParser::new(ctx.cfg.sse_max_event_bytes)));
             if head.status == 101 {
                 h.ws_extensions = head.header("sec-websocket-extensions").map(str::to_owned);
             }
@@ -1201,7 +1208,7 @@ fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation
             .lookup(meta.server, meta.ts)
             .map(str::to_owned)
     });
-    let inventory = conv.session.inventory.clone();
+    let inventory = conv.session.inventory().clone();
     push_observation(
         ctx,
         meta,

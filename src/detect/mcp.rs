@@ -131,7 +131,9 @@ impl Carrier {
 /// Per-flow classification state.
 #[derive(Debug, Default)]
 pub struct McpSession {
-    pub inventory: McpInventory,
+    /// Created on the first item: most cleartext HTTP connections never
+    /// show one, and a connection's state is kept small.
+    inventory: Option<Box<McpInventory>>,
     confirmed: bool,
     rejected_as: Option<&'static str>,
     pending: Vec<Evidence>,
@@ -145,6 +147,19 @@ pub struct McpSession {
 impl McpSession {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What the session revealed so far.
+    pub fn inventory(&self) -> &McpInventory {
+        static EMPTY: McpInventory = McpInventory {
+            protocol_version: None,
+            client: None,
+            server: None,
+            methods: BTreeSet::new(),
+            tools_listed: BTreeSet::new(),
+            tools_called: BTreeSet::new(),
+        };
+        self.inventory.as_deref().unwrap_or(&EMPTY)
     }
 
     /// MCP is proven for this flow.
@@ -202,43 +217,37 @@ impl McpSession {
     }
 
     fn set_protocol_version(&mut self, v: &str) {
-        set_scalar(
-            &mut self.inventory.protocol_version,
-            v,
-            &mut self.inventory_changed,
-        );
+        let inv = self.inventory.get_or_insert_default();
+        set_scalar(&mut inv.protocol_version, v, &mut self.inventory_changed);
     }
 
     fn set_client(&mut self, info: &Map<String, Value>) {
         if let Some(s) = implementation(info) {
-            set_scalar(&mut self.inventory.client, &s, &mut self.inventory_changed);
+            let inv = self.inventory.get_or_insert_default();
+            set_scalar(&mut inv.client, &s, &mut self.inventory_changed);
         }
     }
 
     fn set_server(&mut self, info: &Map<String, Value>) {
         if let Some(s) = implementation(info) {
-            set_scalar(&mut self.inventory.server, &s, &mut self.inventory_changed);
+            let inv = self.inventory.get_or_insert_default();
+            set_scalar(&mut inv.server, &s, &mut self.inventory_changed);
         }
     }
 
     fn add_method(&mut self, m: &str) {
-        add_item(&mut self.inventory.methods, m, &mut self.inventory_changed);
+        let inv = self.inventory.get_or_insert_default();
+        add_item(&mut inv.methods, m, &mut self.inventory_changed);
     }
 
     fn add_tool_called(&mut self, t: &str) {
-        add_item(
-            &mut self.inventory.tools_called,
-            t,
-            &mut self.inventory_changed,
-        );
+        let inv = self.inventory.get_or_insert_default();
+        add_item(&mut inv.tools_called, t, &mut self.inventory_changed);
     }
 
     fn add_tool_listed(&mut self, t: &str) {
-        add_item(
-            &mut self.inventory.tools_listed,
-            t,
-            &mut self.inventory_changed,
-        );
+        let inv = self.inventory.get_or_insert_default();
+        add_item(&mut inv.tools_listed, t, &mut self.inventory_changed);
     }
 }
 
@@ -1190,7 +1199,7 @@ mod tests {
             .sse(Some("message"), CAP_TOOLS_CALL_RES);
         assert_eq!(t.s.rejected_as(), None);
 
-        let inv = &t.s.inventory;
+        let inv = t.s.inventory();
         assert_eq!(inv.protocol_version.as_deref(), Some("2025-11-25"));
         assert_eq!(inv.client.as_deref(), Some("mcp 0.1.0"));
         assert_eq!(inv.server.as_deref(), Some("demo-server"));
@@ -1228,7 +1237,7 @@ mod tests {
         // Evidence is handed out once.
         assert!(t.details().is_empty());
         // Argument values never leak into the report.
-        let dump = format!("{:?} {:?}", t.s.inventory, ev);
+        let dump = format!("{:?} {:?}", t.s.inventory(), ev);
         assert!(!dump.contains("secret-arg"), "{dump}");
         assert!(!dump.contains("e03460e6"), "{dump}");
     }
@@ -1249,8 +1258,8 @@ mod tests {
             t.body(body);
             assert!(t.confirmed(), "{body}");
             let v = &body[body.find("\"protocolVersion\":\"").unwrap() + 19..][..10];
-            assert_eq!(t.s.inventory.protocol_version.as_deref(), Some(v));
-            assert!(t.s.inventory.client.is_some());
+            assert_eq!(t.s.inventory().protocol_version.as_deref(), Some(v));
+            assert!(t.s.inventory().client.is_some());
         }
         let mut t = T::new();
         t.body(cases[4]);
@@ -1274,16 +1283,19 @@ mod tests {
         );
         assert!(t.confirmed());
         assert_eq!(
-            t.s.inventory.protocol_version.as_deref(),
+            t.s.inventory().protocol_version.as_deref(),
             Some("2025-06-18")
         );
-        assert_eq!(t.s.inventory.server.as_deref(), Some("ExampleServer 1.0.0"));
+        assert_eq!(
+            t.s.inventory().server.as_deref(),
+            Some("ExampleServer 1.0.0")
+        );
 
         // The result alone (response direction only, e.g. asymmetric capture).
         let mut t = T::new();
         t.reply(CAP_INIT_RES);
         assert!(t.confirmed());
-        assert_eq!(t.s.inventory.server.as_deref(), Some("demo-server"));
+        assert_eq!(t.s.inventory().server.as_deref(), Some("demo-server"));
     }
 
     #[test]
@@ -1293,10 +1305,10 @@ mod tests {
         t.body(CAP_MODERN_TOOLS_LIST);
         assert!(t.confirmed());
         assert_eq!(
-            t.s.inventory.protocol_version.as_deref(),
+            t.s.inventory().protocol_version.as_deref(),
             Some("2026-07-28")
         );
-        assert_eq!(t.s.inventory.client.as_deref(), Some("mcp 0.1.0"));
+        assert_eq!(t.s.inventory().client.as_deref(), Some("mcp 0.1.0"));
         assert_eq!(
             t.details(),
             vec![(
@@ -1311,7 +1323,7 @@ mod tests {
             .reply(CAP_MODERN_CALL_RES);
         t.reply(CAP_MODERN_DISCOVER_RES);
         assert!(t.confirmed());
-        let inv = &t.s.inventory;
+        let inv = t.s.inventory();
         assert_eq!(inv.server.as_deref(), Some("demo-server"));
         assert_eq!(inv.methods, set(&["tools/call"]));
         assert_eq!(inv.tools_called, set(&["search"]));
@@ -1351,7 +1363,7 @@ mod tests {
         let mut t = T::new();
         t.ws(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"},"_meta":{"io.modelcontextprotocol/related-task":{"taskId":"t"}}}}"#);
         assert!(t.confirmed());
-        assert_eq!(t.s.inventory.client.as_deref(), Some("x 1"));
+        assert_eq!(t.s.inventory().client.as_deref(), Some("x 1"));
         assert_eq!(
             t.details(),
             vec![
@@ -1373,11 +1385,11 @@ mod tests {
         t.req(CAP_MODERN_HEAD);
         assert!(t.confirmed());
         assert_eq!(
-            t.s.inventory.protocol_version.as_deref(),
+            t.s.inventory().protocol_version.as_deref(),
             Some("2026-07-28")
         );
-        assert_eq!(t.s.inventory.methods, set(&["tools/call"]));
-        assert_eq!(t.s.inventory.tools_called, set(&["search"]));
+        assert_eq!(t.s.inventory().methods, set(&["tools/call"]));
+        assert_eq!(t.s.inventory().tools_called, set(&["search"]));
         assert_eq!(
             t.details(),
             vec![(
@@ -1390,13 +1402,13 @@ mod tests {
         let mut t = T::new();
         t.req("POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nMCP-PROTOCOL-VERSION: 2026-07-28\r\nMCP-METHOD: tools/call\r\nmcp-name: =?base64?Y2Fmw6k=?=\r\nMcp-Param-Region: us-west1\r\n");
         assert!(t.confirmed());
-        assert_eq!(t.s.inventory.tools_called, set(&["café"]));
+        assert_eq!(t.s.inventory().tools_called, set(&["café"]));
         // Mcp-Name is a tool only for tools/call.
         let mut t = T::new();
         t.req("POST /mcp HTTP/1.1\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: prompts/get\r\nMcp-Name: greet\r\n");
         assert!(t.confirmed());
-        assert!(t.s.inventory.tools_called.is_empty());
-        assert_eq!(t.s.inventory.methods, set(&["prompts/get"]));
+        assert!(t.s.inventory().tools_called.is_empty());
+        assert_eq!(t.s.inventory().methods, set(&["prompts/get"]));
     }
 
     #[test]
@@ -1409,7 +1421,7 @@ mod tests {
         let mut t = T::new();
         t.req("POST /mcp HTTP/1.1\r\nMcp-Method: tools/call\r\nMCP-Protocol-Version: banana\r\n");
         assert!(!t.confirmed());
-        assert_eq!(t.s.inventory.protocol_version, None);
+        assert_eq!(t.s.inventory().protocol_version, None);
         // Version alone is one weak kind; the session header is a second.
         let mut t = T::new();
         t.req("GET /mcp HTTP/1.1\r\nMCP-Protocol-Version: 2025-06-18\r\n");
@@ -1436,7 +1448,7 @@ mod tests {
         );
         assert!(t.confirmed());
         assert_eq!(
-            t.s.inventory.methods,
+            t.s.inventory().methods,
             set(&["initialize", "notifications/initialized"])
         );
         // Two MCP methods are the same weak kind: not enough.
@@ -1445,7 +1457,7 @@ mod tests {
             "[{CAP_INITIALIZED},{CAP_TOOLS_LIST},{CAP_TOOLS_CALL}]"
         ));
         assert!(!t.confirmed());
-        assert_eq!(t.s.inventory.methods.len(), 3);
+        assert_eq!(t.s.inventory().methods.len(), 3);
     }
 
     #[test]
@@ -1460,7 +1472,7 @@ mod tests {
             t.resp("HTTP/1.1 200 OK\r\nmcp-session-id: e03460e6bdbe4ea0a43b3526cdac3b01\r\n");
             t.body(body);
             assert!(t.confirmed(), "{body}");
-            assert_eq!(t.s.inventory.tools_called, set(&["search"]), "{body}");
+            assert_eq!(t.s.inventory().tools_called, set(&["search"]), "{body}");
         }
         // An escaped initialize is still strong proof.
         let mut t = T::new();
@@ -1553,7 +1565,7 @@ mod tests {
         t.body(r#"{"tools":[{"name":"search","inputSchema":{"type":"object"}}]}"#);
         assert!(!t.confirmed());
         assert_eq!(t.s.rejected_as(), None);
-        assert!(t.s.inventory.is_empty());
+        assert!(t.s.inventory().is_empty());
     }
 
     #[test]
@@ -1565,7 +1577,7 @@ mod tests {
         // A JSON-RPC response of some other API whose result quotes MCP.
         t.reply(r#"{"jsonrpc":"2.0","id":9,"result":{"example":{"jsonrpc":"2.0","method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}}}"#);
         assert!(!t.confirmed());
-        assert!(t.s.inventory.is_empty());
+        assert!(t.s.inventory().is_empty());
     }
 
     #[test]
@@ -1609,7 +1621,7 @@ mod tests {
             t.s.take_inventory_changed(),
             "inventory is kept before confirmation"
         );
-        assert_eq!(t.s.inventory.tools_called, set(&["search"]));
+        assert_eq!(t.s.inventory().tools_called, set(&["search"]));
         t.resp(CAP_INIT_RES_HEAD);
         assert!(t.confirmed());
         assert_eq!(
@@ -1806,7 +1818,7 @@ mod tests {
         t.sse(None, &"{\"a\":".repeat(10_000));
         t.ws(&"[".repeat(10_000));
         assert!(!t.confirmed());
-        assert!(t.s.inventory.is_empty());
+        assert!(t.s.inventory().is_empty());
     }
 
     #[test]
@@ -1818,7 +1830,7 @@ mod tests {
         t.body(&format!("[{}]", calls.join(",")));
         // Only the first MAX_BATCH_MESSAGES messages are looked at.
         assert_eq!(
-            t.s.inventory.tools_called.len(),
+            t.s.inventory().tools_called.len(),
             jsonrpc::MAX_BATCH_MESSAGES.min(MAX_INVENTORY_ITEMS)
         );
         // Many payloads: each set stops at the cap; evidence stops too.
@@ -1838,7 +1850,7 @@ mod tests {
         t.resp(CAP_INIT_RES_HEAD);
         t.body(CAP_INIT_REQ);
         assert!(t.confirmed());
-        let inv = &t.s.inventory;
+        let inv = t.s.inventory();
         assert_eq!(inv.tools_called.len(), MAX_INVENTORY_ITEMS);
         assert_eq!(inv.tools_listed.len(), MAX_INVENTORY_ITEMS);
         assert_eq!(inv.methods.len(), MAX_INVENTORY_ITEMS);
@@ -1859,7 +1871,7 @@ mod tests {
         }
         let more = t.details();
         assert_eq!(ev.len() + more.len(), MAX_EVIDENCE);
-        assert_eq!(t.s.inventory.client.as_deref(), Some("c99 1"));
+        assert_eq!(t.s.inventory().client.as_deref(), Some("c99 1"));
         assert!(t.s.take_inventory_changed());
         t.reply(CAP_MODERN_DISCOVER_RES);
         assert!(t.s.take_inventory_changed());
@@ -1877,17 +1889,17 @@ mod tests {
         t.body(
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a\u0000b\r\nc"}}"#,
         );
-        let client = t.s.inventory.client.clone().unwrap();
+        let client = t.s.inventory().client.clone().unwrap();
         assert!(client.starts_with("evil[31mname n"), "{client}");
         assert_eq!(client.chars().count(), MAX_FIELD_CHARS);
-        assert_eq!(t.s.inventory.tools_called, set(&["abc"]));
+        assert_eq!(t.s.inventory().tools_called, set(&["abc"]));
         for (_, d) in t.details() {
             assert!(!d.chars().any(char::is_control), "{d:?}");
         }
         // Whitespace-only names are dropped.
         let mut t = T::new();
         t.body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":" \t "}}"#);
-        assert!(t.s.inventory.tools_called.is_empty());
+        assert!(t.s.inventory().tools_called.is_empty());
     }
 
     #[test]

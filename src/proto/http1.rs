@@ -348,7 +348,7 @@ struct BodyState {
     /// Buffered (decoded) body, bounded by `max_body_bytes`/`max_decoded_bytes`.
     kept: Vec<u8>,
     truncated: bool,
-    decoder: Option<Decoder>,
+    decoder: Option<Box<Decoder>>,
 }
 
 /// One direction of an HTTP/1 connection.
@@ -706,7 +706,7 @@ impl HttpStream {
             if known {
                 chain.extend_from_slice(&te.codings);
                 if !chain.is_empty() {
-                    body.decoder = Some(Decoder::new(&chain));
+                    body.decoder = Some(Box::new(Decoder::new(&chain)));
                 }
             } else {
                 self.stats.undecoded_bodies = self.stats.undecoded_bodies.saturating_add(1);
