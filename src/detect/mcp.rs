@@ -151,14 +151,7 @@ impl McpSession {
 
     /// What the session revealed so far.
     pub fn inventory(&self) -> &McpInventory {
-        static EMPTY: McpInventory = McpInventory {
-            protocol_version: None,
-            client: None,
-            server: None,
-            methods: BTreeSet::new(),
-            tools_listed: BTreeSet::new(),
-            tools_called: BTreeSet::new(),
-        };
+        static EMPTY: McpInventory = McpInventory::EMPTY;
         self.inventory.as_deref().unwrap_or(&EMPTY)
     }
 

@@ -106,8 +106,18 @@ pub struct McpInventory {
 }
 
 impl McpInventory {
+    /// Nothing revealed (equal to `default()`, usable in a `static`).
+    pub const EMPTY: McpInventory = McpInventory {
+        protocol_version: None,
+        client: None,
+        server: None,
+        methods: BTreeSet::new(),
+        tools_listed: BTreeSet::new(),
+        tools_called: BTreeSet::new(),
+    };
+
     pub fn is_empty(&self) -> bool {
-        *self == McpInventory::default()
+        *self == Self::EMPTY
     }
 
     /// Merge another snapshot into this one (later values win for scalars).
