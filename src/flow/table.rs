@@ -286,9 +286,9 @@ impl<T> FlowTable<T> {
             .peek(hash)
             .and_then(|i| self.slots.get(i as usize))
         {
-            super::prefetch(s);
-            // A slot spans two lines; the value sits in the second.
-            super::prefetch(&s.value);
+            // A slot spans two lines (the compiler orders its fields, so
+            // the key may sit in either): load both.
+            super::prefetch_all(s);
         }
     }
 
