@@ -1053,18 +1053,41 @@ fn parse_status_line(line: &[u8]) -> Result<(u8, u16), HttpError> {
 }
 
 /// Parse a complete head (start line, fields, final empty line).
+///
+/// A head that is valid UTF-8 (nearly every one: heads are ASCII) becomes
+/// the text as a whole, with spans pointing into it: one validation and one
+/// copy. Otherwise each piece is converted on its own, invalid bytes replaced.
 fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpError> {
-    let mut lines = raw.split(|&b| b == b'\n').map(strip_cr);
-    let start = lines.next().ok_or(HttpError::BadStartLine)?;
     let mut head = Head {
         text: String::with_capacity(raw.len()),
         ..Head::default()
     };
+    let whole = match std::str::from_utf8(raw) {
+        Ok(text) => {
+            head.text.push_str(text);
+            true
+        }
+        Err(_) => false,
+    };
+    // The span of `piece`, a sub-slice of `raw`.
+    let span = |head: &mut Head, piece: &[u8]| -> Span {
+        if whole {
+            let start = offset_in(raw, piece);
+            Span {
+                start: u32::try_from(start).unwrap_or(u32::MAX),
+                end: u32::try_from(start.saturating_add(piece.len())).unwrap_or(u32::MAX),
+            }
+        } else {
+            head.push_lossy(piece)
+        }
+    };
+    let mut lines = raw.split(|&b| b == b'\n').map(strip_cr);
+    let start = lines.next().ok_or(HttpError::BadStartLine)?;
     match side {
         Side::Request => {
             let (m, t, minor) = parse_request_line(start)?;
-            head.method = head.push_lossy(m);
-            head.target = head.push_lossy(t);
+            head.method = span(&mut head, m);
+            head.target = span(&mut head, t);
             head.minor_version = minor;
         }
         Side::Response => {
@@ -1083,12 +1106,20 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
             break;
         }
         if let [b' ' | b'\t', ..] = line {
-            // obs-fold (RFC 9112 §5.2): replace with SP and join. The value
-            // being extended is the last thing in the text.
+            // obs-fold (RFC 9112 §5.2): replace with SP and join. The joined
+            // value is built at the end of the text.
             let &(_, value) = head.fields.last().ok_or(HttpError::BadHeader)?;
             let extra = trim_ows(line);
             check_value(extra)?;
             if !extra.is_empty() {
+                let value = if value.end as usize == head.text.len() {
+                    value
+                } else {
+                    let current = head.get(value).to_owned();
+                    let start = head.text.len();
+                    head.text.push_str(&current);
+                    head.span_from(start)
+                };
                 if value.end > value.start {
                     head.text.push(' ');
                 }
@@ -1111,11 +1142,18 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
         if head.fields.len() >= max_headers {
             return Err(HttpError::TooManyHeaders);
         }
-        let name = head.push_lossy(name);
-        let value = head.push_lossy(value);
+        let name = span(&mut head, name);
+        let value = span(&mut head, value);
         head.fields.push((name, value));
     }
     Ok(head)
+}
+
+/// Offset of `inner` in `outer`, which it is a sub-slice of.
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    let off = (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+    debug_assert!(off.saturating_add(inner.len()) <= outer.len());
+    off.min(outer.len())
 }
 
 /// RFC 9110 §5.5: NUL and bare CR in a field value are invalid.
@@ -2259,6 +2297,16 @@ mod tests {
         assert_eq!(
             h.headers().collect::<Vec<_>>(),
             [("X-E", "v"), ("X-F", "w")]
+        );
+        // The same in a head that is not valid UTF-8 (pieces converted one by one).
+        let (evs, err, _) =
+            req(b"GET /t HTTP/1.1\r\nX-E: a\r\n  b\r\n c\r\nX-F: w\xe9\r\n\r\n");
+        assert_eq!(err, None);
+        let h = heads(&evs)[0];
+        assert_eq!((h.method(), h.target()), ("GET", "/t"));
+        assert_eq!(
+            h.headers().collect::<Vec<_>>(),
+            [("X-E", "a b c"), ("X-F", "w\u{fffd}")]
         );
         // A fold with no field before it is an error.
         assert_eq!(
