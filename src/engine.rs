@@ -203,6 +203,39 @@ struct Ctx<'a> {
     events: &'a mut Vec<HttpEvent>,
 }
 
+/// A frame's flow key, direction and table hash, computed once per frame:
+/// the batch needs the hash ahead of time for its prefetch, the engine the
+/// key for the look-up.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLookup {
+    key: FlowKey,
+    /// The packet travels from the key's endpoint `a` to `b`.
+    a_to_b: bool,
+    hash: u32,
+}
+
+impl FlowLookup {
+    /// `None` when the packet is neither TCP nor UDP.
+    pub fn of(p: &DecodedPacket<'_>) -> Option<Self> {
+        let (sport, dport, proto) = match p.transport {
+            L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+            L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+            L4::Other { .. } => return None,
+        };
+        let (key, a_to_b) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
+        Some(Self {
+            key,
+            a_to_b,
+            hash: key.table_hash(),
+        })
+    }
+
+    /// For [`Engine::prefetch`].
+    pub fn hash(&self) -> u32 {
+        self.hash
+    }
+}
+
 pub struct Engine {
     cfg: EngineConfig,
     detector: Arc<Detector>,
@@ -293,21 +326,6 @@ impl Engine {
         self.out.drain(..)
     }
 
-    /// Hash of the flow a decoded frame belongs to, for
-    /// [`Engine::prefetch`]; `None` when it is not TCP or UDP.
-    pub fn flow_hash(p: &DecodedPacket<'_>) -> Option<u32> {
-        let (sport, dport, proto) = match p.transport {
-            L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
-            L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
-            L4::Other { .. } => return None,
-        };
-        Some(
-            FlowKey::from_packet(p.src, sport, p.dst, dport, proto)
-                .0
-                .table_hash(),
-        )
-    }
-
     /// Start loading what a frame processed soon will need, in stages a
     /// few frames apart, since each stage needs the previous one's line:
     /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state, 3 its
@@ -335,27 +353,31 @@ impl Engine {
 
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
-        self.process_decoded(ts, frame.len(), decode::decode(linktype, frame));
+        let decoded = decode::decode(linktype, frame);
+        let lookup = decoded.as_ref().ok().and_then(FlowLookup::of);
+        self.process_decoded(ts, frame.len(), decoded, lookup);
     }
 
     /// Process one frame of `len` bytes that the caller already decoded
-    /// (with [`decode::decode`]), as [`Engine::process_frame`] would.
+    /// (with [`decode::decode`]) and keyed (with [`FlowLookup::of`]), as
+    /// [`Engine::process_frame`] would.
     pub fn process_decoded(
         &mut self,
         ts: Micros,
         len: usize,
         decoded: Result<DecodedPacket<'_>, decode::DecodeError>,
+        lookup: Option<FlowLookup>,
     ) {
         self.stats.packets += 1;
         self.stats.bytes += len as u64;
         match decoded {
-            Ok(p) => self.process_packet(ts, &p),
+            Ok(p) => self.process_packet(ts, &p, lookup),
             Err(e) => self.stats.decode_error(e),
         }
     }
 
-    /// Process one decoded packet.
-    pub fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>) {
+    /// Process one decoded packet; `lookup` is `FlowLookup::of(p)`.
+    fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>, lookup: Option<FlowLookup>) {
         if p.src.is_ipv4() {
             self.stats.ipv4 += 1;
         } else {
@@ -363,26 +385,35 @@ impl Engine {
         }
         self.now = self.now.max(ts);
         self.expire();
-        match p.transport {
-            L4::Tcp {
-                sport,
-                dport,
-                seq,
-                flags,
-                payload,
-            } => {
+        match (p.transport, lookup) {
+            (
+                L4::Tcp {
+                    sport,
+                    dport,
+                    seq,
+                    flags,
+                    payload,
+                },
+                Some(look),
+            ) => {
                 self.stats.tcp += 1;
-                self.tcp(ts, p.src, sport, p.dst, dport, seq, flags, payload);
+                self.tcp(ts, look, p.src, sport, p.dst, dport, seq, flags, payload);
             }
-            L4::Udp {
-                sport,
-                dport,
-                payload,
-            } => {
+            (
+                L4::Udp {
+                    sport,
+                    dport,
+                    payload,
+                },
+                Some(look),
+            ) => {
                 self.stats.udp += 1;
-                self.udp(ts, p.src, sport, p.dst, dport, payload);
+                self.udp(ts, look, p.src, sport, p.dst, dport, payload);
             }
-            L4::Other { .. } => self.stats.other_ip += 1,
+            (L4::Tcp { .. } | L4::Udp { .. }, None) => {
+                debug_assert!(false, "a TCP or UDP packet always has a flow lookup");
+            }
+            (L4::Other { .. }, _) => self.stats.other_ip += 1,
         }
     }
 
@@ -406,19 +437,21 @@ impl Engine {
     fn flow_for(
         &mut self,
         ts: Micros,
+        look: FlowLookup,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
         dport: u16,
-        proto: u8,
         new_app: impl FnOnce() -> App,
         client_is_src: impl FnOnce(&FlowKey, bool) -> bool,
     ) -> Option<(u32, FlowMeta, bool)> {
-        let (key, a_to_b) = FlowKey::from_packet(src, sport, dst, dport, proto);
+        let FlowLookup { key, a_to_b, hash } = look;
+        let proto = key.proto;
         let id = self.next_flow_id;
         let (flows, mut ctx, now) = self.parts();
-        let (idx, is_new) = flows.get_or_insert(
+        let (idx, is_new) = flows.get_or_insert_hashed(
             key,
+            hash,
             ts,
             || {
                 let src_is_client = client_is_src(&key, a_to_b);
@@ -458,6 +491,7 @@ impl Engine {
     fn tcp(
         &mut self,
         ts: Micros,
+        look: FlowLookup,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
@@ -468,11 +502,11 @@ impl Engine {
     ) {
         let Some((idx, meta, from_client)) = self.flow_for(
             ts,
+            look,
             src,
             sport,
             dst,
             dport,
-            PROTO_TCP,
             || App::TcpNew { isn: [None, None] },
             |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
         ) else {
@@ -487,11 +521,11 @@ impl Engine {
             }
             let Some(again) = self.flow_for(
                 ts,
+                look,
                 src,
                 sport,
                 dst,
                 dport,
-                PROTO_TCP,
                 || App::TcpNew { isn: [None, None] },
                 |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
             ) else {
@@ -523,9 +557,11 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn udp(
         &mut self,
         ts: Micros,
+        look: FlowLookup,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
@@ -536,11 +572,11 @@ impl Engine {
         let initial = !is_dns && quic::is_client_initial(payload);
         let Some((idx, meta, from_client)) = self.flow_for(
             ts,
+            look,
             src,
             sport,
             dst,
             dport,
-            PROTO_UDP,
             || {
                 if is_dns {
                     App::Dns

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::decode::{self, DecodeError, DecodedPacket, Transport as L4};
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, FlowLookup};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
 use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
@@ -85,19 +85,19 @@ impl Batch {
             Micros,
             usize,
             Result<DecodedPacket<'a>, DecodeError>,
-            Option<u32>,
+            Option<FlowLookup>,
         )>;
         let decode_at = |i: usize| -> Ahead<'_> {
             let (ts, frame) = self.frame(i)?;
             let d = decode::decode(lt, frame);
-            let h = d.as_ref().ok().and_then(Engine::flow_hash);
+            let h = d.as_ref().ok().and_then(FlowLookup::of);
             Some((ts, frame.len(), d, h))
         };
         let mut ring: [Ahead<'_>; RING] = [None; RING];
         for i in 0..AHEAD {
             let a = decode_at(i);
-            if let Some((_, _, _, Some(h))) = a {
-                engine.prefetch(h, 0);
+            if let Some((_, _, _, Some(h))) = &a {
+                engine.prefetch(h.hash(), 0);
             }
             if let Some(r) = ring.get_mut(i % RING) {
                 *r = a;
@@ -105,19 +105,19 @@ impl Batch {
         }
         for i in 0..self.frames.len() {
             let a = decode_at(i + AHEAD);
-            if let Some((_, _, _, Some(h))) = a {
-                engine.prefetch(h, 0);
+            if let Some((_, _, _, Some(h))) = &a {
+                engine.prefetch(h.hash(), 0);
             }
             if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
                 *r = a;
             }
             for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
                 if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
-                    engine.prefetch(*h, stage);
+                    engine.prefetch(h.hash(), stage);
                 }
             }
-            if let Some((ts, len, d, _)) = ring.get_mut(i % RING).and_then(Option::take) {
-                engine.process_decoded(ts, len, d);
+            if let Some((ts, len, d, h)) = ring.get_mut(i % RING).and_then(Option::take) {
+                engine.process_decoded(ts, len, d, h);
             }
         }
     }

@@ -185,9 +185,22 @@ impl<T> FlowTable<T> {
         key: FlowKey,
         now: Micros,
         make: impl FnOnce() -> T,
+        on_evict: impl FnMut(FlowKey, T, EvictReason),
+    ) -> (u32, bool) {
+        self.get_or_insert_hashed(key, key.table_hash(), now, make, on_evict)
+    }
+
+    /// [`FlowTable::get_or_insert`] with `hash == key.table_hash()` already
+    /// computed (for the prefetch of the frames ahead).
+    pub fn get_or_insert_hashed(
+        &mut self,
+        key: FlowKey,
+        hash: u32,
+        now: Micros,
+        make: impl FnOnce() -> T,
         mut on_evict: impl FnMut(FlowKey, T, EvictReason),
     ) -> (u32, bool) {
-        let hash = key.table_hash();
+        debug_assert_eq!(hash, key.table_hash());
         let slots = &self.slots;
         let found = self.index.find(hash, |j| {
             slots

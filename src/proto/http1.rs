@@ -2299,8 +2299,7 @@ mod tests {
             [("X-E", "v"), ("X-F", "w")]
         );
         // The same in a head that is not valid UTF-8 (pieces converted one by one).
-        let (evs, err, _) =
-            req(b"GET /t HTTP/1.1\r\nX-E: a\r\n  b\r\n c\r\nX-F: w\xe9\r\n\r\n");
+        let (evs, err, _) = req(b"GET /t HTTP/1.1\r\nX-E: a\r\n  b\r\n c\r\nX-F: w\xe9\r\n\r\n");
         assert_eq!(err, None);
         let h = heads(&evs)[0];
         assert_eq!((h.method(), h.target()), ("GET", "/t"));
