@@ -5,7 +5,7 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
-use crate::sensor::{Batch, shard};
+use crate::sensor::{Batch, feed_frames, shard};
 use crate::stats::Stats;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 /// Distinct (client, server) pairs kept per run.
 pub const MAX_FINDINGS: usize = 100_000;
+/// Frames handed from the reader's buffer to the engine at a time (one
+/// worker): as many as a worker's batch.
+const BLOCK_FRAMES: usize = 256;
 
 pub struct AnalyzeOptions {
     pub files: Vec<PathBuf>,
@@ -76,6 +79,14 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         };
         let linktype = src.linktype();
         batch.clear(linktype);
+        if pool.is_none() && src.reads_blocks() {
+            // One worker on a classic pcap: frames go to the engine straight
+            // from the reader's buffer, uncopied.
+            if let Err(e) = feed_blocks(&mut src, &mut engine, &mut agg, bar.as_ref()) {
+                damaged.push(e);
+            }
+            continue;
+        }
         loop {
             match src.next_frame() {
                 Ok(Some(frame)) => {
@@ -147,6 +158,31 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         by_confidence,
         suppressed_below_confidence: suppressed,
         findings_dropped,
+    }
+}
+
+/// One worker, a classic pcap: every frame of the file, a block at a time.
+fn feed_blocks(
+    src: &mut FileSource,
+    engine: &mut Engine,
+    agg: &mut Aggregator,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(), CaptureError> {
+    let linktype = src.linktype();
+    let mut frames = Vec::with_capacity(BLOCK_FRAMES);
+    loop {
+        let block = src.next_frames(&mut frames, BLOCK_FRAMES)?;
+        if frames.is_empty() {
+            return Ok(());
+        }
+        if let Some(b) = bar {
+            // Record headers and captured bytes.
+            b.inc(block.len() as u64);
+        }
+        feed_frames(linktype, block, &frames, engine);
+        for o in engine.drain_observations() {
+            agg.add(&o);
+        }
     }
 }
 

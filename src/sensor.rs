@@ -67,59 +67,9 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    fn frame(&self, i: usize) -> Option<(Micros, &[u8])> {
-        let &(ts, off, len) = self.frames.get(i)?;
-        let (o, l) = (off as usize, len as usize);
-        Some((ts, self.data.get(o..o.saturating_add(l))?))
-    }
-
-    /// Feed every frame to an engine. With many flows in flight each frame's
-    /// flow look-up is a chain of cache misses (index entry, slot, stream
-    /// state, HTTP state); the frames ahead are prefetched in stages so that those
-    /// misses overlap with the work on the current frame.
+    /// Feed every frame to an engine (see [`feed_frames`]).
     pub(crate) fn feed(&self, engine: &mut Engine) {
-        let lt = self.linktype;
-        // Frames i .. i + AHEAD decoded once (for the prefetch and for the
-        // engine), with their flow hashes, by position modulo RING.
-        type Ahead<'a> = Option<(
-            Micros,
-            usize,
-            Result<DecodedPacket<'a>, DecodeError>,
-            Option<FlowLookup>,
-        )>;
-        let decode_at = |i: usize| -> Ahead<'_> {
-            let (ts, frame) = self.frame(i)?;
-            let d = decode::decode(lt, frame);
-            let h = d.as_ref().ok().and_then(FlowLookup::of);
-            Some((ts, frame.len(), d, h))
-        };
-        let mut ring: [Ahead<'_>; RING] = [None; RING];
-        for i in 0..AHEAD {
-            let a = decode_at(i);
-            if let Some((_, _, _, Some(h))) = &a {
-                engine.prefetch(h.hash(), 0);
-            }
-            if let Some(r) = ring.get_mut(i % RING) {
-                *r = a;
-            }
-        }
-        for i in 0..self.frames.len() {
-            let a = decode_at(i + AHEAD);
-            if let Some((_, _, _, Some(h))) = &a {
-                engine.prefetch(h.hash(), 0);
-            }
-            if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
-                *r = a;
-            }
-            for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
-                if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
-                    engine.prefetch(h.hash(), stage);
-                }
-            }
-            if let Some((ts, len, d, h)) = ring.get_mut(i % RING).and_then(Option::take) {
-                engine.process_decoded(ts, len, d, h);
-            }
-        }
+        feed_frames(self.linktype, &self.data, &self.frames, engine);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -156,6 +106,65 @@ impl Batch {
         self.linktype = linktype;
         self.data.clear();
         self.frames.clear();
+    }
+}
+
+/// Feed frames to an engine: `frames` holds (timestamp, offset, length) of
+/// each within `data`. With many flows in flight each frame's flow look-up
+/// is a chain of cache misses (index entry, slot, stream state, HTTP
+/// state); the frames ahead are prefetched in stages so that those misses
+/// overlap with the work on the current frame.
+pub(crate) fn feed_frames(
+    linktype: i32,
+    data: &[u8],
+    frames: &[(Micros, u32, u32)],
+    engine: &mut Engine,
+) {
+    let frame = |i: usize| -> Option<(Micros, &[u8])> {
+        let &(ts, off, len) = frames.get(i)?;
+        let (o, l) = (off as usize, len as usize);
+        Some((ts, data.get(o..o.saturating_add(l))?))
+    };
+    // Frames i .. i + AHEAD decoded once (for the prefetch and for the
+    // engine), with their flow hashes, by position modulo RING.
+    type Ahead<'a> = Option<(
+        Micros,
+        usize,
+        Result<DecodedPacket<'a>, DecodeError>,
+        Option<FlowLookup>,
+    )>;
+    let decode_at = |i: usize| -> Ahead<'_> {
+        let (ts, frame) = frame(i)?;
+        let d = decode::decode(linktype, frame);
+        let h = d.as_ref().ok().and_then(FlowLookup::of);
+        Some((ts, frame.len(), d, h))
+    };
+    let mut ring: [Ahead<'_>; RING] = [None; RING];
+    for i in 0..AHEAD {
+        let a = decode_at(i);
+        if let Some((_, _, _, Some(h))) = &a {
+            engine.prefetch(h.hash(), 0);
+        }
+        if let Some(r) = ring.get_mut(i % RING) {
+            *r = a;
+        }
+    }
+    for i in 0..frames.len() {
+        let a = decode_at(i + AHEAD);
+        if let Some((_, _, _, Some(h))) = &a {
+            engine.prefetch(h.hash(), 0);
+        }
+        if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
+            *r = a;
+        }
+        for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
+            if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
+                engine.prefetch(h.hash(), stage);
+            }
+        }
+        if let Some((ts, len, d, h)) = ring.get_mut(i % RING).and_then(Option::take) {
+            engine.process_decoded(ts, len, d, h);
+        }
     }
 }
 

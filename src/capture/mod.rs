@@ -129,6 +129,37 @@ impl FileSource {
         self.packets
     }
 
+    /// Whether [`FileSource::next_frames`] can be used (a classic pcap file,
+    /// read without libpcap).
+    pub fn reads_blocks(&self) -> bool {
+        matches!(self.reader, Reader::Classic(_))
+    }
+
+    /// Classic pcap files: up to `max` next frames without copying them
+    /// (see [`pcapfile::PcapReader::next_frames`]); empty at the end of the
+    /// file, and for files that libpcap reads (use `next_frame`).
+    pub fn next_frames(
+        &mut self,
+        frames: &mut Vec<(Micros, u32, u32)>,
+        max: usize,
+    ) -> Result<&[u8], CaptureError> {
+        let Reader::Classic(r) = &mut self.reader else {
+            frames.clear();
+            return Ok(&[]);
+        };
+        match r.next_frames(frames, max) {
+            Ok(block) => {
+                self.packets += frames.len() as u64;
+                Ok(block)
+            }
+            Err(message) => Err(CaptureError {
+                file: self.path.clone(),
+                packet: self.packets + 1,
+                message,
+            }),
+        }
+    }
+
     /// The next frame; `Ok(None)` at the end of the file. An error ends the
     /// file (libpcap cannot resynchronise inside a damaged file).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {

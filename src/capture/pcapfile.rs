@@ -134,21 +134,35 @@ impl<R: Read> PcapReader<R> {
         Ok(self.end - self.start)
     }
 
-    /// The next frame; `Ok(None)` at the end of the file. An error (a
-    /// truncated or damaged record) ends the file, as with libpcap.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, String> {
+    /// Header of the record at `at` if its 16 bytes are buffered: (timestamp
+    /// in microseconds, captured length). The length is not checked.
+    fn record_header(&self, at: usize) -> Option<(i64, u32)> {
+        if self.end.saturating_sub(at) < RECORD_HEADER {
+            return None;
+        }
+        let (sec, frac) = (self.u32_at(at), self.u32_at(at + 4));
+        // libpcap keeps both fields as signed 32-bit numbers.
+        let (sec, frac) = (sec as i32, frac as i32);
+        let micros = if self.nanos { frac / 1000 } else { frac };
+        Some((
+            i64::from(sec) * 1_000_000 + i64::from(micros),
+            self.u32_at(at + 8),
+        ))
+    }
+
+    /// Make the next whole record buffered: `Ok(false)` at the end of the
+    /// file; an error for a truncated or damaged record (libpcap's words).
+    fn ensure_record(&mut self) -> Result<bool, String> {
         let got = self.fill(RECORD_HEADER).map_err(|e| e.to_string())?;
         if got == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         if got < RECORD_HEADER {
             return Err(format!(
                 "truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {got}"
             ));
         }
-        let at = self.start;
-        let (sec, frac) = (self.u32_at(at), self.u32_at(at + 4));
-        let (caplen, wire_len) = (self.u32_at(at + 8), self.u32_at(at + 12));
+        let caplen = self.u32_at(self.start + 8);
         if caplen > MAX_CAPLEN {
             return Err(format!(
                 "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
@@ -162,20 +176,61 @@ impl<R: Read> PcapReader<R> {
                 got - RECORD_HEADER
             ));
         }
+        Ok(true)
+    }
+
+    /// The next frame; `Ok(None)` at the end of the file. An error (a
+    /// truncated or damaged record) ends the file, as with libpcap.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, String> {
+        if !self.ensure_record()? {
+            return Ok(None);
+        }
         let at = self.start;
+        let (ts, caplen) = self
+            .record_header(at)
+            .ok_or("record outside the read buffer")?;
+        let wire_len = self.u32_at(at + 12);
+        let total = RECORD_HEADER + caplen as usize;
         self.start += total;
-        // libpcap keeps both fields as signed 32-bit numbers.
-        let (sec, frac) = (sec as i32, frac as i32);
-        let micros = if self.nanos { frac / 1000 } else { frac };
         let data = self
             .buf
             .get(at + RECORD_HEADER..at + total)
             .ok_or("record outside the read buffer")?;
-        Ok(Some(Frame {
-            ts: i64::from(sec) * 1_000_000 + i64::from(micros),
-            data,
-            wire_len,
-        }))
+        Ok(Some(Frame { ts, data, wire_len }))
+    }
+
+    /// Up to `max` next frames without copying them: the returned bytes
+    /// hold them, `frames` gets (timestamp, offset, captured length) of
+    /// each within those bytes. Empty at the end of the file. Frames are
+    /// taken from what the buffer already holds (at least one); a damaged
+    /// record is reported by the call that reaches it first, as by
+    /// [`PcapReader::next_frame`].
+    pub fn next_frames(
+        &mut self,
+        frames: &mut Vec<(i64, u32, u32)>,
+        max: usize,
+    ) -> Result<&[u8], String> {
+        frames.clear();
+        if !self.ensure_record()? {
+            return Ok(&[]);
+        }
+        let base = self.start;
+        let mut at = base;
+        while frames.len() < max {
+            let Some((ts, caplen)) = self.record_header(at) else {
+                break;
+            };
+            let total = RECORD_HEADER + caplen as usize;
+            if caplen > MAX_CAPLEN || at + total > self.end {
+                break;
+            }
+            frames.push((ts, (at + RECORD_HEADER - base) as u32, caplen));
+            at += total;
+        }
+        self.start = at;
+        self.buf
+            .get(base..at)
+            .ok_or_else(|| "records outside the read buffer".to_string())
     }
 }
 
@@ -227,6 +282,46 @@ mod tests {
         Ok(out)
     }
 
+    /// The same through `next_frames`, `max` at a time: (timestamp, bytes)
+    /// of the frames delivered before the end or the error.
+    fn read_blocks(bytes: &[u8], max: usize) -> (Vec<(i64, Vec<u8>)>, Option<String>) {
+        let Ok(Sniff::Classic(mut r)) = PcapReader::sniff(bytes, |_| true) else {
+            return (Vec::new(), Some("not classic".into()));
+        };
+        let mut out = Vec::new();
+        let mut frames = Vec::new();
+        loop {
+            match r.next_frames(&mut frames, max) {
+                Ok([]) => return (out, None),
+                Ok(block) => {
+                    assert!(!frames.is_empty() && frames.len() <= max);
+                    for &(ts, off, len) in &frames {
+                        let (o, l) = (off as usize, len as usize);
+                        out.push((ts, block[o..o + l].to_vec()));
+                    }
+                }
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    /// Frame by frame and block by block read the same frames and fail the
+    /// same way.
+    fn assert_blocks_agree(bytes: &[u8]) {
+        let by_frame = read_all(bytes);
+        for max in [1, 3, 256] {
+            let (frames, err) = read_blocks(bytes, max);
+            match &by_frame {
+                Ok(want) => {
+                    assert_eq!(err, None);
+                    let want: Vec<_> = want.iter().map(|(t, d, _)| (*t, d.clone())).collect();
+                    assert_eq!(frames, want);
+                }
+                Err(e) => assert_eq!(err.as_ref(), Some(e)),
+            }
+        }
+    }
+
     #[test]
     fn both_byte_orders_and_both_precisions() {
         let recs: &[(u32, u32, &[u8])] = &[(10, 500, b"abc"), (11, 999_999, b"")];
@@ -241,6 +336,9 @@ mod tests {
         let ns: &[(u32, u32, &[u8])] = &[(10, 500_999, b"abc")];
         let le_ns = file([0x4d, 0x3c, 0xb2, 0xa1], false, ns);
         assert_eq!(read_all(&le_ns).unwrap()[0].0, 10_000_500);
+        for f in [le_us, be_us, le_ns] {
+            assert_blocks_agree(&f);
+        }
     }
 
     #[test]
@@ -258,6 +356,7 @@ mod tests {
         assert_eq!(got.len(), 3002);
         assert_eq!(got[3000].1.len(), MAX_CAPLEN as usize);
         assert_eq!(got[3001].0, 5_001_000_000);
+        assert_blocks_agree(&f);
     }
 
     #[test]
@@ -269,6 +368,21 @@ mod tests {
             err.contains("tried to read 6 captured bytes, only got 4"),
             "{err}"
         );
+        assert_blocks_agree(cut);
+        // The frames before a damaged record are delivered, then the error.
+        let two = file(
+            [0xd4, 0xc3, 0xb2, 0xa1],
+            false,
+            &[(1, 0, b"ab"), (2, 0, b"cd"), (3, 0, b"ef")],
+        );
+        let mut bad = two.clone();
+        let third = FILE_HEADER + 2 * (RECORD_HEADER + 2);
+        bad[third + 8..third + 12].copy_from_slice(&(MAX_CAPLEN + 1).to_le_bytes());
+        let (frames, err) = read_blocks(&bad, 256);
+        assert_eq!(frames.len(), 2);
+        assert!(err.is_some_and(|e| e.contains("invalid packet capture length")));
+        assert_blocks_agree(&bad);
+        assert_blocks_agree(&two[..two.len() - 1]);
         let err = read_all(&f[..FILE_HEADER + 5]).unwrap_err();
         assert!(err.contains("16 header bytes, only got 5"), "{err}");
         let mut huge = file([0xd4, 0xc3, 0xb2, 0xa1], false, &[(1, 0, b"x")]);
@@ -311,6 +425,7 @@ mod tests {
             if path.extension().is_none_or(|e| e != "pcap") {
                 continue;
             }
+            assert_blocks_agree(&std::fs::read(&path).expect("read"));
             let file = std::fs::File::open(&path).expect("open");
             let Sniff::Classic(mut ours) = PcapReader::sniff(file, |_| true).expect("sniff") else {
                 continue;
