@@ -355,7 +355,7 @@ impl Engine {
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
         let decoded = decode::decode(linktype, frame);
         let lookup = decoded.as_ref().ok().and_then(FlowLookup::of);
-        self.process_decoded(ts, frame.len(), decoded, lookup);
+        self.process_decoded(ts, frame.len(), &decoded, lookup.as_ref());
     }
 
     /// Process one frame of `len` bytes that the caller already decoded
@@ -365,19 +365,19 @@ impl Engine {
         &mut self,
         ts: Micros,
         len: usize,
-        decoded: Result<DecodedPacket<'_>, decode::DecodeError>,
-        lookup: Option<FlowLookup>,
+        decoded: &Result<DecodedPacket<'_>, decode::DecodeError>,
+        lookup: Option<&FlowLookup>,
     ) {
         self.stats.packets += 1;
         self.stats.bytes += len as u64;
         match decoded {
-            Ok(p) => self.process_packet(ts, &p, lookup),
-            Err(e) => self.stats.decode_error(e),
+            Ok(p) => self.process_packet(ts, p, lookup),
+            Err(e) => self.stats.decode_error(*e),
         }
     }
 
     /// Process one decoded packet; `lookup` is `FlowLookup::of(p)`.
-    fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>, lookup: Option<FlowLookup>) {
+    fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>, lookup: Option<&FlowLookup>) {
         if p.src.is_ipv4() {
             self.stats.ipv4 += 1;
         } else {
@@ -394,7 +394,7 @@ impl Engine {
                     flags,
                     payload,
                 },
-                Some(look),
+                Some(&look),
             ) => {
                 self.stats.tcp += 1;
                 self.tcp(ts, look, p.src, sport, p.dst, dport, seq, flags, payload);
@@ -405,7 +405,7 @@ impl Engine {
                     dport,
                     payload,
                 },
-                Some(look),
+                Some(&look),
             ) => {
                 self.stats.udp += 1;
                 self.udp(ts, look, p.src, sport, p.dst, dport, payload);

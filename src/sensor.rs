@@ -114,13 +114,13 @@ impl Batch {
 /// is a chain of cache misses (index entry, slot, stream state, HTTP
 /// state); the frames ahead are prefetched in stages so that those misses
 /// overlap with the work on the current frame.
-pub(crate) fn feed_frames(
+pub(crate) fn feed_frames<'a>(
     linktype: i32,
-    data: &[u8],
+    data: &'a [u8],
     frames: &[(Micros, u32, u32)],
     engine: &mut Engine,
 ) {
-    let frame = |i: usize| -> Option<(Micros, &[u8])> {
+    let frame = |i: usize| -> Option<(Micros, &'a [u8])> {
         let &(ts, off, len) = frames.get(i)?;
         let (o, l) = (off as usize, len as usize);
         Some((ts, data.get(o..o.saturating_add(l))?))
@@ -133,37 +133,34 @@ pub(crate) fn feed_frames(
         Result<DecodedPacket<'a>, DecodeError>,
         Option<FlowLookup>,
     )>;
-    let decode_at = |i: usize| -> Ahead<'_> {
+    let decode_at = |i: usize| -> Ahead<'a> {
         let (ts, frame) = frame(i)?;
         let d = decode::decode(linktype, frame);
         let h = d.as_ref().ok().and_then(FlowLookup::of);
         Some((ts, frame.len(), d, h))
     };
-    let mut ring: [Ahead<'_>; RING] = [None; RING];
+    let mut ring: [Ahead<'a>; RING] = [None; RING];
+    // Decode frame `j` into its ring place and start its first prefetch stage.
+    let admit = |ring: &mut [Ahead<'a>; RING], engine: &Engine, j: usize| {
+        if let Some(r) = ring.get_mut(j % RING) {
+            *r = decode_at(j);
+            if let Some((_, _, _, Some(h))) = r {
+                engine.prefetch(h.hash(), 0);
+            }
+        }
+    };
     for i in 0..AHEAD {
-        let a = decode_at(i);
-        if let Some((_, _, _, Some(h))) = &a {
-            engine.prefetch(h.hash(), 0);
-        }
-        if let Some(r) = ring.get_mut(i % RING) {
-            *r = a;
-        }
+        admit(&mut ring, engine, i);
     }
     for i in 0..frames.len() {
-        let a = decode_at(i + AHEAD);
-        if let Some((_, _, _, Some(h))) = &a {
-            engine.prefetch(h.hash(), 0);
-        }
-        if let Some(r) = ring.get_mut((i + AHEAD) % RING) {
-            *r = a;
-        }
+        admit(&mut ring, engine, i + AHEAD);
         for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
             if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
                 engine.prefetch(h.hash(), stage);
             }
         }
-        if let Some((ts, len, d, h)) = ring.get_mut(i % RING).and_then(Option::take) {
-            engine.process_decoded(ts, len, d, h);
+        if let Some(Some((ts, len, d, h))) = ring.get(i % RING) {
+            engine.process_decoded(*ts, *len, d, h.as_ref());
         }
     }
 }
