@@ -1303,27 +1303,34 @@ fn host_name(host: &str) -> Option<&str> {
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        h.rsplit_once(':').map_or(h, |(n, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                n
-            } else {
-                h
+        // A port is the digits after the last colon.
+        match memchr::memrchr(b':', h.as_bytes()) {
+            Some(c)
+                if h.as_bytes()
+                    .get(c + 1..)
+                    .is_some_and(|p| p.iter().all(u8::is_ascii_digit)) =>
+            {
+                h.get(..c).unwrap_or(h)
             }
-        })
+            _ => h,
+        }
     };
     let name = name.trim_end_matches('.');
-    // Only a name of digits and dots, or one with a colon, can be an address.
-    let maybe_ip = name.bytes().all(|b| b.is_ascii_digit() || b == b'.') || name.contains(':');
-    if name.is_empty() || name.len() > 253 || (maybe_ip && name.parse::<IpAddr>().is_ok()) {
+    if name.is_empty() || name.len() > 253 {
         return None;
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
+    // One pass: the characters a name may have, and whether it could be an
+    // address (only digits and dots, or a colon).
+    let (mut valid, mut numeric, mut colon) = (true, true, false);
+    for b in name.bytes() {
+        valid &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+        numeric &= b.is_ascii_digit() || b == b'.';
+        colon |= b == b':';
+    }
+    if (numeric || colon) && name.parse::<IpAddr>().is_ok() {
         return None;
     }
-    Some(name)
+    valid.then_some(name)
 }
 
 /// Evidence that explains why a name matters.
@@ -1608,4 +1615,42 @@ fn qtype_name(t: u16) -> String {
 /// is still usable.
 fn lock(m: &Mutex<DnsCache>) -> std::sync::MutexGuard<'_, DnsCache> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn host_name_strips_the_port_and_rejects_addresses_and_odd_names() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("mcp.Example.com", Some("mcp.Example.com")),
+            (" mcp.example.com:8080 ", Some("mcp.example.com")),
+            ("mcp.example.com.", Some("mcp.example.com")),
+            ("mcp.example.com.:443", Some("mcp.example.com")),
+            ("mcp.example.com:", Some("mcp.example.com")),
+            ("localhost", Some("localhost")),
+            ("under_score.example", Some("under_score.example")),
+            // Not a port: the colon stays, and a colon is not a name character.
+            ("mcp.example.com:http", None),
+            ("10.1.2.3", None),
+            ("10.1.2.3:8080", None),
+            ("[::1]:8080", None),
+            ("[2001:db8::1]", None),
+            ("::1", None),
+            // Digits and dots that are not an address are a name.
+            ("1.2.3", Some("1.2.3")),
+            ("", None),
+            (":80", None),
+            ("...", None),
+            ("bad host", None),
+            ("caf\u{e9}.example", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(host_name(input), *want, "{input:?}");
+        }
+        let long = "a".repeat(254);
+        assert_eq!(host_name(&long), None);
+        assert_eq!(host_name(&long[..253]), Some(&long[..253]));
+    }
 }

@@ -22,6 +22,8 @@ pub const MAX_PATH_LEN: usize = 1024;
 pub(crate) struct HostBuf {
     buf: [u8; MAX_HOST_LEN],
     len: usize,
+    /// Where the last label starts.
+    last_label: usize,
 }
 
 impl HostBuf {
@@ -38,12 +40,16 @@ impl HostBuf {
         let mut out = HostBuf {
             buf: [0; MAX_HOST_LEN],
             len: bytes.len(),
+            last_label: 0,
         };
         let mut prev_dot = true; // a leading dot is an empty label
-        for (dst, &b) in out.buf.iter_mut().zip(bytes) {
+        for (i, (dst, &b)) in out.buf.iter_mut().zip(bytes).enumerate() {
             match b {
                 b'.' if prev_dot => return None,
-                b'.' => prev_dot = true,
+                b'.' => {
+                    prev_dot = true;
+                    out.last_label = i + 1;
+                }
                 b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => prev_dot = false,
                 b'A'..=b'Z' => prev_dot = false,
                 _ => return None,
@@ -62,6 +68,12 @@ impl HostBuf {
             .get(..self.len)
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or("")
+    }
+
+    /// The name and its last label (`com` of `mcp.example.com`).
+    pub(crate) fn name_and_last_label(&self) -> (&str, &str) {
+        let h = self.as_str();
+        (h, h.get(self.last_label..).unwrap_or(h))
     }
 }
 

@@ -259,7 +259,7 @@ impl SignatureSet {
     /// labels (then the most literal labels) wins.
     pub fn match_host(&self, host: &str) -> Option<HostMatch<'_>> {
         let buf = HostBuf::new(host)?;
-        let h = buf.as_str();
+        let (h, last) = buf.name_and_last_label();
         if self.index.built_for == Some(self.servers.len()) {
             if let Some(s) = self.index.exact.get(h).and_then(|&i| self.servers.get(i)) {
                 return Some(HostMatch {
@@ -269,7 +269,6 @@ impl SignatureSet {
             }
             // A pattern can only match a name with its last label (or end in
             // a placeholder, which matches any label).
-            let last = h.rsplit('.').next().unwrap_or(h);
             let candidates = self
                 .index
                 .by_last_label
