@@ -137,17 +137,22 @@ impl<R: Read> PcapReader<R> {
     /// Header of the record at `at` if its 16 bytes are buffered: (timestamp
     /// in microseconds, captured length). The length is not checked.
     fn record_header(&self, at: usize) -> Option<(i64, u32)> {
-        if self.end.saturating_sub(at) < RECORD_HEADER {
-            return None;
-        }
-        let (sec, frac) = (self.u32_at(at), self.u32_at(at + 4));
-        // libpcap keeps both fields as signed 32-bit numbers.
-        let (sec, frac) = (sec as i32, frac as i32);
+        let end = self.end.min(self.buf.len());
+        let h: &[u8; RECORD_HEADER] = self.buf.get(at..end)?.first_chunk()?;
+        // One fixed-size header: fields read without per-field bounds checks.
+        let [s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3, ..] = *h;
+        let field = |b: [u8; 4]| {
+            let v = u32::from_ne_bytes(b);
+            if self.swapped { v.swap_bytes() } else { v }
+        };
+        // libpcap keeps both time fields as signed 32-bit numbers.
+        let (sec, frac) = (
+            field([s0, s1, s2, s3]) as i32,
+            field([f0, f1, f2, f3]) as i32,
+        );
         let micros = if self.nanos { frac / 1000 } else { frac };
-        Some((
-            i64::from(sec) * 1_000_000 + i64::from(micros),
-            self.u32_at(at + 8),
-        ))
+        let caplen = field([c0, c1, c2, c3]);
+        Some((i64::from(sec) * 1_000_000 + i64::from(micros), caplen))
     }
 
     /// Make the next whole record buffered: `Ok(false)` at the end of the
