@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 /// Distinct (client, server) pairs kept per run.
 pub const MAX_FINDINGS: usize = 100_000;
-/// Frames handed from the reader's buffer to the engine at a time (one
-/// worker): as many as a worker's batch.
+/// Frames taken from the reader's buffer at a time: as many as a worker's
+/// batch.
 const BLOCK_FRAMES: usize = 256;
 
 pub struct AnalyzeOptions {
@@ -79,10 +79,25 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         };
         let linktype = src.linktype();
         batch.clear(linktype);
-        if pool.is_none() && src.reads_blocks() {
-            // One worker on a classic pcap: frames go to the engine straight
-            // from the reader's buffer, uncopied.
-            if let Err(e) = feed_blocks(&mut src, &mut engine, &mut agg, bar.as_ref()) {
+        if src.reads_blocks() {
+            // A classic pcap: frames are taken a block at a time from the
+            // reader's buffer; one worker processes them there, uncopied.
+            let read = read_blocks(&mut src, bar.as_ref(), |block, frames| {
+                if let Some(p) = pool.as_mut() {
+                    for &(ts, off, len) in frames {
+                        let (o, l) = (off as usize, len as usize);
+                        if let Some(frame) = block.get(o..o.saturating_add(l)) {
+                            p.push(linktype, ts, frame);
+                        }
+                    }
+                    return;
+                }
+                feed_frames(linktype, block, frames, &mut engine);
+                for o in engine.drain_observations() {
+                    agg.add(&o);
+                }
+            });
+            if let Err(e) = read {
                 damaged.push(e);
             }
             continue;
@@ -161,14 +176,13 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     }
 }
 
-/// One worker, a classic pcap: every frame of the file, a block at a time.
-fn feed_blocks(
+/// A classic pcap: every frame of the file, a block at a time: `each` gets
+/// the block's bytes and (timestamp, offset, length) of its frames.
+fn read_blocks(
     src: &mut FileSource,
-    engine: &mut Engine,
-    agg: &mut Aggregator,
     bar: Option<&indicatif::ProgressBar>,
+    mut each: impl FnMut(&[u8], &[(crate::findings::Micros, u32, u32)]),
 ) -> Result<(), CaptureError> {
-    let linktype = src.linktype();
     let mut frames = Vec::with_capacity(BLOCK_FRAMES);
     loop {
         let block = src.next_frames(&mut frames, BLOCK_FRAMES)?;
@@ -179,10 +193,7 @@ fn feed_blocks(
             // Record headers and captured bytes.
             b.inc(block.len() as u64);
         }
-        feed_frames(linktype, block, &frames, engine);
-        for o in engine.drain_observations() {
-            agg.add(&o);
-        }
+        each(block, &frames);
     }
 }
 
