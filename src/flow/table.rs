@@ -34,6 +34,10 @@ const CLOSED: usize = 1;
 /// expiry is at most this late.
 const RELINK_AFTER: Micros = 1_000_000;
 
+/// A closed flow overdue by more than this makes `expire` remove every due
+/// closed flow at once; otherwise it removes one per call (one per packet).
+const CATCH_UP_AFTER: Micros = 100_000;
+
 /// Tail slots given a second chance per insertion at the cap.
 const SECOND_CHANCES: usize = 32;
 
@@ -74,6 +78,8 @@ pub struct FlowTable<T> {
     capacity: usize,
     idle_timeout: Micros,
     closed_timeout: Micros,
+    /// The closed tail whose index entry was last prefetched.
+    index_prefetched: u32,
 }
 
 impl<T> FlowTable<T> {
@@ -91,6 +97,7 @@ impl<T> FlowTable<T> {
             capacity,
             idle_timeout,
             closed_timeout: closed_timeout.min(idle_timeout),
+            index_prefetched: NIL,
         }
     }
 
@@ -344,12 +351,30 @@ impl<T> FlowTable<T> {
             }
         }
         while let Some(s) = self.slots.get(self.tail[CLOSED] as usize) {
-            if now.saturating_sub(s.placed) <= self.closed_timeout {
+            let overdue = now.saturating_sub(s.placed);
+            if overdue <= self.closed_timeout {
+                // Its removal will need its index entry: load it once, now
+                // that the slot (and so the key) is at hand.
+                if self.index_prefetched != self.tail[CLOSED] {
+                    self.index_prefetched = self.tail[CLOSED];
+                    self.index.prefetch(s.key.table_hash());
+                }
                 break;
             }
+            let next = s.prev;
             match self.pop_tail(CLOSED) {
                 Some((k, v)) => on_evict(k, v, EvictReason::Closed),
                 None => break,
+            }
+            // Closed flows usually fall due one at a time, a few packets
+            // apart: start loading the next one (cold: closed seconds ago)
+            // and look at it on the next call. Far behind (a gap in packet
+            // time), catch up now.
+            if overdue <= self.closed_timeout.saturating_add(CATCH_UP_AFTER) {
+                if let Some(n) = self.slots.get(next as usize) {
+                    super::prefetch_all(n);
+                }
+                break;
             }
         }
     }
@@ -488,6 +513,26 @@ mod tests {
         t.drain(|_, v, _| rest.push(v));
         rest.sort_unstable();
         assert_eq!(rest, [1, 3, 5]);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn closed_flows_due_together_leave_one_per_call_unless_far_behind() {
+        let mut t = FlowTable::new(100, 60_000_000, 10);
+        for n in 1..=6u16 {
+            let i = t.get_or_insert(key(n), 0, || n, |_, _, _| {}).0;
+            t.close(i, i64::from(n));
+        }
+        let mut gone = Vec::new();
+        // Flows 1 to 3 are due (just): one per call, oldest first.
+        for _ in 0..4 {
+            t.expire(13 + 1, |_, v, _| gone.push(v));
+        }
+        assert_eq!(gone, [1, 2, 3]);
+        assert_eq!(t.len(), 3);
+        // Far behind (a gap in packet time): everything due goes at once.
+        t.expire(16 + CATCH_UP_AFTER + 1, |_, v, _| gone.push(v));
+        assert_eq!(gone, [1, 2, 3, 4, 5, 6]);
         assert!(t.is_empty());
     }
 }
