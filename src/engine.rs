@@ -353,14 +353,13 @@ impl Engine {
 
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
-        let decoded = decode::decode(linktype, frame);
-        let lookup = decoded.as_ref().ok().and_then(FlowLookup::of);
-        self.process_decoded(ts, frame.len(), &decoded, lookup.as_ref());
+        self.process_decoded(ts, frame.len(), &decode::decode(linktype, frame), None);
     }
 
     /// Process one frame of `len` bytes that the caller already decoded
-    /// (with [`decode::decode`]) and keyed (with [`FlowLookup::of`]), as
-    /// [`Engine::process_frame`] would.
+    /// (with [`decode::decode`]) and possibly keyed (`lookup`, from
+    /// [`FlowLookup::of`] of the same packet), as [`Engine::process_frame`]
+    /// would.
     pub fn process_decoded(
         &mut self,
         ts: Micros,
@@ -376,7 +375,7 @@ impl Engine {
         }
     }
 
-    /// Process one decoded packet; `lookup` is `FlowLookup::of(p)`.
+    /// Process one decoded packet; `lookup`, if given, is `FlowLookup::of(p)`.
     fn process_packet(&mut self, ts: Micros, p: &DecodedPacket<'_>, lookup: Option<&FlowLookup>) {
         if p.src.is_ipv4() {
             self.stats.ipv4 += 1;
@@ -385,35 +384,31 @@ impl Engine {
         }
         self.now = self.now.max(ts);
         self.expire();
-        match (p.transport, lookup) {
-            (
-                L4::Tcp {
-                    sport,
-                    dport,
-                    seq,
-                    flags,
-                    payload,
-                },
-                Some(&look),
-            ) => {
+        // Keyed by the caller (the batch, for its prefetch) or here.
+        let Some(look) = lookup.copied().or_else(|| FlowLookup::of(p)) else {
+            self.stats.other_ip += 1;
+            return;
+        };
+        match p.transport {
+            L4::Tcp {
+                sport,
+                dport,
+                seq,
+                flags,
+                payload,
+            } => {
                 self.stats.tcp += 1;
                 self.tcp(ts, look, p.src, sport, p.dst, dport, seq, flags, payload);
             }
-            (
-                L4::Udp {
-                    sport,
-                    dport,
-                    payload,
-                },
-                Some(&look),
-            ) => {
+            L4::Udp {
+                sport,
+                dport,
+                payload,
+            } => {
                 self.stats.udp += 1;
                 self.udp(ts, look, p.src, sport, p.dst, dport, payload);
             }
-            (L4::Tcp { .. } | L4::Udp { .. }, None) => {
-                debug_assert!(false, "a TCP or UDP packet always has a flow lookup");
-            }
-            (L4::Other { .. }, _) => self.stats.other_ip += 1,
+            L4::Other { .. } => self.stats.other_ip += 1,
         }
     }
 
