@@ -5,7 +5,7 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
-use crate::sensor::{Batch, feed_frames, shard};
+use crate::sensor::{Batch, feed_frames, frame_at, shard};
 use crate::stats::Stats;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -84,11 +84,8 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
             // reader's buffer; one worker processes them there, uncopied.
             let read = read_blocks(&mut src, bar.as_ref(), |block, frames| {
                 if let Some(p) = pool.as_mut() {
-                    for &(ts, off, len) in frames {
-                        let (o, l) = (off as usize, len as usize);
-                        if let Some(frame) = block.get(o..o.saturating_add(l)) {
-                            p.push(linktype, ts, frame);
-                        }
+                    for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
+                        p.push(linktype, ts, frame);
                     }
                     return;
                 }

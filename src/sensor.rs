@@ -109,6 +109,15 @@ impl Batch {
     }
 }
 
+/// The frame that `(timestamp, offset, length)` places in `data`.
+pub(crate) fn frame_at<'a>(
+    data: &'a [u8],
+    &(ts, off, len): &(Micros, u32, u32),
+) -> Option<(Micros, &'a [u8])> {
+    let o = off as usize;
+    Some((ts, data.get(o..o.saturating_add(len as usize))?))
+}
+
 /// Feed frames to an engine: `frames` holds (timestamp, offset, length) of
 /// each within `data`. With many flows in flight each frame's flow look-up
 /// is a chain of cache misses (index entry, slot, stream state, HTTP
@@ -120,11 +129,7 @@ pub(crate) fn feed_frames<'a>(
     frames: &[(Micros, u32, u32)],
     engine: &mut Engine,
 ) {
-    let frame = |i: usize| -> Option<(Micros, &'a [u8])> {
-        let &(ts, off, len) = frames.get(i)?;
-        let (o, l) = (off as usize, len as usize);
-        Some((ts, data.get(o..o.saturating_add(l))?))
-    };
+    let frame = |i: usize| frame_at(data, frames.get(i)?);
     // Frames i .. i + AHEAD decoded once (for the prefetch and for the
     // engine), with their flow hashes, by position modulo RING.
     type Ahead<'a> = Option<(
