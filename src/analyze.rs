@@ -1,6 +1,6 @@
 //! `shadowmcp analyze`: capture files in, findings out.
 
-use crate::capture::{CaptureError, FileSource};
+use crate::capture::{CaptureError, FileSource, FrameAt};
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
@@ -178,7 +178,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
 fn read_blocks(
     src: &mut FileSource,
     bar: Option<&indicatif::ProgressBar>,
-    mut each: impl FnMut(&[u8], &[(crate::findings::Micros, u32, u32)]),
+    mut each: impl FnMut(&[u8], &[FrameAt]),
 ) -> Result<(), CaptureError> {
     let mut frames = Vec::with_capacity(BLOCK_FRAMES);
     loop {

@@ -11,6 +11,7 @@
 //! The per-packet path (capture → worker → engine) is synchronous; tokio only
 //! hosts the I/O around it.
 
+use crate::capture::FrameAt;
 use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
 use crate::config::Config;
 use crate::decode::{self, DecodeError, DecodedPacket, Transport as L4};
@@ -63,7 +64,7 @@ pub(crate) struct Batch {
     linktype: i32,
     data: Vec<u8>,
     /// (timestamp, offset, length) per frame.
-    frames: Vec<(Micros, u32, u32)>,
+    frames: Vec<FrameAt>,
 }
 
 impl Batch {
@@ -112,7 +113,7 @@ impl Batch {
 /// The frame that `(timestamp, offset, length)` places in `data`.
 pub(crate) fn frame_at<'a>(
     data: &'a [u8],
-    &(ts, off, len): &(Micros, u32, u32),
+    &(ts, off, len): &FrameAt,
 ) -> Option<(Micros, &'a [u8])> {
     let o = off as usize;
     Some((ts, data.get(o..o.saturating_add(len as usize))?))
@@ -126,7 +127,7 @@ pub(crate) fn frame_at<'a>(
 pub(crate) fn feed_frames<'a>(
     linktype: i32,
     data: &'a [u8],
-    frames: &[(Micros, u32, u32)],
+    frames: &[FrameAt],
     engine: &mut Engine,
 ) {
     let frame = |i: usize| frame_at(data, frames.get(i)?);

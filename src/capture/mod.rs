@@ -34,6 +34,10 @@ impl fmt::Display for CaptureError {
     }
 }
 
+/// Where a frame sits in a block of frames: (timestamp, offset, captured
+/// length).
+pub type FrameAt = (Micros, u32, u32);
+
 /// One frame borrowed from the reader.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
@@ -140,7 +144,7 @@ impl FileSource {
     /// file, and for files that libpcap reads (use `next_frame`).
     pub fn next_frames(
         &mut self,
-        frames: &mut Vec<(Micros, u32, u32)>,
+        frames: &mut Vec<FrameAt>,
         max: usize,
     ) -> Result<&[u8], CaptureError> {
         let Reader::Classic(r) = &mut self.reader else {

@@ -9,7 +9,7 @@
 //! annotations) is left to libpcap, and the errors for a damaged file follow
 //! libpcap's wording.
 
-use super::Frame;
+use super::{Frame, FrameAt};
 use std::io::{self, Read};
 
 /// Largest captured length accepted (libpcap's `MAXIMUM_SNAPLEN`).
@@ -167,7 +167,9 @@ impl<R: Read> PcapReader<R> {
                 "truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {got}"
             ));
         }
-        let caplen = self.u32_at(self.start + 8);
+        let (_, caplen) = self
+            .record_header(self.start)
+            .ok_or("record outside the read buffer")?;
         if caplen > MAX_CAPLEN {
             return Err(format!(
                 "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
@@ -210,11 +212,7 @@ impl<R: Read> PcapReader<R> {
     /// taken from what the buffer already holds (at least one); a damaged
     /// record is reported by the call that reaches it first, as by
     /// [`PcapReader::next_frame`].
-    pub fn next_frames(
-        &mut self,
-        frames: &mut Vec<(i64, u32, u32)>,
-        max: usize,
-    ) -> Result<&[u8], String> {
+    pub fn next_frames(&mut self, frames: &mut Vec<FrameAt>, max: usize) -> Result<&[u8], String> {
         frames.clear();
         if !self.ensure_record()? {
             return Ok(&[]);

@@ -351,8 +351,8 @@ impl<T> FlowTable<T> {
             }
         }
         while let Some(s) = self.slots.get(self.tail[CLOSED] as usize) {
-            let overdue = now.saturating_sub(s.placed);
-            if overdue <= self.closed_timeout {
+            let closed_for = now.saturating_sub(s.placed);
+            if closed_for <= self.closed_timeout {
                 // Its removal will need its index entry: load it once, now
                 // that the slot (and so the key) is at hand.
                 if self.index_prefetched != self.tail[CLOSED] {
@@ -370,7 +370,7 @@ impl<T> FlowTable<T> {
             // apart: start loading the next one (cold: closed seconds ago)
             // and look at it on the next call. Far behind (a gap in packet
             // time), catch up now.
-            if overdue <= self.closed_timeout.saturating_add(CATCH_UP_AFTER) {
+            if closed_for <= self.closed_timeout.saturating_add(CATCH_UP_AFTER) {
                 if let Some(n) = self.slots.get(next as usize) {
                     super::prefetch_all(n);
                 }
