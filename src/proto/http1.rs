@@ -105,6 +105,18 @@ pub struct Head {
     pub minor_version: u8,
     /// Header fields in wire order: (name as sent, value trimmed).
     fields: Vec<(Span, Span)>,
+    /// One bit per field name ([`name_bit`]): a look-up of a name whose bit
+    /// is clear answers without comparing (most looked-up names are absent).
+    names: u64,
+}
+
+/// The bit of a field name in `Head::names`: equal for names that are equal
+/// ASCII case-insensitively (length and last byte with bit 5 set, which
+/// lower-cases letters and maps other bytes the same way on both sides).
+#[inline]
+fn name_bit(name: &[u8]) -> u64 {
+    let last = name.last().map_or(0, |&b| u32::from(b | 0x20));
+    1 << (((name.len() as u32) << 3 ^ last) & 63)
 }
 
 /// A byte range of `Head::text`.
@@ -171,6 +183,7 @@ impl Head {
     pub fn push_header(&mut self, name: &str, value: &str) {
         let n = self.push_lossy(name.as_bytes());
         let v = self.push_lossy(value.as_bytes());
+        self.names |= name_bit(self.get(n).as_bytes());
         self.fields.push((n, v));
     }
 
@@ -180,7 +193,11 @@ impl Head {
     }
 
     /// First value of a header, name compared case-insensitively.
+    #[inline]
     pub fn header(&self, name: &str) -> Option<&str> {
+        if self.names & name_bit(name.as_bytes()) == 0 {
+            return None;
+        }
         self.fields
             .iter()
             .find(|&&(n, _)| self.name_is(n, name))
@@ -189,7 +206,12 @@ impl Head {
 
     /// All values of a header in wire order, name compared case-insensitively.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields
+        let candidates = if self.names & name_bit(name.as_bytes()) == 0 {
+            &[][..]
+        } else {
+            &self.fields[..]
+        };
+        candidates
             .iter()
             .filter(move |&&(n, _)| self.name_is(n, name))
             .map(|&(_, v)| self.get(v))
@@ -1142,6 +1164,7 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
         if head.fields.len() >= max_headers {
             return Err(HttpError::TooManyHeaders);
         }
+        head.names |= name_bit(name);
         let name = span(&mut head, name);
         let value = span(&mut head, value);
         head.fields.push((name, value));
@@ -2280,6 +2303,66 @@ mod tests {
         // Non-UTF-8 values are kept lossily.
         let (evs, _, _) = req(b"GET / HTTP/1.1\r\nX-Name: caf\xe9\r\n\r\n");
         assert_eq!(heads(&evs)[0].header("x-name"), Some("caf\u{fffd}"));
+    }
+
+    #[test]
+    fn header_lookup_agrees_with_a_scan_in_any_case() {
+        // Names that share a filter bit, names with non-letter last bytes,
+        // and the same names looked up in other cases: the filter may only
+        // skip names that are absent.
+        let names = [
+            "Host",
+            "X-1",
+            "x-q",
+            "X-Q",
+            "Upgrade",
+            "Accept",
+            "Mcp-Session-Id",
+            "A",
+            "b~",
+            "B^",
+            "X-Content-Length",
+            "content-type",
+        ];
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for (i, n) in names.iter().enumerate() {
+            raw.extend_from_slice(format!("{n}: v{i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let (evs, err, _) = req(&raw);
+        assert_eq!(err, None);
+        let parsed = heads(&evs)[0].clone();
+        let mut pushed = Head::default();
+        for (i, n) in names.iter().enumerate() {
+            pushed.push_header(n, &format!("v{i}"));
+        }
+        let probes = names
+            .iter()
+            .flat_map(|n| {
+                [
+                    n.to_string(),
+                    n.to_ascii_uppercase(),
+                    n.to_ascii_lowercase(),
+                ]
+            })
+            .chain(["Hosts", "X-2", "Transfer-Encoding", "", "b^", "a~"].map(String::from));
+        for h in [&parsed, &pushed] {
+            for p in probes.clone() {
+                let scan = h
+                    .headers()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&p))
+                    .map(|(_, v)| v);
+                assert_eq!(h.header(&p), scan, "{p}");
+                let all: Vec<_> = h
+                    .headers()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(&p))
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(h.header_values(&p).collect::<Vec<_>>(), all, "{p}");
+            }
+        }
+        assert_eq!(parsed.header("x-q"), Some("v2"));
+        assert_eq!(parsed.header_values("X-Q").count(), 2);
     }
 
     #[test]
