@@ -39,8 +39,10 @@ pub struct EngineConfig {
     pub websocket_max_message_bytes: usize,
     /// Seed of the Community ID hash.
     pub community_id_seed: u16,
-    /// TCP streams reassembled and parsed at once (a memory cap: each costs
-    /// about 1 KiB). Beyond it new streams are counted and not inspected.
+    /// TCP streams reassembled and parsed at once by this engine (a memory
+    /// cap: each costs about 1 KiB). Beyond it new streams are counted and
+    /// not inspected. With N workers each engine gets 1/N of the default,
+    /// so the sensor's bound does not grow with its workers.
     pub max_tcp_streams: usize,
     /// First flow id of this engine: workers of one sensor get disjoint
     /// ranges so flow ids stay unique across them.
@@ -135,7 +137,7 @@ struct HttpApp {
 }
 
 // Per-connection state is allocated for every inspected stream (up to
-// `max_tcp_streams` per worker) and touched again when it is freed: rarely
+// `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
 const _: () = assert!(std::mem::size_of::<TcpState>() <= 192);

@@ -255,6 +255,8 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
         )
         .unwrap_or(i64::MAX),
         dns_cache_size: cfg.limits.dns_cache_entries.max(1),
+        // The stream cap bounds the sensor's memory: each worker has its share.
+        max_tcp_streams: (EngineConfig::default().max_tcp_streams / workers).max(1),
         ..EngineConfig::default()
     }
 }

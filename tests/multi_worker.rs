@@ -87,3 +87,46 @@ fn analyze_output_does_not_depend_on_the_number_of_workers() {
         assert_eq!(run(n), one, "{n} workers");
     }
 }
+
+/// The stream cap bounds the whole analyzer's memory: N workers share it
+/// rather than each having all of it.
+#[test]
+fn workers_share_the_tcp_stream_cap() {
+    use shadowmcp::analyze::{AnalyzeOptions, analyze};
+    let pcap =
+        std::env::temp_dir().join(format!("shadowmcp-stream-cap-{}.pcap", std::process::id()));
+    // 200 connections that each send a request and stay open.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_shadowmcp-bench-gen"))
+        .args([
+            "--scenario",
+            "flow-flood",
+            "--flows",
+            "200",
+            "--open",
+            "--seed",
+            "7",
+        ])
+        .arg("-o")
+        .arg(&pcap)
+        .status()
+        .expect("bench-gen runs");
+    assert!(status.success());
+    let skipped = |workers| {
+        let opts = AnalyzeOptions {
+            files: vec![pcap.clone()],
+            engine: EngineConfig {
+                max_tcp_streams: 16,
+                ..EngineConfig::default()
+            },
+            report_sanctioned: false,
+            min_confidence: Confidence::Low,
+            progress: false,
+            workers,
+        };
+        analyze(&opts, common::detector()).stats.tcp_streams_skipped
+    };
+    let (one, two) = (skipped(1), skipped(2));
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(one, 200 - 16);
+    assert_eq!(two, 200 - 16, "two workers inspect 8 streams each");
+}
