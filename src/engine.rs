@@ -109,11 +109,16 @@ struct TcpState {
     app: TcpApp,
 }
 
+// The HTTP variant is inline on purpose (see below): TcpState lives in its
+// own allocation, so its size is paid once per inspected stream.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum TcpApp {
     Probe,
     Tls,
-    Http(Box<HttpApp>),
+    /// Inline, not boxed: a connection's stream and HTTP state are one
+    /// allocation, loaded (and freed) together.
+    Http(HttpApp),
     WebSocket(Box<WsApp>),
     Dns,
     Done,
@@ -140,7 +145,7 @@ struct HttpApp {
 // `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
-const _: () = assert!(std::mem::size_of::<TcpState>() <= 192);
+const _: () = assert!(std::mem::size_of::<TcpState>() <= 800);
 const _: () = assert!(std::mem::size_of::<HttpApp>() <= 640);
 
 #[derive(Debug)]
@@ -330,8 +335,9 @@ impl Engine {
 
     /// Start loading what a frame processed soon will need, in stages a
     /// few frames apart, since each stage needs the previous one's line:
-    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state, 3 its
-    /// HTTP state. A hint only: it changes no state and no result.
+    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state (with
+    /// the HTTP state, which is part of it). A hint only: it changes no
+    /// state and no result.
     pub fn prefetch(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.flows.prefetch_index(hash),
@@ -342,12 +348,7 @@ impl Engine {
                 }) = self.flows.peek_value(hash)
                 {
                     let st: &TcpState = st;
-                    if stage == 2 {
-                        crate::flow::prefetch_all(st);
-                    } else if let TcpApp::Http(h) = &st.app {
-                        let h: &HttpApp = h;
-                        crate::flow::prefetch_all(h);
-                    }
+                    crate::flow::prefetch_all(st);
                 }
             }
         }
@@ -819,7 +820,7 @@ fn tcp_chunk(
         *app = if is_tls {
             TcpApp::Tls
         } else if is_http {
-            TcpApp::Http(Box::new(HttpApp {
+            TcpApp::Http(HttpApp {
                 req: HttpStream::new(Side::Request, ctx.cfg.http),
                 resp: HttpStream::new(Side::Response, ctx.cfg.http),
                 conv: Conversation::default(),
@@ -828,7 +829,7 @@ fn tcp_chunk(
                 ws_extensions: None,
                 upgraded: [false, false],
                 connect: false,
-            }))
+            })
         } else if meta.server_port == 53 {
             TcpApp::Dns
         } else {

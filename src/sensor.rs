@@ -43,7 +43,7 @@ const BATCH_BYTES: usize = 512 * 1024;
 /// (every partial batch is also handed over on each 500 ms report).
 const IDLE_FLUSH: Duration = Duration::from_millis(10);
 /// Frames between a flow's first prefetch stage and its processing (the
-/// later stages follow at 4, 2 and 1 frames ahead).
+/// later stages follow at 4 and 2 frames ahead).
 const AHEAD: usize = 6;
 /// Ring of look-ahead hashes (more than `AHEAD`).
 const RING: usize = 8;
@@ -121,8 +121,7 @@ pub(crate) fn frame_at<'a>(
 
 /// Feed frames to an engine: `frames` holds (timestamp, offset, length) of
 /// each within `data`. With many flows in flight each frame's flow look-up
-/// is a chain of cache misses (index entry, slot, stream state, HTTP
-/// state); the frames ahead are prefetched in stages so that those misses
+/// is a chain of cache misses (index entry, slot, stream state); the frames ahead are prefetched in stages so that those misses
 /// overlap with the work on the current frame.
 pub(crate) fn feed_frames<'a>(
     linktype: i32,
@@ -160,7 +159,7 @@ pub(crate) fn feed_frames<'a>(
     }
     for i in 0..frames.len() {
         admit(&mut ring, engine, i + AHEAD);
-        for (stage, dist) in [(1, 4), (2, 2), (3, 1)] {
+        for (stage, dist) in [(1, 4), (2, 2)] {
             if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
                 engine.prefetch(h.hash(), stage);
             }
