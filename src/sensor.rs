@@ -262,28 +262,80 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
 
 /// Worker index for a frame: the symmetric flow hash, so both directions of
 /// a flow meet in the same engine. Frames that do not decode go to worker 0,
-/// which counts them.
+/// which counts them (a malformed frame that looks like plain TCP/UDP at the
+/// fixed offsets may go to another worker: it is counted there, once).
 /// Also says whether the frame is DNS: the capture thread stores its answers
 /// in the shared name cache at once, before it reads the packets that follow,
 /// so the connection the answer names finds it whatever its worker.
 pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
-    let Ok(p) = decode::decode(linktype, frame) else {
-        return (0, false);
+    let flow = if linktype == decode::linktype::ETHERNET {
+        raw_flow(frame)
+    } else {
+        None
     };
-    let (sport, dport, proto) = match p.transport {
-        L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
-        L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
-        L4::Other { proto } => (0, 0, proto),
+    let Some((key, sport, dport)) = flow.or_else(|| decoded_flow(linktype, frame)) else {
+        return (0, false);
     };
     let dns = sport == 53 || dport == 53;
     if workers <= 1 {
         return (0, dns);
     }
-    let (key, _) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
     // The top bits of the table hash (multiply-shift): cheap, and
     // independent of the low bits that place the flow in a worker's index.
     let h = u64::from(key.table_hash());
     (((h * workers as u64) >> 32) as usize, dns)
+}
+
+/// The flow key and ports of a frame, through the full decoder.
+fn decoded_flow(linktype: i32, frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
+    let p = decode::decode(linktype, frame).ok()?;
+    let (sport, dport, proto) = match p.transport {
+        L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+        L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+        L4::Other { proto } => (0, 0, proto),
+    };
+    let (key, _) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
+    Some((key, sport, dport))
+}
+
+/// The flow key and ports of an untagged Ethernet frame carrying TCP or UDP
+/// over IPv4 (not a fragment) or IPv6 (no extension header), read at fixed
+/// offsets: the reading thread shards every frame, and a full decode is
+/// most of its work. The key is the one [`decoded_flow`] gives for the same
+/// frame; anything else is left to it (`None`).
+fn raw_flow(frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
+    let be16 = |b: &[u8], i: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
+    };
+    let ip = frame.get(14..)?;
+    let (src, dst, proto, v6, l4) = match be16(frame, 12)? {
+        0x0800 => {
+            let b0 = *ip.first()?;
+            let ihl = usize::from(b0 & 0x0f) * 4;
+            if b0 >> 4 != 4 || ihl < 20 || be16(ip, 6)? & 0x3fff != 0 {
+                return None;
+            }
+            let s = u32::from_be_bytes(ip.get(12..16)?.try_into().ok()?);
+            let d = u32::from_be_bytes(ip.get(16..20)?.try_into().ok()?);
+            let mapped = |a: u32| 0xffff_0000_0000 | u128::from(a);
+            (mapped(s), mapped(d), *ip.get(9)?, false, ip.get(ihl..)?)
+        }
+        0x86dd => {
+            if *ip.first()? >> 4 != 6 {
+                return None;
+            }
+            let s = u128::from_be_bytes(ip.get(8..24)?.try_into().ok()?);
+            let d = u128::from_be_bytes(ip.get(24..40)?.try_into().ok()?);
+            (s, d, *ip.get(6)?, true, ip.get(40..)?)
+        }
+        _ => return None,
+    };
+    if proto != PROTO_TCP && proto != PROTO_UDP {
+        return None;
+    }
+    let (sport, dport) = (be16(l4, 0)?, be16(l4, 2)?);
+    let (key, _) = FlowKey::from_numbers(src, sport, dst, dport, proto, v6);
+    Some((key, sport, dport))
 }
 
 fn wall_micros() -> Micros {
@@ -1028,8 +1080,9 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::shard;
+    use super::{decoded_flow, raw_flow, shard};
     use crate::decode::linktype;
+    use etherparse::PacketBuilder;
 
     fn frame(client: [u8; 4], cport: u16, server: [u8; 4], sport: u16, to_server: bool) -> Vec<u8> {
         let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
@@ -1065,6 +1118,70 @@ mod tests {
         }
         for n in per_worker {
             assert!((9_000..=11_000).contains(&n), "uneven: {per_worker:?}");
+        }
+    }
+
+    /// Plain frames of both IP versions and both transports.
+    fn plain_frame(v6: bool, udp: bool, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6]);
+        let b = if v6 {
+            b.ipv6([0x20; 16], [0x21; 16], 64)
+        } else {
+            b.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        };
+        let mut out = Vec::new();
+        let written = if udp {
+            b.udp(5353, 53).write(&mut out, payload)
+        } else {
+            b.tcp(40000, 443, 7, 1024).write(&mut out, payload)
+        };
+        written.expect("frame");
+        out
+    }
+
+    #[test]
+    fn raw_flow_reads_plain_frames_and_leaves_the_rest() {
+        for v6 in [false, true] {
+            for udp in [false, true] {
+                let f = plain_frame(v6, udp, b"abc");
+                let raw = raw_flow(&f).expect("plain frame read at fixed offsets");
+                assert_eq!(Some(raw), decoded_flow(linktype::ETHERNET, &f));
+            }
+        }
+        // An IPv4 fragment and a VLAN tag are left to the decoder.
+        let mut frag = plain_frame(false, false, b"abcdefgh");
+        frag[20] |= 0x20;
+        assert_eq!(raw_flow(&frag), None);
+        let mut tagged = plain_frame(false, false, b"abc");
+        tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+        assert_eq!(raw_flow(&tagged), None);
+        assert!(decoded_flow(linktype::ETHERNET, &tagged).is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Wherever the fixed-offset read and the decoder both answer, they
+        /// give the same flow: mutated, truncated and extended frames.
+        #[test]
+        fn raw_flow_agrees_with_the_decoder(
+            v6 in proptest::bool::ANY,
+            udp in proptest::bool::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            edits in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..140,
+            extra in 0usize..8,
+        ) {
+            let mut f = plain_frame(v6, udp, &payload);
+            for (i, b) in edits {
+                if let Some(x) = f.get_mut(i) {
+                    *x = b;
+                }
+            }
+            f.extend(std::iter::repeat_n(0u8, extra));
+            f.truncate(cut);
+            if let (Some(raw), Some(decoded)) = (raw_flow(&f), decoded_flow(linktype::ETHERNET, &f)) {
+                proptest::prop_assert_eq!(raw, decoded);
+            }
         }
     }
 }
