@@ -1,5 +1,7 @@
 //! Host-name and path matching for signature entries, without allocation on
-//! the lookup path (called once per TLS ClientHello / DNS answer / HTTP request).
+//! the lookup path for lower-case names, the usual form (called once per TLS
+//! ClientHello / DNS answer / HTTP request; a name with upper-case letters is
+//! lower-cased into one small string).
 //!
 //! Host forms (all compared case-insensitively, one trailing dot ignored):
 //! * exact: `mcp.notion.com`;
@@ -7,6 +9,8 @@
 //!   (`a.mcp.cloudflare.com`, `a.b.mcp.cloudflare.com`), never the suffix itself;
 //! * placeholder: `bedrock-agentcore.{region}.amazonaws.com`, where `{region}`
 //!   stands for exactly one non-empty label. Both forms can be combined.
+
+use std::borrow::Cow;
 
 /// Longest host name in dotted text form: 255 octets on the wire minus the
 /// length octets (RFC 1035 §2.3.4, RFC 2181 §11).
@@ -17,57 +21,57 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// short in practice (`/mcp/v1/http`); the cap bounds memory and match time.
 pub const MAX_PATH_LEN: usize = 1024;
 
-/// A host name lower-cased into a stack buffer, so look-ups in a hash map of
-/// lower-case keys need no heap allocation.
-pub(crate) struct HostBuf {
-    buf: [u8; MAX_HOST_LEN],
-    len: usize,
+/// A host name in lower case: the name itself when it has no upper-case
+/// letter (the common case: no copy), else a lower-cased copy. Look-ups in
+/// hash maps of lower-case keys then compare it as is.
+pub(crate) struct HostBuf<'a> {
+    name: Cow<'a, str>,
     /// Where the last label starts.
     last_label: usize,
 }
 
-impl HostBuf {
+impl<'a> HostBuf<'a> {
     /// Normalise `host` (ASCII lower case, one trailing dot removed). `None` for
     /// names that no signature can match: empty, longer than 253 bytes, an empty
     /// label, or a byte outside letters, digits, `-`, `_` and `.` (the loader
     /// rejects such characters in signatures, so no match is lost).
-    pub(crate) fn new(host: &str) -> Option<HostBuf> {
+    pub(crate) fn new(host: &'a str) -> Option<HostBuf<'a>> {
         let host = host.strip_suffix('.').unwrap_or(host);
         let bytes = host.as_bytes();
         if bytes.is_empty() || bytes.len() > MAX_HOST_LEN {
             return None;
         }
-        let mut out = HostBuf {
-            buf: [0; MAX_HOST_LEN],
-            len: bytes.len(),
-            last_label: 0,
-        };
+        let mut last_label = 0;
+        let mut upper = false;
         let mut prev_dot = true; // a leading dot is an empty label
-        for (i, (dst, &b)) in out.buf.iter_mut().zip(bytes).enumerate() {
+        for (i, &b) in bytes.iter().enumerate() {
             match b {
                 b'.' if prev_dot => return None,
                 b'.' => {
                     prev_dot = true;
-                    out.last_label = i + 1;
+                    last_label = i + 1;
                 }
                 b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => prev_dot = false,
-                b'A'..=b'Z' => prev_dot = false,
+                b'A'..=b'Z' => {
+                    prev_dot = false;
+                    upper = true;
+                }
                 _ => return None,
             }
-            *dst = b.to_ascii_lowercase();
         }
         if prev_dot {
             return None; // "a..": the stripped name still ends with a dot
         }
-        Some(out)
+        let name = if upper {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        Some(HostBuf { name, last_label })
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII bytes are ever stored, so this cannot fail.
-        self.buf
-            .get(..self.len)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        &self.name
     }
 
     /// The name and its last label (`com` of `mcp.example.com`).
