@@ -1004,13 +1004,49 @@ pub fn codings_supported(head: &Head) -> bool {
 // Head parsing
 // ---------------------------------------------------------------------------
 
-/// RFC 9110 §5.6.2 tchar.
+/// RFC 9110 §5.6.2 tchar, as a table: one load per byte of every method and
+/// field name.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Every byte visible ASCII (VCHAR, 0x21..=0x7e), as a request target must be.
+/// Without an early exit, so the compiler can check many bytes at once.
+fn all_vchar(s: &[u8]) -> bool {
+    s.iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) <= 0x7e - 0x21))
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -1045,7 +1081,7 @@ fn parse_request_line(line: &[u8]) -> Result<(&[u8], &[u8], u8), HttpError> {
     let sp2 = memchr::memrchr(b' ', rest).ok_or(HttpError::BadStartLine)?;
     let (target, version) = rest.split_at_checked(sp2).ok_or(HttpError::BadStartLine)?;
     let version = version.get(1..).unwrap_or_default();
-    if !is_token(method) || target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    if !is_token(method) || target.is_empty() || !all_vchar(target) {
         return Err(HttpError::BadStartLine);
     }
     let minor = parse_version(version).ok_or(HttpError::BadStartLine)?;
@@ -1181,7 +1217,7 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
 
 /// RFC 9110 §5.5: NUL and bare CR in a field value are invalid.
 fn check_value(v: &[u8]) -> Result<(), HttpError> {
-    if v.iter().any(|&b| b == 0 || b == b'\r') {
+    if memchr::memchr2(0, b'\r', v).is_some() {
         return Err(HttpError::BadHeader);
     }
     Ok(())
@@ -2303,6 +2339,20 @@ mod tests {
         // Non-UTF-8 values are kept lossily.
         let (evs, _, _) = req(b"GET / HTTP/1.1\r\nX-Name: caf\xe9\r\n\r\n");
         assert_eq!(heads(&evs)[0].header("x-name"), Some("caf\u{fffd}"));
+    }
+
+    #[test]
+    fn byte_classes_follow_the_rfc() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), tchar, "{b:#x}");
+            assert_eq!(
+                all_vchar(&[b'a', b, b'z']),
+                (0x21..=0x7e).contains(&b),
+                "{b:#x}"
+            );
+        }
+        assert!(all_vchar(b""));
     }
 
     #[test]
