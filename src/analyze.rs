@@ -243,8 +243,9 @@ impl Pool {
             let cfg = EngineConfig {
                 flow_id_base: (id as u64) << 48,
                 max_flows: (opts.engine.max_flows / n).max(1),
-                // A sensor-wide memory bound, like the flow cap: split.
+                // Analyzer-wide memory bounds, like the flow cap: split.
                 max_tcp_streams: (opts.engine.max_tcp_streams / n).max(1),
+                max_buffered_bytes: (opts.engine.max_buffered_bytes / n).max(1),
                 ..opts.engine.clone()
             };
             let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());

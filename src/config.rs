@@ -67,6 +67,12 @@ pub struct LimitsConfig {
     pub dns_cache_entries: usize,
     /// (client, server) pairs remembered for suppression and roll-ups.
     pub max_findings: usize,
+    /// TCP streams reassembled and parsed at once by the whole sensor
+    /// (split evenly across workers).
+    pub max_tcp_streams: usize,
+    /// MiB that the buffers of those streams may hold (split evenly across
+    /// workers): the memory the traffic itself can claim.
+    pub tcp_buffer_mib: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +155,8 @@ impl Default for LimitsConfig {
             closed_flow_timeout_secs: 5,
             dns_cache_entries: 65_536,
             max_findings: 100_000,
+            max_tcp_streams: 65_536,
+            tcp_buffer_mib: 256,
         }
     }
 }
@@ -303,6 +311,21 @@ impl Config {
                 format!("{} is below the number of workers", l.max_flows),
             );
         }
+        if l.max_tcp_streams < c.workers || l.max_tcp_streams > 16_777_216 {
+            return bad(
+                "limits.max_tcp_streams",
+                format!(
+                    "{} is outside {}..=16777216 (at least one per worker)",
+                    l.max_tcp_streams, c.workers
+                ),
+            );
+        }
+        if !(1..=1_048_576).contains(&l.tcp_buffer_mib) {
+            return bad(
+                "limits.tcp_buffer_mib",
+                format!("{} is outside 1..=1048576", l.tcp_buffer_mib),
+            );
+        }
         if !(1..=86_400).contains(&l.flow_timeout_secs) {
             return bad(
                 "limits.flow_timeout_secs",
@@ -411,6 +434,27 @@ path = "-"
         assert_eq!(e.key, "capture.workers");
         let e = Config::parse("[metrics]\nlisten = \"nowhere\"\n", "x.toml").expect_err("addr");
         assert_eq!(e.key, "metrics.listen");
+    }
+
+    #[test]
+    fn stream_limits_are_checked() {
+        let c = Config::parse(
+            "[limits]\nmax_tcp_streams = 1000\ntcp_buffer_mib = 64\n",
+            "x.toml",
+        )
+        .expect("valid");
+        assert_eq!(
+            (c.limits.max_tcp_streams, c.limits.tcp_buffer_mib),
+            (1000, 64)
+        );
+        let e = Config::parse(
+            "[capture]\nworkers = 4\n[limits]\nmax_tcp_streams = 3\n",
+            "x.toml",
+        )
+        .expect_err("fewer streams than workers");
+        assert_eq!(e.key, "limits.max_tcp_streams");
+        let e = Config::parse("[limits]\ntcp_buffer_mib = 0\n", "x.toml").expect_err("zero");
+        assert_eq!(e.key, "limits.tcp_buffer_mib");
     }
 
     #[test]

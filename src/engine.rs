@@ -44,6 +44,13 @@ pub struct EngineConfig {
     /// not inspected. With N workers each engine gets 1/N of the default,
     /// so the sensor's bound does not grow with its workers.
     pub max_tcp_streams: usize,
+    /// Heap bytes all inspected streams may hold in buffers (out-of-order
+    /// segments, partial messages, bodies kept for classification): the
+    /// budget that bounds what the traffic can make the engine allocate.
+    /// Over it, a stream that holds more than its share
+    /// (`max_buffered_bytes / max_tcp_streams`) when it grows is no longer
+    /// inspected (`tcp_streams_shed`). Split among workers like the stream cap.
+    pub max_buffered_bytes: usize,
     /// First flow id of this engine: workers of one sensor get disjoint
     /// ranges so flow ids stay unique across them.
     pub flow_id_base: u64,
@@ -61,6 +68,7 @@ impl Default for EngineConfig {
             websocket_max_message_bytes: 256 * 1024,
             community_id_seed: 0,
             max_tcp_streams: 65_536,
+            max_buffered_bytes: 256 * 1024 * 1024,
             flow_id_base: 0,
         }
     }
@@ -107,6 +115,9 @@ struct TcpState {
     /// Bytes delivered by reassembly that the parser has not consumed yet.
     pending: [Vec<u8>; 2],
     app: TcpApp,
+    /// What this stream's buffers held when last counted in
+    /// `Stats::tcp_buffered_bytes`.
+    held: usize,
 }
 
 // The HTTP variant is inline on purpose (see below): TcpState lives in its
@@ -661,11 +672,15 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
 /// read-until-close body, report, and release the stream's budget.
 fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
     ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
+    // The state is freed after this: its buffers leave the budget.
+    ctx.stats.tcp_buffered_bytes = ctx.stats.tcp_buffered_bytes.saturating_sub(st.held as u64);
+    st.held = 0;
     let meta = *meta;
     let TcpState {
         reasm,
         pending,
         app,
+        held: _,
     } = st;
     for (dir, r) in reasm.iter_mut().enumerate() {
         r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
@@ -709,6 +724,7 @@ fn tcp_segment(
             reasm: [Reassembler::new(), Reassembler::new()],
             pending: [Vec::new(), Vec::new()],
             app: TcpApp::Probe,
+            held: 0,
         };
         for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
             if let Some(i) = i {
@@ -730,6 +746,7 @@ fn tcp_segment(
         reasm,
         pending,
         app,
+        held,
     } = &mut **st;
     let Some(r) = reasm.get_mut(dir) else { return };
     let (gaps_before, overflows_before) = (r.gaps, r.overflows);
@@ -738,6 +755,25 @@ fn tcp_segment(
     });
     ctx.stats.tcp_gaps += u64::from(r.gaps - gaps_before);
     ctx.stats.tcp_stream_overflow += u64::from(r.overflows - overflows_before);
+    // The buffer budget: count what the stream holds now; over budget, a
+    // stream that grew beyond its share is shed (its buffers are freed
+    // below), so floods of large partial messages cannot exhaust memory
+    // while streams that hold little go on being inspected.
+    let before = *held;
+    *held = held_bytes(reasm, pending, app);
+    let total = &mut ctx.stats.tcp_buffered_bytes;
+    *total = total
+        .saturating_sub(before as u64)
+        .saturating_add(*held as u64);
+    let share = ctx.cfg.max_buffered_bytes / ctx.cfg.max_tcp_streams.max(1);
+    if *total > ctx.cfg.max_buffered_bytes as u64
+        && *held > before
+        && *held > share
+        && !matches!(app, TcpApp::Done)
+    {
+        ctx.stats.tcp_streams_shed += 1;
+        *app = TcpApp::Done;
+    }
     if matches!(app, TcpApp::Done) {
         // Nothing more to learn: finish the parsers, drop the buffers, and
         // keep a tiny tombstone so the rest of the flow costs one table
@@ -746,6 +782,24 @@ fn tcp_segment(
             close_tcp(ctx, meta, &mut st);
         }
     }
+}
+
+/// Heap bytes a stream's buffers hold: reassembly, unconsumed data and the
+/// parsers' partial messages (see `EngineConfig::max_buffered_bytes`).
+fn held_bytes(reasm: &[Reassembler; 2], pending: &[Vec<u8>; 2], app: &TcpApp) -> usize {
+    let mut n: usize = reasm.iter().map(Reassembler::buffered).sum();
+    n = n.saturating_add(pending.iter().map(Vec::capacity).sum());
+    let parsers = match app {
+        TcpApp::Http(h) => h
+            .req
+            .held_bytes()
+            .saturating_add(h.resp.held_bytes())
+            .saturating_add(h.sse.as_ref().map_or(0, |p| p.held_bytes()))
+            .saturating_add(h.conv.request.as_ref().map_or(0, Head::held_bytes)),
+        TcpApp::WebSocket(w) => w.streams.iter().map(WsStream::held_bytes).sum(),
+        TcpApp::Probe | TcpApp::Tls | TcpApp::Dns | TcpApp::Done => 0,
+    };
+    n.saturating_add(parsers)
 }
 
 /// One piece of reassembled stream for direction `dir`.

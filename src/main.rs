@@ -133,6 +133,15 @@ struct AnalyzeArgs {
     /// Maximum flows tracked at once; the least recently seen is evicted.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     max_flows: usize,
+    /// TCP streams reassembled and parsed at once; beyond, new streams are
+    /// counted and not inspected.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    max_tcp_streams: usize,
+    /// MiB the buffers of inspected TCP streams may hold (out-of-order
+    /// segments, partial messages, bodies); over it, streams holding more
+    /// than their share are no longer inspected.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    tcp_buffer_mib: usize,
     /// Seconds without packets after which a flow is finished.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     flow_timeout: u64,
@@ -388,6 +397,8 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
     let detector = Arc::new(Detector::new(signatures, allowlist));
     let engine = EngineConfig {
         max_flows: args.max_flows.max(1),
+        max_tcp_streams: args.max_tcp_streams.max(1),
+        max_buffered_bytes: args.tcp_buffer_mib.saturating_mul(1 << 20).max(1),
         flow_idle_timeout: i64::try_from(args.flow_timeout.saturating_mul(1_000_000))
             .unwrap_or(i64::MAX),
         flow_closed_timeout: i64::try_from(args.closed_timeout.saturating_mul(1_000_000))
@@ -475,8 +486,20 @@ fn print_summary(r: &AnalyzeResult) {
     );
     let _ = writeln!(
         e,
-        "flows {}  evicted idle {}  evicted at cap {}  tcp gaps {}",
-        s.flows_created, s.flows_evicted_idle, s.flows_evicted_capacity, s.tcp_gaps
+        "flows {}  evicted idle {}  evicted at cap {}  tcp gaps {}{}",
+        s.flows_created,
+        s.flows_evicted_idle,
+        s.flows_evicted_capacity,
+        s.tcp_gaps,
+        // Analysis was partial: say so, and why.
+        if s.tcp_streams_skipped + s.tcp_streams_shed > 0 {
+            format!(
+                "  tcp streams not inspected: {} at the stream cap, {} over the buffer budget",
+                s.tcp_streams_skipped, s.tcp_streams_shed
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         e,

@@ -254,8 +254,10 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
         )
         .unwrap_or(i64::MAX),
         dns_cache_size: cfg.limits.dns_cache_entries.max(1),
-        // The stream cap bounds the sensor's memory: each worker has its share.
-        max_tcp_streams: (EngineConfig::default().max_tcp_streams / workers).max(1),
+        // The stream cap and the buffer budget bound the sensor's memory:
+        // each worker has its share.
+        max_tcp_streams: (cfg.limits.max_tcp_streams / workers).max(1),
+        max_buffered_bytes: (cfg.limits.tcp_buffer_mib.saturating_mul(1 << 20) / workers).max(1),
         ..EngineConfig::default()
     }
 }

@@ -23,6 +23,12 @@ pub struct Stats {
     pub tcp_streams_active: u64,
     /// New TCP streams not inspected because `max_tcp_streams` was reached.
     pub tcp_streams_skipped: u64,
+    /// Heap bytes the inspected TCP streams hold in buffers (a gauge): the
+    /// part of memory that depends on what the traffic sends.
+    pub tcp_buffered_bytes: u64,
+    /// Streams no longer inspected because the buffer budget was exceeded
+    /// while they held more than their share of it.
+    pub tcp_streams_shed: u64,
     pub tcp_stream_overflow: u64,
     pub dns_messages: u64,
     pub dns_errors: u64,
@@ -71,6 +77,8 @@ impl Stats {
             tcp_gaps,
             tcp_streams_active,
             tcp_streams_skipped,
+            tcp_buffered_bytes,
+            tcp_streams_shed,
             tcp_stream_overflow,
             dns_messages,
             dns_errors,
@@ -105,6 +113,8 @@ impl Stats {
             tcp_gaps,
             tcp_streams_active,
             tcp_streams_skipped,
+            tcp_buffered_bytes,
+            tcp_streams_shed,
             tcp_stream_overflow,
             dns_messages,
             dns_errors,

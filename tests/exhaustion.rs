@@ -71,3 +71,71 @@ fn syn_flood_around_a_session_keeps_memory_bounded_and_finds_it() {
     assert_eq!(a.confidence, Confidence::High);
     assert_eq!(found[0].mcp.client.as_deref(), Some("flood-survivor 1.0"));
 }
+
+/// Many connections that each leave a large partial HTTP head (in order, or
+/// out of order so that reassembly buffers it): the buffers stay within the
+/// engine's budget, the streams that hold too much are shed, and a real
+/// session that arrives while the budget is exceeded is still found.
+#[test]
+fn large_partial_messages_stay_within_the_buffer_budget() {
+    let budget = 1024 * 1024;
+    let cfg = EngineConfig {
+        max_tcp_streams: 256,
+        max_buffered_bytes: budget,
+        ..EngineConfig::default()
+    };
+    let det = common::detector();
+    let mut engine = Engine::new(cfg, det.clone());
+    let mut agg = Aggregator::new(100);
+    let mut head = b"GET /upload HTTP/1.1\r\nHost: bulk.example\r\nX-Pad: ".to_vec();
+    head.resize(12 * 1024, b'a');
+    let mut peak = 0;
+    for i in 0..200u16 {
+        let client = format!("10.20.{}.{}", i / 250, i % 250 + 1);
+        let mut conv = TcpConv::new(&client, 40_000 + i, "10.9.0.7", 80);
+        if i % 2 == 0 {
+            conv.send(true, &head, 1400);
+        } else {
+            // The first segment never arrives: the rest waits in reassembly.
+            let order: Vec<usize> = (1..head.len().div_ceil(1400)).collect();
+            conv.send_order(true, &head, 1400, &order, false);
+        }
+        for f in &conv.frames {
+            engine.process_frame(f.ts, linktype::ETHERNET, &f.bytes);
+            peak = peak.max(engine.stats().tcp_buffered_bytes);
+        }
+    }
+    // One growth step past the budget at most (a segment, a Vec doubling).
+    assert!(peak <= budget as u64 + 64 * 1024, "peak {peak}");
+    assert!(
+        peak > budget as u64 / 2,
+        "the flood did fill the budget: {peak}"
+    );
+    let shed = engine.stats().tcp_streams_shed;
+    assert!(shed > 50, "streams over their share were shed: {shed}");
+
+    let mut session = TcpConv::new("10.1.4.7", 51234, "10.9.0.5", 8765);
+    session.send(true, &post(INIT), 1400);
+    for f in &session.frames {
+        engine.process_frame(f.ts, linktype::ETHERNET, &f.bytes);
+        engine.drain_observations().for_each(|o| agg.add(&o));
+    }
+    assert_eq!(
+        engine.stats().tcp_streams_shed,
+        shed,
+        "the session holds little: not shed"
+    );
+    engine.finish();
+    engine.drain_observations().for_each(|o| agg.add(&o));
+    assert_eq!(
+        engine.stats().tcp_buffered_bytes,
+        0,
+        "every stream's buffers left the count when it ended"
+    );
+    let found = agg.into_sorted();
+    let s = found
+        .iter()
+        .find(|f| f.mcp.client.as_deref() == Some("flood-survivor 1.0"))
+        .expect("the session was found");
+    assert!(assess(s, &det).confidence >= Confidence::Medium);
+}

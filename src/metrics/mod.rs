@@ -90,6 +90,8 @@ pub const TLS_ECH: &str = "shadowmcp_tls_ech_total";
 pub const MCP_SESSIONS: &str = "shadowmcp_mcp_sessions_total";
 pub const DNS_CACHE_EVICTIONS: &str = "shadowmcp_dns_cache_evictions_total";
 pub const TCP_STREAMS_SKIPPED: &str = "shadowmcp_tcp_streams_skipped_total";
+pub const TCP_STREAMS_SHED: &str = "shadowmcp_tcp_streams_shed_total";
+pub const TCP_BUFFERED_BYTES: &str = "shadowmcp_tcp_buffered_bytes";
 pub const FINDINGS: &str = "shadowmcp_findings_total";
 pub const FINDINGS_SUPPRESSED: &str = "shadowmcp_findings_suppressed_total";
 pub const FINDINGS_DROPPED: &str = "shadowmcp_findings_dropped_total";
@@ -253,7 +255,9 @@ const S_WS_ERR: usize = 29;
 const S_MCP: usize = 30;
 const S_DNS_CACHE_EVICT: usize = 31;
 const S_TCP_SKIPPED: usize = 32;
-const STAT_FIELDS: usize = 33;
+const S_TCP_SHED: usize = 33;
+const S_TCP_BUFFERED: usize = 34;
+const STAT_FIELDS: usize = 35;
 
 fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
     let mut v = [0u64; STAT_FIELDS];
@@ -286,6 +290,8 @@ fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
         (S_MCP, s.mcp_sessions_confirmed),
         (S_DNS_CACHE_EVICT, s.dns_cache_evictions),
         (S_TCP_SKIPPED, s.tcp_streams_skipped),
+        (S_TCP_SHED, s.tcp_streams_shed),
+        (S_TCP_BUFFERED, s.tcp_buffered_bytes),
     ];
     for (i, x) in pairs {
         if let Some(slot) = v.get_mut(i) {
@@ -440,7 +446,19 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     Family {
         kind: Kind::Counter,
         name: TCP_STREAMS_SKIPPED,
-        help: "New TCP streams not inspected because a worker already parsed its maximum of concurrent streams.",
+        help: "New TCP streams not inspected because a worker already parsed its share of the maximum of concurrent streams.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TCP_STREAMS_SHED,
+        help: "TCP streams no longer inspected because the buffer budget was exceeded while they held more than their share of it.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: TCP_BUFFERED_BYTES,
+        help: "Heap bytes held in the buffers of inspected TCP streams (reassembly, partial messages, kept bodies).",
         labels: &[],
     },
     Family {
@@ -591,6 +609,8 @@ impl SnapshotCollector {
         out.push(one(MCP_SESSIONS, t(S_MCP)));
         out.push(one(DNS_CACHE_EVICTIONS, t(S_DNS_CACHE_EVICT)));
         out.push(one(TCP_STREAMS_SKIPPED, t(S_TCP_SKIPPED)));
+        out.push(one(TCP_STREAMS_SHED, t(S_TCP_SHED)));
+        out.push(one(TCP_BUFFERED_BYTES, t(S_TCP_BUFFERED)));
 
         for (iface, c) in &st.interfaces {
             out.push(lab(PACKETS, iface, c.value(0)));

@@ -163,6 +163,13 @@ impl Head {
                 .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
     }
 
+    /// Heap bytes the head holds (for the engine's memory budget).
+    pub fn held_bytes(&self) -> usize {
+        self.text
+            .capacity()
+            .saturating_add(self.fields.capacity() * std::mem::size_of::<(Span, Span)>())
+    }
+
     /// Request method (empty for responses).
     pub fn method(&self) -> &str {
         self.get(self.method)
@@ -419,6 +426,17 @@ impl HttpStream {
 
     pub fn stats(&self) -> HttpStats {
         self.stats
+    }
+
+    /// Heap bytes this parser holds for the current message (body kept for
+    /// classification, a content decoder), for the engine's memory budget.
+    pub fn held_bytes(&self) -> usize {
+        let decoder = if self.body.decoder.is_some() {
+            crate::proto::DECODER_BYTES
+        } else {
+            0
+        };
+        self.body.kept.capacity().saturating_add(decoder)
     }
 
     /// The error the parser is stuck on (see the module doc), if any. Since

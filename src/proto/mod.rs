@@ -9,3 +9,8 @@ pub mod quic;
 pub mod sse;
 pub mod tls;
 pub mod websocket;
+
+/// Heap bytes charged for one live decompressor (inflate window and state,
+/// or a brotli/zstd decoder's buffers) in the engine's memory budget: an
+/// estimate, since the libraries do not report their allocations.
+pub const DECODER_BYTES: usize = 64 * 1024;

@@ -102,6 +102,17 @@ impl SseParser {
         self.dropped
     }
 
+    /// Heap bytes held for the event being assembled (for the engine's
+    /// memory budget).
+    pub fn held_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.line
+            .capacity()
+            .saturating_add(self.data.capacity())
+            .saturating_add(opt(&self.event))
+            .saturating_add(opt(&self.id))
+    }
+
     /// Skip one leading BOM, which may itself be split across feeds.
     fn strip_bom<'a>(&mut self, mut data: &'a [u8]) -> &'a [u8] {
         while let Some(matched) = self.bom_matched {

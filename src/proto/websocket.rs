@@ -170,6 +170,20 @@ pub struct WsStream {
 }
 
 impl WsStream {
+    /// Heap bytes held (message being assembled, inflate buffers), for the
+    /// engine's memory budget.
+    pub fn held_bytes(&self) -> usize {
+        let inflater = if self.inflater.is_some() {
+            crate::proto::DECODER_BYTES
+        } else {
+            0
+        };
+        self.inflate_out
+            .capacity()
+            .saturating_add(self.message.as_ref().map_or(0, |m| m.buf.capacity()))
+            .saturating_add(inflater)
+    }
+
     pub fn new(
         from_client: bool,
         deflate: Option<DeflateParams>,
