@@ -347,8 +347,9 @@ impl Engine {
     /// Start loading what a frame processed soon will need, in stages a
     /// few frames apart, since each stage needs the previous one's line:
     /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state (with
-    /// the HTTP state, which is part of it). A hint only: it changes no
-    /// state and no result.
+    /// the HTTP state, which is part of it), 3 (for a packet that may end
+    /// the stream) the allocator headers of the blocks freed with it. A
+    /// hint only: it changes no state and no result.
     pub fn prefetch(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.flows.prefetch_index(hash),
@@ -359,7 +360,18 @@ impl Engine {
                 }) = self.flows.peek_value(hash)
                 {
                     let st: &TcpState = st;
-                    crate::flow::prefetch_all(st);
+                    if stage == 2 {
+                        crate::flow::prefetch_all(st);
+                    } else {
+                        // The stream ends with this packet: freeing its
+                        // blocks reads their allocator headers.
+                        crate::flow::prefetch_block_header(st);
+                        if let TcpApp::Http(h) = &st.app
+                            && let Some(head) = &h.conv.request
+                        {
+                            head.prefetch_blocks();
+                        }
+                    }
                 }
             }
         }

@@ -163,6 +163,17 @@ impl Head {
                 .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
     }
 
+    /// Prefetch the headers of the head's two heap blocks (text and fields),
+    /// which freeing it reads: a hint only.
+    pub fn prefetch_blocks(&self) {
+        if let Some(b) = self.text.as_bytes().first() {
+            crate::flow::prefetch_block_header(b);
+        }
+        if let Some(f) = self.fields.first() {
+            crate::flow::prefetch_block_header(f);
+        }
+    }
+
     /// Heap bytes the head holds (for the engine's memory budget).
     pub fn held_bytes(&self) -> usize {
         self.text
