@@ -746,8 +746,10 @@ fn tcp_segment(
         flow.app = App::Tcp(Box::new(st));
     }
     let App::Tcp(st) = &mut flow.app else { return };
-    if flags.syn && payload.is_empty() {
-        if let Some(r) = st.reasm.get_mut(dir) {
+    if payload.is_empty() {
+        // Nothing for reassembly or the parsers (the end of the stream is
+        // the caller's): a pure ACK does not touch the stream state.
+        if let (true, Some(r)) = (flags.syn, st.reasm.get_mut(dir)) {
             r.on_syn(seq);
         }
         return;

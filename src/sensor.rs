@@ -159,12 +159,17 @@ pub(crate) fn feed_frames<'a>(
     }
     for i in 0..frames.len() {
         admit(&mut ring, engine, i + AHEAD);
-        for (stage, dist) in [(1, 4), (2, 2)] {
-            if let Some(Some((_, _, _, Some(h)))) = ring.get((i + dist) % RING) {
-                engine.prefetch(h.hash(), stage);
-            }
+        if let Some(Some((_, _, _, Some(h)))) = ring.get((i + 4) % RING) {
+            engine.prefetch(h.hash(), 1);
         }
-        // A FIN or RST may end the stream next frame: its state is freed.
+        // The stream state only for a segment that uses it: data for the
+        // parsers, or a FIN or RST that may end it (a pure ACK does not).
+        if let Some(Some((_, _, d, Some(h)))) = ring.get((i + 2) % RING)
+            && !is_pure_ack(d)
+        {
+            engine.prefetch(h.hash(), 2);
+        }
+        // A FIN or RST may end the stream: its blocks are freed.
         if let Some(Some((_, _, Ok(p), Some(h)))) = ring.get((i + 1) % RING)
             && let L4::Tcp { flags, .. } = p.transport
             && (flags.fin || flags.rst)
@@ -175,6 +180,13 @@ pub(crate) fn feed_frames<'a>(
             engine.process_decoded(*ts, *len, d, h.as_ref());
         }
     }
+}
+
+/// A TCP segment without data, FIN or RST: the engine does not touch its
+/// stream state.
+fn is_pure_ack(d: &Result<DecodedPacket<'_>, DecodeError>) -> bool {
+    matches!(d, Ok(p) if matches!(p.transport, L4::Tcp { flags, payload, .. }
+        if payload.is_empty() && !flags.fin && !flags.rst && !flags.syn))
 }
 
 /// Counters and state shared by the sensor's threads, read by the metrics
@@ -1146,6 +1158,34 @@ mod tests {
         };
         written.expect("frame");
         out
+    }
+
+    #[test]
+    fn only_segments_without_data_fin_rst_or_syn_are_pure_acks() {
+        use super::is_pure_ack;
+        use crate::decode::decode;
+        let tcp = |flags: &str, data: &[u8]| {
+            let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 80, 7, 1024)
+                .ack(1);
+            let b = match flags {
+                "F" => b.fin(),
+                "R" => b.rst(),
+                "S" => b.syn(),
+                _ => b,
+            };
+            let mut out = Vec::new();
+            b.write(&mut out, data).expect("frame");
+            out
+        };
+        let pure = |f: &[u8]| is_pure_ack(&decode(linktype::ETHERNET, f));
+        assert!(pure(&tcp("", b"")));
+        assert!(!pure(&tcp("", b"x")));
+        for flag in ["F", "R", "S"] {
+            assert!(!pure(&tcp(flag, b"")), "{flag}");
+        }
+        assert!(!pure(&plain_frame(false, true, b"")));
     }
 
     #[test]
