@@ -120,7 +120,7 @@ pub fn decode(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, DecodeEr
 /// anything the general path would reject, which then decides. Where it
 /// answers, the answer is the general path's (a property test checks it);
 /// it only skips the generic slicing machinery.
-#[inline]
+#[inline(always)]
 fn decode_ethernet_tcp(frame: &[u8]) -> Option<DecodedPacket<'_>> {
     let be16 = |b: &[u8], i: usize| -> Option<u16> {
         Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
