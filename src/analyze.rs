@@ -43,11 +43,6 @@ pub struct AnalyzeResult {
 }
 
 pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult {
-    let mut engine = Engine::new(opts.engine.clone(), detector.clone());
-    let mut agg = Aggregator::new(MAX_FINDINGS);
-    let mut pool = (opts.workers > 1).then(|| Pool::start(opts, &detector));
-    let mut unusable = Vec::new();
-    let mut damaged = Vec::new();
     let total: u64 = opts
         .files
         .iter()
@@ -65,75 +60,21 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
             );
             b
         });
-    // One worker: frames are still gathered in batches, so that the engine
-    // can prefetch the flows of the frames ahead (see `Batch::feed`).
-    // Observations keep their order, so the output is the same.
-    let mut batch = Batch::new(0);
-    for path in &opts.files {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                unusable.push(e);
-                continue;
-            }
-        };
-        let linktype = src.linktype();
-        batch.clear(linktype);
-        if src.reads_blocks() {
-            // A classic pcap: frames are taken a block at a time from the
-            // reader's buffer; one worker processes them there, uncopied.
-            let read = read_blocks(&mut src, bar.as_ref(), |block, frames| {
-                if let Some(p) = pool.as_mut() {
-                    for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
-                        p.push(linktype, ts, frame);
-                    }
-                    return;
-                }
-                feed_frames(linktype, block, frames, &mut engine);
-                for o in engine.drain_observations() {
-                    agg.add(&o);
-                }
-            });
-            if let Err(e) = read {
-                damaged.push(e);
-            }
-            continue;
-        }
-        loop {
-            match src.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Some(b) = &bar {
-                        // pcap record header + captured bytes.
-                        b.inc(16 + frame.data.len() as u64);
-                    }
-                    if let Some(p) = pool.as_mut() {
-                        p.push(linktype, frame.ts, frame.data);
-                        continue;
-                    }
-                    batch.push(frame.ts, frame.data);
-                    if batch.full() {
-                        run_batch(&mut batch, &mut engine, &mut agg);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    damaged.push(e);
-                    break;
-                }
-            }
-        }
-        run_batch(&mut batch, &mut engine, &mut agg);
-    }
-    engine.finish();
-    for o in engine.drain_observations() {
-        agg.add(&o);
-    }
-    let mut stats = engine.stats().clone();
-    if let Some(p) = pool {
-        let (pool_stats, pool_agg) = p.finish();
-        stats.merge(&pool_stats);
-        agg = pool_agg;
-    }
+    // Files can be read once per worker unless one is a pipe or a device.
+    let regular = opts
+        .files
+        .iter()
+        .all(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()));
+    let Outcome {
+        stats,
+        agg,
+        unusable,
+        damaged,
+    } = if opts.workers > 1 && regular {
+        analyze_parallel(opts, &detector, bar.as_ref())
+    } else {
+        analyze_serial(opts, &detector, bar.as_ref())
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -173,6 +114,96 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     }
 }
 
+/// One worker on the reading thread, or (`--workers N` on a pipe or a
+/// device, which can be read only once) a reading thread that hands frames
+/// to N workers.
+fn analyze_serial(
+    opts: &AnalyzeOptions,
+    detector: &Arc<Detector>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Outcome {
+    let mut engine = Engine::new(opts.engine.clone(), detector.clone());
+    let mut agg = Aggregator::new(MAX_FINDINGS);
+    let mut pool = (opts.workers > 1).then(|| Pool::start(opts, detector));
+    let mut unusable = Vec::new();
+    let mut damaged = Vec::new();
+    // One worker: frames are still gathered in batches, so that the engine
+    // can prefetch the flows of the frames ahead (see `Batch::feed`).
+    // Observations keep their order, so the output is the same.
+    let mut batch = Batch::new(0);
+    for path in &opts.files {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                unusable.push(e);
+                continue;
+            }
+        };
+        let linktype = src.linktype();
+        batch.clear(linktype);
+        if src.reads_blocks() {
+            // A classic pcap: frames are taken a block at a time from the
+            // reader's buffer; one worker processes them there, uncopied.
+            let read = read_blocks(&mut src, bar, |block, frames| {
+                if let Some(p) = pool.as_mut() {
+                    for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
+                        p.push(linktype, ts, frame);
+                    }
+                    return;
+                }
+                feed_frames(linktype, block, frames, &mut engine);
+                for o in engine.drain_observations() {
+                    agg.add(&o);
+                }
+            });
+            if let Err(e) = read {
+                damaged.push(e);
+            }
+            continue;
+        }
+        loop {
+            match src.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Some(b) = bar {
+                        // pcap record header + captured bytes.
+                        b.inc(16 + frame.data.len() as u64);
+                    }
+                    if let Some(p) = pool.as_mut() {
+                        p.push(linktype, frame.ts, frame.data);
+                        continue;
+                    }
+                    batch.push(frame.ts, frame.data);
+                    if batch.full() {
+                        run_batch(&mut batch, &mut engine, &mut agg);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    damaged.push(e);
+                    break;
+                }
+            }
+        }
+        run_batch(&mut batch, &mut engine, &mut agg);
+    }
+    engine.finish();
+    for o in engine.drain_observations() {
+        agg.add(&o);
+    }
+    let mut stats = engine.stats().clone();
+    if let Some(p) = pool {
+        let (pool_stats, pool_agg) = p.finish();
+        stats.merge(&pool_stats);
+        agg = pool_agg;
+    }
+    Outcome {
+        stats,
+        agg,
+        unusable,
+        damaged,
+    }
+}
+
 /// A classic pcap: every frame of the file, a block at a time: `each` gets
 /// the block's bytes and (timestamp, offset, length) of its frames.
 fn read_blocks(
@@ -203,6 +234,166 @@ fn run_batch(batch: &mut Batch, engine: &mut Engine, agg: &mut Aggregator) {
     batch.clear(lt);
 }
 
+/// The configuration of engine `id` of `n`: disjoint flow ids, and an equal
+/// share of the analyzer-wide memory bounds.
+fn worker_config(engine: &EngineConfig, id: usize, n: usize) -> EngineConfig {
+    EngineConfig {
+        flow_id_base: (id as u64) << 48,
+        max_flows: (engine.max_flows / n).max(1),
+        max_tcp_streams: (engine.max_tcp_streams / n).max(1),
+        max_buffered_bytes: (engine.max_buffered_bytes / n).max(1),
+        ..engine.clone()
+    }
+}
+
+/// What the engines of a run found and met.
+struct Outcome {
+    stats: crate::stats::Stats,
+    agg: Aggregator,
+    unusable: Vec<CaptureError>,
+    damaged: Vec<CaptureError>,
+}
+
+/// One thread that aggregates the observations of several engines.
+fn spawn_collector() -> (
+    crossbeam_channel::Sender<crate::findings::Observation>,
+    std::thread::JoinHandle<Aggregator>,
+) {
+    let (tx, rx) = crossbeam_channel::bounded::<crate::findings::Observation>(65_536);
+    let handle = std::thread::spawn(move || {
+        let mut agg = Aggregator::new(MAX_FINDINGS);
+        for o in rx {
+            agg.add(&o);
+        }
+        agg
+    });
+    (tx, handle)
+}
+
+/// `--workers N` on regular files: every worker reads the files itself and
+/// keeps the frames of its shard (the symmetric flow hash of [`shard`]), so
+/// no thread hands frames to another, nothing is copied, and N workers use N
+/// cores (a reading thread would be one more, on the cores the workers
+/// need). Reading is cheap next to processing: the page cache serves every
+/// reader. A worker stores the DNS answers it skips in the shared name cache
+/// as it meets them, so a connection an answer names finds it whichever
+/// worker handles each, as with one worker.
+fn analyze_parallel(
+    opts: &AnalyzeOptions,
+    detector: &Arc<Detector>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Outcome {
+    let n = opts.workers.max(1);
+    let cache = Arc::new(std::sync::Mutex::new(
+        crate::detect::dns_cache::DnsCache::new(opts.engine.dns_cache_size.max(1)),
+    ));
+    let (obs, collect) = spawn_collector();
+    let workers: Vec<_> = (0..n)
+        .map(|id| {
+            let cfg = worker_config(&opts.engine, id, n);
+            let (det, cache, obs) = (detector.clone(), cache.clone(), obs.clone());
+            let files = opts.files.clone();
+            // The first worker shows the progress.
+            let bar = bar.filter(|_| id == 0).cloned();
+            std::thread::spawn(move || {
+                let mut engine = Engine::with_dns_cache(cfg, det.clone(), cache.clone());
+                let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
+                let mut mine: Vec<FrameAt> = Vec::with_capacity(BLOCK_FRAMES);
+                let mut batch = Batch::new(0);
+                for path in &files {
+                    let mut src = match FileSource::open(path) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            unusable.push(e);
+                            continue;
+                        }
+                    };
+                    let lt = src.linktype();
+                    let keep = |ts, frame: &[u8]| {
+                        let (w, dns) = shard(lt, frame, n);
+                        if dns && w != id {
+                            crate::engine::prime_dns_cache(&det, &cache, ts, lt, frame);
+                        }
+                        w == id
+                    };
+                    let send = |engine: &mut Engine| {
+                        for o in engine.drain_observations() {
+                            let _ = obs.send(o);
+                        }
+                    };
+                    if src.reads_blocks() {
+                        let read = read_blocks(&mut src, bar.as_ref(), |block, frames| {
+                            mine.clear();
+                            mine.extend(frames.iter().copied().filter(|f| {
+                                frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame))
+                            }));
+                            feed_frames(lt, block, &mine, &mut engine);
+                            send(&mut engine);
+                        });
+                        if let Err(e) = read {
+                            damaged.push(e);
+                        }
+                        continue;
+                    }
+                    batch.clear(lt);
+                    loop {
+                        match src.next_frame() {
+                            Ok(Some(frame)) => {
+                                if let Some(b) = &bar {
+                                    b.inc(16 + frame.data.len() as u64);
+                                }
+                                if !keep(frame.ts, frame.data) {
+                                    continue;
+                                }
+                                batch.push(frame.ts, frame.data);
+                                if batch.full() {
+                                    batch.feed(&mut engine);
+                                    batch.clear(lt);
+                                    send(&mut engine);
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                damaged.push(e);
+                                break;
+                            }
+                        }
+                    }
+                    batch.feed(&mut engine);
+                    batch.clear(lt);
+                    send(&mut engine);
+                }
+                engine.finish();
+                for o in engine.drain_observations() {
+                    let _ = obs.send(o);
+                }
+                (engine.stats().clone(), unusable, damaged)
+            })
+        })
+        .collect();
+    drop(obs);
+    let mut out = Outcome {
+        stats: crate::stats::Stats::default(),
+        agg: Aggregator::new(MAX_FINDINGS),
+        unusable: Vec::new(),
+        damaged: Vec::new(),
+    };
+    for (id, h) in workers.into_iter().enumerate() {
+        if let Ok((stats, unusable, damaged)) = h.join() {
+            out.stats.merge(&stats);
+            // Every worker meets the same files and the same read errors.
+            if id == 0 {
+                out.unusable = unusable;
+                out.damaged = damaged;
+            }
+        }
+    }
+    if let Ok(agg) = collect.join() {
+        out.agg = agg;
+    }
+    out
+}
+
 /// `--workers N`: the reading thread shards frames by a symmetric flow hash
 /// into batches for N engine threads (sharing one DNS name cache); a
 /// collector thread aggregates their observations. Offline, nothing is
@@ -225,14 +416,7 @@ impl Pool {
         let cache = Arc::new(std::sync::Mutex::new(
             crate::detect::dns_cache::DnsCache::new(opts.engine.dns_cache_size.max(1)),
         ));
-        let (obs_tx, obs_rx) = crossbeam_channel::bounded::<crate::findings::Observation>(65_536);
-        let collector = std::thread::spawn(move || {
-            let mut agg = Aggregator::new(MAX_FINDINGS);
-            for o in obs_rx {
-                agg.add(&o);
-            }
-            agg
-        });
+        let (obs_tx, collector) = spawn_collector();
         let mut queues = Vec::new();
         let mut workers = Vec::new();
         // Every batch in flight can come back: queues plus one per worker.
@@ -240,14 +424,7 @@ impl Pool {
         for id in 0..n {
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
             queues.push(tx);
-            let cfg = EngineConfig {
-                flow_id_base: (id as u64) << 48,
-                max_flows: (opts.engine.max_flows / n).max(1),
-                // Analyzer-wide memory bounds, like the flow cap: split.
-                max_tcp_streams: (opts.engine.max_tcp_streams / n).max(1),
-                max_buffered_bytes: (opts.engine.max_buffered_bytes / n).max(1),
-                ..opts.engine.clone()
-            };
+            let cfg = worker_config(&opts.engine, id, n);
             let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());
             let free = free_tx.clone();
             workers.push(std::thread::spawn(move || {

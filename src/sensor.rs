@@ -20,7 +20,7 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig, FlowLookup};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
-use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
+use crate::flow::{PROTO_TCP, PROTO_UDP};
 use crate::metrics::{
     CaptureCounters, CaptureEvent, Counter32, Health, Metrics, PacketSampler, SinkCounters,
 };
@@ -294,42 +294,74 @@ pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool
     } else {
         None
     };
-    let Some((key, sport, dport)) = flow.or_else(|| decoded_flow(linktype, frame)) else {
+    let Some(t) = flow.or_else(|| decoded_flow(linktype, frame)) else {
         return (0, false);
     };
-    let dns = sport == 53 || dport == 53;
+    let dns = t.sport == 53 || t.dport == 53;
     if workers <= 1 {
         return (0, dns);
     }
-    // The top bits of the table hash (multiply-shift): cheap, and
-    // independent of the low bits that place the flow in a worker's index.
-    let h = u64::from(key.table_hash());
+    // Multiply-shift of the top bits: cheap, and independent of the table
+    // hash whose low bits place the flow in a worker's index.
+    let h = u64::from(t.shard_hash());
     (((h * workers as u64) >> 32) as usize, dns)
 }
 
-/// The flow key and ports of a frame, through the full decoder.
-fn decoded_flow(linktype: i32, frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
+/// A packet's addresses (as 128-bit numbers, IPv4-mapped for v4), ports and
+/// IP protocol, as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tuple {
+    src: u128,
+    sport: u16,
+    dst: u128,
+    dport: u16,
+    proto: u8,
+}
+
+impl Tuple {
+    /// The same for both directions of a flow (each part is the XOR of the
+    /// two ends), folded with one wide multiply: a dozen instructions, since
+    /// every reader pays it on every frame.
+    fn shard_hash(&self) -> u32 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let a = self.src ^ self.dst;
+        let x = (a as u64)
+            ^ ((a >> 64) as u64).rotate_left(17)
+            ^ u64::from(self.sport ^ self.dport) << 40
+            ^ u64::from(self.proto) << 56;
+        let m = u128::from(x) * u128::from(K);
+        ((m >> 64) as u64 ^ m as u64) as u32
+    }
+}
+
+/// The tuple of a frame, through the full decoder.
+fn decoded_flow(linktype: i32, frame: &[u8]) -> Option<Tuple> {
     let p = decode::decode(linktype, frame).ok()?;
     let (sport, dport, proto) = match p.transport {
         L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
         L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
         L4::Other { proto } => (0, 0, proto),
     };
-    let (key, _) = FlowKey::from_packet(p.src, sport, p.dst, dport, proto);
-    Some((key, sport, dport))
+    Some(Tuple {
+        src: crate::flow::ip_number(p.src),
+        sport,
+        dst: crate::flow::ip_number(p.dst),
+        dport,
+        proto,
+    })
 }
 
-/// The flow key and ports of an untagged Ethernet frame carrying TCP or UDP
-/// over IPv4 (not a fragment) or IPv6 (no extension header), read at fixed
-/// offsets: the reading thread shards every frame, and a full decode is
-/// most of its work. The key is the one [`decoded_flow`] gives for the same
-/// frame; anything else is left to it (`None`).
-fn raw_flow(frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
+/// The tuple of an untagged Ethernet frame carrying TCP or UDP over IPv4
+/// (not a fragment) or IPv6 (no extension header), read at fixed offsets:
+/// every reader shards every frame, and a full decode would be most of its
+/// work. The tuple is the one [`decoded_flow`] gives for the same frame;
+/// anything else is left to it (`None`).
+fn raw_flow(frame: &[u8]) -> Option<Tuple> {
     let be16 = |b: &[u8], i: usize| -> Option<u16> {
         Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
     };
     let ip = frame.get(14..)?;
-    let (src, dst, proto, v6, l4) = match be16(frame, 12)? {
+    let (src, dst, proto, l4) = match be16(frame, 12)? {
         0x0800 => {
             let b0 = *ip.first()?;
             let ihl = usize::from(b0 & 0x0f) * 4;
@@ -339,7 +371,7 @@ fn raw_flow(frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
             let s = u32::from_be_bytes(ip.get(12..16)?.try_into().ok()?);
             let d = u32::from_be_bytes(ip.get(16..20)?.try_into().ok()?);
             let mapped = |a: u32| 0xffff_0000_0000 | u128::from(a);
-            (mapped(s), mapped(d), *ip.get(9)?, false, ip.get(ihl..)?)
+            (mapped(s), mapped(d), *ip.get(9)?, ip.get(ihl..)?)
         }
         0x86dd => {
             if *ip.first()? >> 4 != 6 {
@@ -347,16 +379,20 @@ fn raw_flow(frame: &[u8]) -> Option<(FlowKey, u16, u16)> {
             }
             let s = u128::from_be_bytes(ip.get(8..24)?.try_into().ok()?);
             let d = u128::from_be_bytes(ip.get(24..40)?.try_into().ok()?);
-            (s, d, *ip.get(6)?, true, ip.get(40..)?)
+            (s, d, *ip.get(6)?, ip.get(40..)?)
         }
         _ => return None,
     };
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return None;
     }
-    let (sport, dport) = (be16(l4, 0)?, be16(l4, 2)?);
-    let (key, _) = FlowKey::from_numbers(src, sport, dst, dport, proto, v6);
-    Some((key, sport, dport))
+    Some(Tuple {
+        src,
+        sport: be16(l4, 0)?,
+        dst,
+        dport: be16(l4, 2)?,
+        proto,
+    })
 }
 
 fn wall_micros() -> Micros {

@@ -130,3 +130,75 @@ fn workers_share_the_tcp_stream_cap() {
     assert_eq!(one, 200 - 16);
     assert_eq!(two, 200 - 16, "two workers inspect 8 streams each");
 }
+
+fn run_analyze(files: Vec<PathBuf>, workers: usize) -> shadowmcp::analyze::AnalyzeResult {
+    let opts = shadowmcp::analyze::AnalyzeOptions {
+        files,
+        engine: EngineConfig::default(),
+        report_sanctioned: false,
+        min_confidence: Confidence::Low,
+        progress: false,
+        workers,
+    };
+    shadowmcp::analyze::analyze(&opts, common::detector())
+}
+
+fn sorted_lines(r: &shadowmcp::analyze::AnalyzeResult) -> Vec<String> {
+    let mut lines: Vec<String> = r
+        .records
+        .iter()
+        .map(|x| serde_json::to_string(x).expect("json"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A pipe can be read only once: the workers get their frames from one
+/// reading thread, and find the same as one worker.
+#[test]
+fn workers_reading_a_pipe_find_the_same() {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap");
+    let fifo = std::env::temp_dir().join(format!("shadowmcp-pipe-{}.pcap", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let writer = {
+        let (fifo, demo) = (fifo.clone(), demo.clone());
+        std::thread::spawn(move || {
+            let bytes = std::fs::read(demo).expect("demo");
+            std::fs::write(fifo, bytes).expect("write to the pipe");
+        })
+    };
+    let piped = run_analyze(vec![fifo.clone()], 2);
+    writer.join().expect("writer");
+    let _ = std::fs::remove_file(&fifo);
+    let one = run_analyze(vec![demo], 1);
+    assert!(!one.records.is_empty());
+    assert_eq!(sorted_lines(&piped), sorted_lines(&one));
+    assert_eq!(piped.stats.packets, one.stats.packets);
+}
+
+/// Workers that each read the files report a damaged or unusable file once,
+/// and count every packet once.
+#[test]
+fn workers_reading_files_report_each_problem_once() {
+    let dir = std::env::temp_dir().join(format!("shadowmcp-mw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let demo = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap"))
+        .expect("demo");
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &demo[..demo.len() - 7]).expect("cut");
+    let junk = dir.join("junk.pcap");
+    std::fs::write(&junk, b"not a capture at all, just text").expect("junk");
+    let files = vec![cut, junk];
+    let one = run_analyze(files.clone(), 1);
+    let three = run_analyze(files, 3);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((one.damaged.len(), one.unusable.len()), (1, 1));
+    assert_eq!((three.damaged.len(), three.unusable.len()), (1, 1));
+    assert_eq!(three.stats.packets, one.stats.packets);
+    assert_eq!(sorted_lines(&three), sorted_lines(&one));
+}

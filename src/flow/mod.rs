@@ -28,7 +28,7 @@ pub struct FlowKey {
 /// integer operations, where going through octet arrays compiles to a loop
 /// of single-byte moves.
 #[inline]
-fn ip_number(ip: IpAddr) -> u128 {
+pub(crate) fn ip_number(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
