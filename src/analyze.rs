@@ -3,6 +3,7 @@
 use crate::capture::{CaptureError, FileSource, FrameAt};
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
+use crate::findings::Micros;
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
 use crate::sensor::{Batch, feed_frames, frame_at, shard};
@@ -125,67 +126,41 @@ fn analyze_serial(
     let mut engine = Engine::new(opts.engine.clone(), detector.clone());
     let mut agg = Aggregator::new(MAX_FINDINGS);
     let mut pool = (opts.workers > 1).then(|| Pool::start(opts, detector));
-    let mut unusable = Vec::new();
-    let mut damaged = Vec::new();
     // One worker: frames are still gathered in batches, so that the engine
     // can prefetch the flows of the frames ahead (see `Batch::feed`).
     // Observations keep their order, so the output is the same.
     let mut batch = Batch::new(0);
-    for path in &opts.files {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                unusable.push(e);
-                continue;
+    let (unusable, damaged) = read_files(&opts.files, bar, |linktype, read| match read {
+        // A classic pcap: frames are taken a block at a time from the
+        // reader's buffer; one worker processes them there, uncopied.
+        Read::Block(block, frames) => {
+            if let Some(p) = pool.as_mut() {
+                for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
+                    p.push(linktype, ts, frame);
+                }
+                return;
             }
-        };
-        let linktype = src.linktype();
-        batch.clear(linktype);
-        if src.reads_blocks() {
-            // A classic pcap: frames are taken a block at a time from the
-            // reader's buffer; one worker processes them there, uncopied.
-            let read = read_blocks(&mut src, bar, |block, frames| {
-                if let Some(p) = pool.as_mut() {
-                    for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
-                        p.push(linktype, ts, frame);
-                    }
-                    return;
-                }
-                feed_frames(linktype, block, frames, &mut engine);
-                for o in engine.drain_observations() {
-                    agg.add(&o);
-                }
-            });
-            if let Err(e) = read {
-                damaged.push(e);
-            }
-            continue;
-        }
-        loop {
-            match src.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Some(b) = bar {
-                        // pcap record header + captured bytes.
-                        b.inc(16 + frame.data.len() as u64);
-                    }
-                    if let Some(p) = pool.as_mut() {
-                        p.push(linktype, frame.ts, frame.data);
-                        continue;
-                    }
-                    batch.push(frame.ts, frame.data);
-                    if batch.full() {
-                        run_batch(&mut batch, &mut engine, &mut agg);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    damaged.push(e);
-                    break;
-                }
+            feed_frames(linktype, block, frames, &mut engine);
+            for o in engine.drain_observations() {
+                agg.add(&o);
             }
         }
-        run_batch(&mut batch, &mut engine, &mut agg);
-    }
+        Read::Frame(ts, frame) => {
+            if let Some(p) = pool.as_mut() {
+                p.push(linktype, ts, frame);
+                return;
+            }
+            if batch.linktype() != linktype {
+                run_batch(&mut batch, &mut engine, &mut agg);
+                batch.clear(linktype);
+            }
+            batch.push(ts, frame);
+            if batch.full() {
+                run_batch(&mut batch, &mut engine, &mut agg);
+            }
+        }
+        Read::FileEnd => run_batch(&mut batch, &mut engine, &mut agg),
+    });
     engine.finish();
     for o in engine.drain_observations() {
         agg.add(&o);
@@ -204,25 +179,69 @@ fn analyze_serial(
     }
 }
 
-/// A classic pcap: every frame of the file, a block at a time: `each` gets
-/// the block's bytes and (timestamp, offset, length) of its frames.
-fn read_blocks(
-    src: &mut FileSource,
+/// What [`read_files`] hands on.
+enum Read<'a> {
+    /// A classic pcap, a block at a time: the block's bytes and the place of
+    /// each of its frames (uncopied).
+    Block(&'a [u8], &'a [FrameAt]),
+    /// Other formats, a frame at a time.
+    Frame(Micros, &'a [u8]),
+    /// The end of a file (its last frames were handed on).
+    FileEnd,
+}
+
+/// Every frame of every file, in order, to `each` with the file's link type.
+/// Returns the files that could not be opened and those that ended in a
+/// read error (what came before it was handed on).
+fn read_files(
+    files: &[PathBuf],
     bar: Option<&indicatif::ProgressBar>,
-    mut each: impl FnMut(&[u8], &[FrameAt]),
-) -> Result<(), CaptureError> {
+    mut each: impl FnMut(i32, Read<'_>),
+) -> (Vec<CaptureError>, Vec<CaptureError>) {
+    let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
     let mut frames = Vec::with_capacity(BLOCK_FRAMES);
-    loop {
-        let block = src.next_frames(&mut frames, BLOCK_FRAMES)?;
-        if frames.is_empty() {
-            return Ok(());
+    for path in files {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                unusable.push(e);
+                continue;
+            }
+        };
+        let linktype = src.linktype();
+        let read = loop {
+            if src.reads_blocks() {
+                match src.next_frames(&mut frames, BLOCK_FRAMES) {
+                    Ok(_) if frames.is_empty() => break Ok(()),
+                    Ok(block) => {
+                        if let Some(b) = bar {
+                            // Record headers and captured bytes.
+                            b.inc(block.len() as u64);
+                        }
+                        each(linktype, Read::Block(block, &frames));
+                    }
+                    Err(e) => break Err(e),
+                }
+            } else {
+                match src.next_frame() {
+                    Ok(Some(frame)) => {
+                        if let Some(b) = bar {
+                            // pcap record header + captured bytes.
+                            b.inc(16 + frame.data.len() as u64);
+                        }
+                        each(linktype, Read::Frame(frame.ts, frame.data));
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+        };
+        each(linktype, Read::FileEnd);
+        if let Err(e) = read {
+            damaged.push(e);
         }
-        if let Some(b) = bar {
-            // Record headers and captured bytes.
-            b.inc(block.len() as u64);
-        }
-        each(block, &frames);
     }
+    (unusable, damaged)
 }
 
 fn run_batch(batch: &mut Batch, engine: &mut Engine, agg: &mut Aggregator) {
@@ -297,18 +316,14 @@ fn analyze_parallel(
             let bar = bar.filter(|_| id == 0).cloned();
             std::thread::spawn(move || {
                 let mut engine = Engine::with_dns_cache(cfg, det.clone(), cache.clone());
-                let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
                 let mut mine: Vec<FrameAt> = Vec::with_capacity(BLOCK_FRAMES);
                 let mut batch = Batch::new(0);
-                for path in &files {
-                    let mut src = match FileSource::open(path) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            unusable.push(e);
-                            continue;
-                        }
-                    };
-                    let lt = src.linktype();
+                let send = |engine: &mut Engine| {
+                    for o in engine.drain_observations() {
+                        let _ = obs.send(o);
+                    }
+                };
+                let (unusable, damaged) = read_files(&files, bar.as_ref(), |lt, read| {
                     let keep = |ts, frame: &[u8]| {
                         let (w, dns) = shard(lt, frame, n);
                         if dns && w != id {
@@ -316,53 +331,37 @@ fn analyze_parallel(
                         }
                         w == id
                     };
-                    let send = |engine: &mut Engine| {
-                        for o in engine.drain_observations() {
-                            let _ = obs.send(o);
-                        }
-                    };
-                    if src.reads_blocks() {
-                        let read = read_blocks(&mut src, bar.as_ref(), |block, frames| {
+                    match read {
+                        Read::Block(block, frames) => {
                             mine.clear();
                             mine.extend(frames.iter().copied().filter(|f| {
                                 frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame))
                             }));
                             feed_frames(lt, block, &mine, &mut engine);
                             send(&mut engine);
-                        });
-                        if let Err(e) = read {
-                            damaged.push(e);
                         }
-                        continue;
-                    }
-                    batch.clear(lt);
-                    loop {
-                        match src.next_frame() {
-                            Ok(Some(frame)) => {
-                                if let Some(b) = &bar {
-                                    b.inc(16 + frame.data.len() as u64);
-                                }
-                                if !keep(frame.ts, frame.data) {
-                                    continue;
-                                }
-                                batch.push(frame.ts, frame.data);
-                                if batch.full() {
-                                    batch.feed(&mut engine);
-                                    batch.clear(lt);
-                                    send(&mut engine);
-                                }
+                        Read::Frame(ts, frame) => {
+                            if !keep(ts, frame) {
+                                return;
                             }
-                            Ok(None) => break,
-                            Err(e) => {
-                                damaged.push(e);
-                                break;
+                            if batch.linktype() != lt {
+                                batch.feed(&mut engine);
+                                batch.clear(lt);
+                            }
+                            batch.push(ts, frame);
+                            if batch.full() {
+                                batch.feed(&mut engine);
+                                batch.clear(lt);
+                                send(&mut engine);
                             }
                         }
+                        Read::FileEnd => {
+                            batch.feed(&mut engine);
+                            batch.clear(lt);
+                            send(&mut engine);
+                        }
                     }
-                    batch.feed(&mut engine);
-                    batch.clear(lt);
-                    send(&mut engine);
-                }
+                });
                 engine.finish();
                 for o in engine.drain_observations() {
                     let _ = obs.send(o);

@@ -62,44 +62,16 @@ impl Stats {
     /// Add another engine's counters (one engine per worker). The
     /// destructuring names every field, so a new counter cannot be left out.
     pub fn merge(&mut self, o: &Stats) {
-        let Stats {
-            packets,
-            bytes,
-            ipv4,
-            ipv6,
-            tcp,
-            udp,
-            other_ip,
-            decode_errors,
-            flows_created,
-            flows_evicted_idle,
-            flows_evicted_capacity,
-            tcp_gaps,
-            tcp_streams_active,
-            tcp_streams_skipped,
-            tcp_buffered_bytes,
-            tcp_streams_shed,
-            tcp_stream_overflow,
-            dns_messages,
-            dns_errors,
-            tls_client_hellos,
-            tls_errors,
-            tls_ech,
-            quic_client_hellos,
-            quic_errors,
-            http_requests,
-            http_responses,
-            http_errors,
-            sse_events,
-            websocket_messages,
-            websocket_errors,
-            mcp_sessions_confirmed,
-            dns_cache_evictions,
-        } = o;
-        macro_rules! add {
-            ($($f:ident),*) => { $( self.$f += $f; )* };
+        macro_rules! add_all {
+            ($($f:ident),*) => {
+                let Stats { $($f,)* decode_errors } = o;
+                $( self.$f += $f; )*
+                for (a, b) in self.decode_errors.iter_mut().zip(decode_errors.iter()) {
+                    *a += b;
+                }
+            };
         }
-        add!(
+        add_all!(
             packets,
             bytes,
             ipv4,
@@ -132,8 +104,5 @@ impl Stats {
             mcp_sessions_confirmed,
             dns_cache_evictions
         );
-        for (a, b) in self.decode_errors.iter_mut().zip(decode_errors.iter()) {
-            *a += b;
-        }
     }
 }
