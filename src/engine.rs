@@ -41,8 +41,8 @@ pub struct EngineConfig {
     pub community_id_seed: u16,
     /// TCP streams reassembled and parsed at once by this engine (a memory
     /// cap: each costs about 1 KiB). Beyond it new streams are counted and
-    /// not inspected. With N workers each engine gets 1/N of the default,
-    /// so the sensor's bound does not grow with its workers.
+    /// not inspected. With N workers each engine gets 1/N of the sensor's
+    /// cap (`limits.max_tcp_streams`), so the bound does not grow with them.
     pub max_tcp_streams: usize,
     /// Heap bytes all inspected streams may hold in buffers (out-of-order
     /// segments, partial messages, bodies kept for classification): the

@@ -121,8 +121,9 @@ pub(crate) fn frame_at<'a>(
 
 /// Feed frames to an engine: `frames` holds (timestamp, offset, length) of
 /// each within `data`. With many flows in flight each frame's flow look-up
-/// is a chain of cache misses (index entry, slot, stream state); the frames ahead are prefetched in stages so that those misses
-/// overlap with the work on the current frame.
+/// is a chain of cache misses (index entry, slot, stream state); the frames
+/// ahead are prefetched in stages so that those misses overlap with the work
+/// on the current frame.
 pub(crate) fn feed_frames<'a>(
     linktype: i32,
     data: &'a [u8],
@@ -301,8 +302,7 @@ pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool
     if workers <= 1 {
         return (0, dns);
     }
-    // Multiply-shift of the top bits: cheap, and independent of the table
-    // hash whose low bits place the flow in a worker's index.
+    // Multiply-shift: the worker from the top bits of the hash.
     let h = u64::from(t.shard_hash());
     (((h * workers as u64) >> 32) as usize, dns)
 }
