@@ -1197,6 +1197,19 @@ mod tests {
     }
 
     #[test]
+    fn workers_split_the_sensor_wide_bounds() {
+        let mut cfg = crate::config::Config::default();
+        cfg.capture.workers = 4;
+        cfg.limits.max_flows = 1_000;
+        cfg.limits.max_tcp_streams = 400;
+        cfg.limits.tcp_buffer_mib = 8;
+        let e = super::engine_config(&cfg, 3);
+        assert_eq!(e.flow_id_base, 3 << 48);
+        assert_eq!((e.max_flows, e.max_tcp_streams), (250, 100));
+        assert_eq!(e.max_buffered_bytes, 2 << 20);
+    }
+
+    #[test]
     fn only_segments_without_data_fin_rst_or_syn_are_pure_acks() {
         use super::is_pure_ack;
         use crate::decode::decode;
