@@ -135,13 +135,15 @@ struct AnalyzeArgs {
     max_flows: usize,
     /// TCP streams reassembled and parsed at once; beyond, new streams are
     /// counted and not inspected.
-    #[arg(long, default_value_t = 65_536, value_name = "N")]
-    max_tcp_streams: usize,
+    #[arg(long, default_value_t = 65_536, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    max_tcp_streams: u32,
     /// MiB the buffers of inspected TCP streams may hold (out-of-order
     /// segments, partial messages, bodies); over it, streams holding more
     /// than their share are no longer inspected.
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    tcp_buffer_mib: usize,
+    #[arg(long, default_value_t = 256, value_name = "MIB",
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    tcp_buffer_mib: u32,
     /// Seconds without packets after which a flow is finished.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     flow_timeout: u64,
@@ -397,8 +399,8 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
     let detector = Arc::new(Detector::new(signatures, allowlist));
     let engine = EngineConfig {
         max_flows: args.max_flows.max(1),
-        max_tcp_streams: args.max_tcp_streams.max(1),
-        max_buffered_bytes: args.tcp_buffer_mib.saturating_mul(1 << 20).max(1),
+        max_tcp_streams: args.max_tcp_streams as usize,
+        max_buffered_bytes: (args.tcp_buffer_mib as usize).saturating_mul(1 << 20),
         flow_idle_timeout: i64::try_from(args.flow_timeout.saturating_mul(1_000_000))
             .unwrap_or(i64::MAX),
         flow_closed_timeout: i64::try_from(args.closed_timeout.saturating_mul(1_000_000))

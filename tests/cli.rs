@@ -101,6 +101,19 @@ fn bad_arguments_are_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = bin().args(["analyze"]).output().expect("run");
     assert_eq!(o.status.code(), Some(2));
+    // Memory caps of zero would inspect nothing: refused, with the range.
+    for flag in ["--tcp-buffer-mib", "--max-tcp-streams"] {
+        let o = bin()
+            .args(["analyze", flag, "0", "x.pcap"])
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains("1..="),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]
