@@ -150,16 +150,16 @@ fn analyze_serial(
                 p.push(linktype, ts, frame);
                 return;
             }
-            if batch.linktype() != linktype {
-                run_batch(&mut batch, &mut engine, &mut agg);
-                batch.clear(linktype);
+            // A batch never spans files (each ends with `FileEnd`).
+            if batch.is_empty() {
+                batch.set_linktype(linktype);
             }
             batch.push(ts, frame);
             if batch.full() {
-                run_batch(&mut batch, &mut engine, &mut agg);
+                run_batch(&mut batch, &mut engine, |o| agg.add(&o));
             }
         }
-        Read::FileEnd => run_batch(&mut batch, &mut engine, &mut agg),
+        Read::FileEnd => run_batch(&mut batch, &mut engine, |o| agg.add(&o)),
     });
     engine.finish();
     for o in engine.drain_observations() {
@@ -244,25 +244,16 @@ fn read_files(
     (unusable, damaged)
 }
 
-fn run_batch(batch: &mut Batch, engine: &mut Engine, agg: &mut Aggregator) {
+/// Feed a batch to the engine, hand its observations on, empty it.
+fn run_batch(
+    batch: &mut Batch,
+    engine: &mut Engine,
+    mut deliver: impl FnMut(crate::findings::Observation),
+) {
     batch.feed(engine);
-    for o in engine.drain_observations() {
-        agg.add(&o);
-    }
+    engine.drain_observations().for_each(&mut deliver);
     let lt = batch.linktype();
     batch.clear(lt);
-}
-
-/// The configuration of engine `id` of `n`: disjoint flow ids, and an equal
-/// share of the analyzer-wide memory bounds.
-fn worker_config(engine: &EngineConfig, id: usize, n: usize) -> EngineConfig {
-    EngineConfig {
-        flow_id_base: (id as u64) << 48,
-        max_flows: (engine.max_flows / n).max(1),
-        max_tcp_streams: (engine.max_tcp_streams / n).max(1),
-        max_buffered_bytes: (engine.max_buffered_bytes / n).max(1),
-        ..engine.clone()
-    }
 }
 
 /// What the engines of a run found and met.
@@ -309,7 +300,7 @@ fn analyze_parallel(
     let (obs, collect) = spawn_collector();
     let workers: Vec<_> = (0..n)
         .map(|id| {
-            let cfg = worker_config(&opts.engine, id, n);
+            let cfg = opts.engine.for_worker(id, n);
             let (det, cache, obs) = (detector.clone(), cache.clone(), obs.clone());
             let files = opts.files.clone();
             // The first worker shows the progress.
@@ -318,10 +309,8 @@ fn analyze_parallel(
                 let mut engine = Engine::with_dns_cache(cfg, det.clone(), cache.clone());
                 let mut mine: Vec<FrameAt> = Vec::with_capacity(BLOCK_FRAMES);
                 let mut batch = Batch::new(0);
-                let send = |engine: &mut Engine| {
-                    for o in engine.drain_observations() {
-                        let _ = obs.send(o);
-                    }
+                let send = |o| {
+                    let _ = obs.send(o);
                 };
                 let (unusable, damaged) = read_files(&files, bar.as_ref(), |lt, read| {
                     let keep = |ts, frame: &[u8]| {
@@ -338,34 +327,25 @@ fn analyze_parallel(
                                 frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame))
                             }));
                             feed_frames(lt, block, &mine, &mut engine);
-                            send(&mut engine);
+                            engine.drain_observations().for_each(send);
                         }
                         Read::Frame(ts, frame) => {
                             if !keep(ts, frame) {
                                 return;
                             }
-                            if batch.linktype() != lt {
-                                batch.feed(&mut engine);
-                                batch.clear(lt);
+                            if batch.is_empty() {
+                                batch.set_linktype(lt);
                             }
                             batch.push(ts, frame);
                             if batch.full() {
-                                batch.feed(&mut engine);
-                                batch.clear(lt);
-                                send(&mut engine);
+                                run_batch(&mut batch, &mut engine, send);
                             }
                         }
-                        Read::FileEnd => {
-                            batch.feed(&mut engine);
-                            batch.clear(lt);
-                            send(&mut engine);
-                        }
+                        Read::FileEnd => run_batch(&mut batch, &mut engine, send),
                     }
                 });
                 engine.finish();
-                for o in engine.drain_observations() {
-                    let _ = obs.send(o);
-                }
+                engine.drain_observations().for_each(send);
                 (engine.stats().clone(), unusable, damaged)
             })
         })
@@ -423,7 +403,7 @@ impl Pool {
         for id in 0..n {
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
             queues.push(tx);
-            let cfg = worker_config(&opts.engine, id, n);
+            let cfg = opts.engine.for_worker(id, n);
             let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());
             let free = free_tx.clone();
             workers.push(std::thread::spawn(move || {

@@ -56,6 +56,22 @@ pub struct EngineConfig {
     pub flow_id_base: u64,
 }
 
+impl EngineConfig {
+    /// The configuration of engine `id` of `n` for a whole sensor (or
+    /// analyzer) configured as `self`: disjoint flow ids, and an equal share
+    /// of the memory bounds, so they do not grow with the workers.
+    pub fn for_worker(&self, id: usize, n: usize) -> EngineConfig {
+        let n = n.max(1);
+        EngineConfig {
+            flow_id_base: (id as u64) << 48,
+            max_flows: (self.max_flows / n).max(1),
+            max_tcp_streams: (self.max_tcp_streams / n).max(1),
+            max_buffered_bytes: (self.max_buffered_bytes / n).max(1),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {

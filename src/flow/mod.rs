@@ -45,27 +45,8 @@ impl FlowKey {
         dport: u16,
         proto: u8,
     ) -> (FlowKey, bool) {
-        Self::from_numbers(
-            ip_number(src),
-            sport,
-            ip_number(dst),
-            dport,
-            proto,
-            src.is_ipv6(),
-        )
-    }
-
-    /// [`FlowKey::from_packet`] with the addresses as 128-bit numbers
-    /// (IPv4-mapped for v4), for callers that read them off the wire.
-    #[inline]
-    pub fn from_numbers(
-        sn: u128,
-        sport: u16,
-        dn: u128,
-        dport: u16,
-        proto: u8,
-        v6: bool,
-    ) -> (FlowKey, bool) {
+        let (sn, dn) = (ip_number(src), ip_number(dst));
+        let v6 = src.is_ipv6();
         let s = sn.to_be_bytes();
         let d = dn.to_be_bytes();
         // Byte-wise order of the addresses is the numeric order of their
