@@ -666,21 +666,26 @@ impl HttpStream {
             .get(..rest.len().min(max.saturating_add(1)))
             .unwrap_or(rest);
         let mut line_start = self.head_scan.min(window.len());
-        let end = loop {
-            let tail = window.get(line_start..).unwrap_or_default();
-            let Some(off) = memchr::memchr(b'\n', tail) else {
-                if rest.len() > max {
-                    return Err(HttpError::HeadTooLarge);
-                }
-                self.head_scan = line_start;
-                return Ok(Step::Wait);
-            };
-            let nl = line_start.saturating_add(off);
+        // One iterator over the newlines (not a search per line): the head
+        // ends at the first empty line after the start line.
+        let base = line_start;
+        let scan = window.get(base..).unwrap_or_default();
+        let mut end = None;
+        for off in memchr::memchr_iter(b'\n', scan) {
+            let nl = base.saturating_add(off);
             let line = window.get(line_start..nl).unwrap_or_default();
             if line_start > 0 && strip_cr(line).is_empty() {
-                break nl.saturating_add(1);
+                end = Some(nl.saturating_add(1));
+                break;
             }
             line_start = nl.saturating_add(1);
+        }
+        let Some(end) = end else {
+            if rest.len() > max {
+                return Err(HttpError::HeadTooLarge);
+            }
+            self.head_scan = line_start;
+            return Ok(Step::Wait);
         };
         if end > max {
             return Err(HttpError::HeadTooLarge);
@@ -1156,7 +1161,13 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
             head.push_lossy(piece)
         }
     };
-    let mut lines = raw.split(|&b| b == b'\n').map(strip_cr);
+    // Lines (CR stripped) from one iterator over the newlines.
+    let mut line_start = 0usize;
+    let mut lines = memchr::memchr_iter(b'\n', raw).map(|nl| {
+        let line = raw.get(line_start..nl).unwrap_or_default();
+        line_start = nl.saturating_add(1);
+        strip_cr(line)
+    });
     let start = lines.next().ok_or(HttpError::BadStartLine)?;
     match side {
         Side::Request => {
@@ -1171,11 +1182,10 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
             head.minor_version = minor;
         }
     }
-    // Upper bound on field lines, so the Vec is allocated once.
-    let estimate = memchr::memchr_iter(b'\n', raw)
-        .count()
-        .min(max_headers.saturating_add(1));
-    head.fields.reserve(estimate);
+    // Field lines are rarely shorter than 32 bytes on average: usually one
+    // allocation, without counting the lines first.
+    head.fields
+        .reserve((raw.len() / 32).saturating_add(1).min(max_headers));
     for line in lines {
         if line.is_empty() {
             break;
