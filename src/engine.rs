@@ -20,6 +20,7 @@ use crate::proto::tls::{self, ClientHello, HelloProgress};
 use crate::proto::websocket::{WsMessage, WsStream, parse_deflate_extension};
 use crate::proto::{dns, http1, quic};
 use crate::redact::redact_target;
+use crate::signatures::hostmatch::{COLON_BYTE, NAME_BYTE, NUMERIC_BYTE, host_byte};
 use crate::stats::Stats;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -1403,12 +1404,14 @@ fn host_name(host: &str) -> Option<&str> {
     }
     // One pass: the characters a name may have, and whether it could be an
     // address (only digits and dots, or a colon).
-    let (mut valid, mut numeric, mut colon) = (true, true, false);
+    let (mut all, mut any) = (NAME_BYTE | NUMERIC_BYTE, 0);
     for b in name.bytes() {
-        valid &= b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
-        numeric &= b.is_ascii_digit() || b == b'.';
-        colon |= b == b':';
+        let class = host_byte(b);
+        all &= class;
+        any |= class;
     }
+    let (valid, numeric) = (all & NAME_BYTE != 0, all & NUMERIC_BYTE != 0);
+    let colon = any & COLON_BYTE != 0;
     if (numeric || colon) && name.parse::<IpAddr>().is_ok() {
         return None;
     }

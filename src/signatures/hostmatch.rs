@@ -41,27 +41,25 @@ impl<'a> HostBuf<'a> {
         if bytes.is_empty() || bytes.len() > MAX_HOST_LEN {
             return None;
         }
+        // One table load per byte and no branch: the classes of all bytes
+        // and of any byte, and whether a dot follows a dot (or starts).
+        let (mut all, mut any) = (NAME_BYTE, 0u8);
+        let (mut prev_dot, mut empty_label) = (true, false);
         let mut last_label = 0;
-        let mut upper = false;
-        let mut prev_dot = true; // a leading dot is an empty label
         for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b'.' if prev_dot => return None,
-                b'.' => {
-                    prev_dot = true;
-                    last_label = i + 1;
-                }
-                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => prev_dot = false,
-                b'A'..=b'Z' => {
-                    prev_dot = false;
-                    upper = true;
-                }
-                _ => return None,
-            }
+            let class = host_byte(b);
+            all &= class;
+            any |= class;
+            let dot = class & DOT_BYTE != 0;
+            empty_label |= prev_dot & dot;
+            prev_dot = dot;
+            last_label = if dot { i + 1 } else { last_label };
         }
-        if prev_dot {
-            return None; // "a..": the stripped name still ends with a dot
+        // `prev_dot` at the end: "a..", the stripped name still ends with a dot.
+        if all & NAME_BYTE == 0 || empty_label || prev_dot {
+            return None;
         }
+        let upper = any & UPPER_BYTE != 0;
         let name = if upper {
             Cow::Owned(host.to_ascii_lowercase())
         } else {
@@ -79,6 +77,44 @@ impl<'a> HostBuf<'a> {
         let h = self.as_str();
         (h, h.get(self.last_label..).unwrap_or(h))
     }
+}
+
+/// Byte classes of host names, as bits of [`host_byte`]: a byte a name may
+/// have (letter, digit, `-`, `_`, `.`), an upper-case letter, a dot, a byte
+/// of a dotted-decimal address (digit or dot), a colon.
+pub(crate) const NAME_BYTE: u8 = 1;
+pub(crate) const UPPER_BYTE: u8 = 2;
+pub(crate) const DOT_BYTE: u8 = 4;
+pub(crate) const NUMERIC_BYTE: u8 = 8;
+pub(crate) const COLON_BYTE: u8 = 16;
+
+const HOST_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            NAME_BYTE | NUMERIC_BYTE
+        } else if c.is_ascii_lowercase() || c == b'-' || c == b'_' {
+            NAME_BYTE
+        } else if c.is_ascii_uppercase() {
+            NAME_BYTE | UPPER_BYTE
+        } else if c == b'.' {
+            NAME_BYTE | DOT_BYTE | NUMERIC_BYTE
+        } else if c == b':' {
+            COLON_BYTE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The class bits of one byte of a host name (see [`NAME_BYTE`]).
+#[inline]
+pub(crate) fn host_byte(b: u8) -> u8 {
+    HOST_BYTES[usize::from(b)]
 }
 
 pub(crate) fn is_placeholder(label: &str) -> bool {
