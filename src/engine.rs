@@ -1117,14 +1117,14 @@ fn http_request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: H
             h.resp.expect_response_to(head.method());
             h.connect = head.method().eq_ignore_ascii_case("CONNECT");
             classifier.inspect_request_head(&head, &mut h.conv.session);
-            if head.header("host").is_none()
-                && let Some(prev) = h.conv.raw_host()
-            {
+            let mut has_host = head.header("host").is_some();
+            if !has_host && let Some(prev) = h.conv.raw_host() {
                 let prev = prev.to_owned();
                 head.push_header("Host", &prev);
+                has_host = true;
             }
             h.conv.request = Some(head);
-            if !h.conv.host_checked && h.conv.raw_host().is_some() {
+            if !h.conv.host_checked && has_host {
                 h.conv.host_checked = true;
                 known_path(ctx, meta, &h.conv);
             }
