@@ -227,6 +227,31 @@ struct FlowMeta {
     ts: Micros,
 }
 
+impl FlowMeta {
+    /// The metadata of flow `id` for a packet from `src` to `dst`.
+    #[inline]
+    fn oriented(
+        id: u64,
+        from_client: bool,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        proto: u8,
+        ts: Micros,
+    ) -> Self {
+        let ((client, client_port), (server, server_port)) =
+            if from_client { (src, dst) } else { (dst, src) };
+        FlowMeta {
+            id,
+            client,
+            client_port,
+            server,
+            server_port,
+            proto,
+            ts,
+        }
+    }
+}
+
 /// Everything the flow handlers need besides the flow itself.
 struct Ctx<'a> {
     detector: &'a Detector,
@@ -469,22 +494,16 @@ impl Engine {
         self.stats.dns_cache_evictions = lock(&self.dns_cache).evictions();
     }
 
-    /// Look up or create the flow of a packet; returns its index, the oriented
-    /// metadata and whether the packet travels client → server.
-    #[allow(clippy::too_many_arguments)]
+    /// Look up or create the flow of a packet; returns its index and whether
+    /// the packet travels client → server.
     fn flow_for(
         &mut self,
         ts: Micros,
         look: FlowLookup,
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
         new_app: impl FnOnce() -> App,
         client_is_src: impl FnOnce(&FlowKey, bool) -> bool,
-    ) -> Option<(u32, FlowMeta, bool)> {
+    ) -> Option<(u32, bool)> {
         let FlowLookup { key, a_to_b, hash } = look;
-        let proto = key.proto;
         let id = self.next_flow_id;
         let (flows, mut ctx, now) = self.parts();
         let (idx, is_new) = flows.get_or_insert_hashed(
@@ -507,22 +526,7 @@ impl Engine {
             self.stats.flows_created += 1;
         }
         let flow = self.flows.get_mut(idx)?;
-        let from_client = flow.client_is_a == a_to_b;
-        let (client, client_port, server, server_port) = if from_client {
-            (src, sport, dst, dport)
-        } else {
-            (dst, dport, src, sport)
-        };
-        let meta = FlowMeta {
-            id: flow.id,
-            client,
-            client_port,
-            server,
-            server_port,
-            proto,
-            ts,
-        };
-        Some((idx, meta, from_client))
+        Some((idx, flow.client_is_a == a_to_b))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -538,41 +542,25 @@ impl Engine {
         flags: decode::TcpFlags,
         payload: &[u8],
     ) {
-        let Some((idx, meta, from_client)) = self.flow_for(
-            ts,
-            look,
-            src,
-            sport,
-            dst,
-            dport,
-            || App::TcpNew { isn: [None, None] },
-            |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
-        ) else {
+        let new_app = || App::TcpNew { isn: [None, None] };
+        let client_is_src =
+            |key: &FlowKey, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b;
+        let Some((mut idx, mut from_client)) = self.flow_for(ts, look, new_app, client_is_src)
+        else {
             return;
         };
         // A new connection on the tuple of one that has ended (the port
         // reused): start afresh rather than ignore it as the old one's tail.
-        let (idx, meta, from_client) = if flags.syn && !flags.ack && self.flows.is_closed(idx) {
+        if flags.syn && !flags.ack && self.flows.is_closed(idx) {
             let (flows, mut ctx, now) = self.parts();
             if let Some((key, flow)) = flows.remove(idx) {
                 finish_flow(&mut ctx, key, flow, EvictReason::Closed, now);
             }
-            let Some(again) = self.flow_for(
-                ts,
-                look,
-                src,
-                sport,
-                dst,
-                dport,
-                || App::TcpNew { isn: [None, None] },
-                |key, a_to_b| orient(key, a_to_b, flags.syn, flags.ack) == a_to_b,
-            ) else {
+            let Some(again) = self.flow_for(ts, look, new_app, client_is_src) else {
                 return;
             };
-            again
-        } else {
-            (idx, meta, from_client)
-        };
+            (idx, from_client) = again;
+        }
         let dir = usize::from(!from_client);
         let (flows, mut ctx, _) = self.parts();
         let Some(flow) = flows.get_mut(idx) else {
@@ -581,9 +569,29 @@ impl Engine {
         if flags.fin {
             flow.fin |= if dir == 0 { 1 } else { 2 };
         }
-        let closed = flags.rst || flow.fin == 3;
-        tcp_segment(&mut ctx, &meta, flow, dir, seq, flags, payload);
-        if closed && !flows.is_closed(idx) {
+        let closing = (flags.rst || flow.fin == 3) && !flows.is_closed(idx);
+        let Some(flow) = flows.get_mut(idx) else {
+            return;
+        };
+        if payload.is_empty() {
+            // Most segments: only sequence-number bookkeeping, no metadata.
+            tcp_no_data(flow, dir, seq, flags);
+            if !closing {
+                return;
+            }
+        }
+        let meta = FlowMeta::oriented(
+            flow.id,
+            from_client,
+            (src, sport),
+            (dst, dport),
+            PROTO_TCP,
+            ts,
+        );
+        if !payload.is_empty() {
+            tcp_segment(&mut ctx, &meta, flow, dir, seq, flags, payload);
+        }
+        if closing {
             // Ended: finish the parsers, drop the buffers, and keep a tiny
             // tombstone for the late packets, for the closed timeout only.
             if let Some(flow) = flows.get_mut(idx)
@@ -608,13 +616,9 @@ impl Engine {
     ) {
         let is_dns = sport == 53 || dport == 53;
         let initial = !is_dns && quic::is_client_initial(payload);
-        let Some((idx, meta, from_client)) = self.flow_for(
+        let Some((idx, from_client)) = self.flow_for(
             ts,
             look,
-            src,
-            sport,
-            dst,
-            dport,
             || {
                 if is_dns {
                     App::Dns
@@ -642,6 +646,14 @@ impl Engine {
         let Some(flow) = flows.get_mut(idx) else {
             return;
         };
+        let meta = FlowMeta::oriented(
+            flow.id,
+            from_client,
+            (src, sport),
+            (dst, dport),
+            PROTO_UDP,
+            ts,
+        );
         match &mut flow.app {
             App::Dns => match dns::parse_message(payload) {
                 Ok(msg) => on_dns(&mut ctx, &meta, &msg),
@@ -725,7 +737,29 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
     }
 }
 
-/// The part of a TCP segment that concerns the flow's payload: initial
+/// A TCP segment without data: nothing for reassembly or the parsers (the
+/// end of the stream is the caller's), only the initial sequence numbers. A
+/// pure ACK does not touch the stream state.
+fn tcp_no_data(flow: &mut Flow, dir: usize, seq: u32, flags: decode::TcpFlags) {
+    if !flags.syn {
+        return;
+    }
+    match &mut flow.app {
+        App::TcpNew { isn } => {
+            if let Some(slot) = isn.get_mut(dir) {
+                *slot = Some(seq);
+            }
+        }
+        App::Tcp(st) => {
+            if let Some(r) = st.reasm.get_mut(dir) {
+                r.on_syn(seq);
+            }
+        }
+        App::Dns | App::Quic(_) | App::Done => {}
+    }
+}
+
+/// The part of a TCP segment with data that concerns the flow's payload: initial
 /// sequence numbers, stream state, reassembly and the parsers.
 fn tcp_segment(
     ctx: &mut Ctx<'_>,
@@ -739,9 +773,6 @@ fn tcp_segment(
     if let App::TcpNew { isn } = &mut flow.app {
         if let (true, Some(slot)) = (flags.syn, isn.get_mut(dir)) {
             *slot = Some(seq);
-        }
-        if payload.is_empty() {
-            return;
         }
         if ctx.stats.tcp_streams_active >= ctx.cfg.max_tcp_streams as u64 {
             ctx.stats.tcp_streams_skipped += 1;
@@ -763,14 +794,6 @@ fn tcp_segment(
         flow.app = App::Tcp(Box::new(st));
     }
     let App::Tcp(st) = &mut flow.app else { return };
-    if payload.is_empty() {
-        // Nothing for reassembly or the parsers (the end of the stream is
-        // the caller's): a pure ACK does not touch the stream state.
-        if let (true, Some(r)) = (flags.syn, st.reasm.get_mut(dir)) {
-            r.on_syn(seq);
-        }
-        return;
-    }
     // SYN with data (TFO): data starts after the SYN's sequence number.
     let seq = if flags.syn { seq.wrapping_add(1) } else { seq };
     let TcpState {
