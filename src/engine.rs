@@ -453,9 +453,20 @@ impl Engine {
         self.now = self.now.max(ts);
         self.expire();
         // Keyed by the caller (the batch, for its prefetch) or here.
-        let Some(look) = lookup.copied().or_else(|| FlowLookup::of(p)) else {
-            self.stats.other_ip += 1;
-            return;
+        // By reference: the key is not copied on the way to the table.
+        let computed;
+        let look = match lookup {
+            Some(l) => l,
+            None => match FlowLookup::of(p) {
+                Some(l) => {
+                    computed = l;
+                    &computed
+                }
+                None => {
+                    self.stats.other_ip += 1;
+                    return;
+                }
+            },
         };
         match p.transport {
             L4::Tcp {
@@ -499,11 +510,11 @@ impl Engine {
     fn flow_for(
         &mut self,
         ts: Micros,
-        look: FlowLookup,
+        look: &FlowLookup,
         new_app: impl FnOnce() -> App,
         client_is_src: impl FnOnce(&FlowKey, bool) -> bool,
     ) -> Option<(u32, bool)> {
-        let FlowLookup { key, a_to_b, hash } = look;
+        let &FlowLookup { key, a_to_b, hash } = look;
         let id = self.next_flow_id;
         let (flows, mut ctx, now) = self.parts();
         let (idx, is_new) = flows.get_or_insert_hashed(
@@ -533,7 +544,7 @@ impl Engine {
     fn tcp(
         &mut self,
         ts: Micros,
-        look: FlowLookup,
+        look: &FlowLookup,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
@@ -607,7 +618,7 @@ impl Engine {
     fn udp(
         &mut self,
         ts: Micros,
-        look: FlowLookup,
+        look: &FlowLookup,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
