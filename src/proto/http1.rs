@@ -299,13 +299,23 @@ pub struct HttpStats {
 /// with every connection, usually long after it was last touched).
 #[derive(Debug, Default, Clone, Copy)]
 struct PendingKinds {
-    bits: u128,
+    /// 128 bits as two words: a `u128` field would align the stream (and
+    /// the engine's per-connection state around it) to 16 bytes, padding it.
+    bits: [u64; 2],
     len: u8,
 }
 
 const _: () = assert!(MAX_PENDING_REQUESTS * 2 <= 128);
 
 impl PendingKinds {
+    fn bits(&self) -> u128 {
+        u128::from(self.bits[0]) | u128::from(self.bits[1]) << 64
+    }
+
+    fn set_bits(&mut self, b: u128) {
+        self.bits = [b as u64, (b >> 64) as u64];
+    }
+
     fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -320,7 +330,7 @@ impl PendingKinds {
             ReqKind::Connect => 1,
             ReqKind::Other => 2,
         };
-        self.bits |= code << (2 * u32::from(self.len));
+        self.set_bits(self.bits() | code << (2 * u32::from(self.len)));
         self.len += 1;
     }
 
@@ -328,8 +338,8 @@ impl PendingKinds {
         if self.len == 0 {
             return None;
         }
-        let code = self.bits & 3;
-        self.bits >>= 2;
+        let code = self.bits() & 3;
+        self.set_bits(self.bits() >> 2);
         self.len -= 1;
         Some(match code {
             0 => ReqKind::Head,
