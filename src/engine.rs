@@ -173,8 +173,8 @@ struct HttpApp {
 // `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
-const _: () = assert!(std::mem::size_of::<TcpState>() <= 736);
-const _: () = assert!(std::mem::size_of::<HttpApp>() <= 576);
+const _: () = assert!(std::mem::size_of::<TcpState>() <= 768);
+const _: () = assert!(std::mem::size_of::<HttpApp>() <= 608);
 
 #[derive(Debug)]
 struct WsApp {

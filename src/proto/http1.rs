@@ -43,6 +43,7 @@
 //! [`HttpStream::on_gap`] is called; it then skips the rest of the offending
 //! line and resynchronises on the next start line.
 
+use smallvec::SmallVec;
 use std::io::{self, Write};
 
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
@@ -103,8 +104,9 @@ pub struct Head {
     pub status: u16,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    /// Header fields in wire order: (name as sent, value trimmed).
-    fields: Vec<(Span, Span)>,
+    /// Header fields in wire order: (name as sent, value trimmed); a few
+    /// inline, so a small head is one heap block.
+    fields: Fields,
     /// One bit per field name ([`name_bit`]): a look-up of a name whose bit
     /// is clear answers without comparing (most looked-up names are absent).
     names: u64,
@@ -118,6 +120,12 @@ fn name_bit(name: &[u8]) -> u64 {
     let last = name.last().map_or(0, |&b| u32::from(b | 0x20));
     1 << (((name.len() as u32) << 3 ^ last) & 63)
 }
+
+/// Fields kept inside the head: a request of three or fewer (a GET from
+/// curl, most probes) costs no second allocation, and no second block to
+/// free when its connection ends.
+const INLINE_FIELDS: usize = 3;
+type Fields = SmallVec<[(Span, Span); INLINE_FIELDS]>;
 
 /// A byte range of `Head::text`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -169,16 +177,21 @@ impl Head {
         if let Some(b) = self.text.as_bytes().first() {
             crate::flow::prefetch_block_header(b);
         }
-        if let Some(f) = self.fields.first() {
+        if self.fields.spilled()
+            && let Some(f) = self.fields.first()
+        {
             crate::flow::prefetch_block_header(f);
         }
     }
 
     /// Heap bytes the head holds (for the engine's memory budget).
     pub fn held_bytes(&self) -> usize {
-        self.text
-            .capacity()
-            .saturating_add(self.fields.capacity() * std::mem::size_of::<(Span, Span)>())
+        let fields = if self.fields.spilled() {
+            self.fields.capacity() * std::mem::size_of::<(Span, Span)>()
+        } else {
+            0
+        };
+        self.text.capacity().saturating_add(fields)
     }
 
     /// Request method (empty for responses).
@@ -1192,10 +1205,9 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
             head.minor_version = minor;
         }
     }
-    // Field lines are rarely shorter than 32 bytes on average: usually one
-    // allocation, without counting the lines first.
-    head.fields
-        .reserve((raw.len() / 32).saturating_add(1).min(max_headers));
+    // Collected on the stack, then stored at their exact number: no
+    // allocation for a few fields, one for more, whatever the head's size.
+    let mut fields: SmallVec<[(Span, Span); 32]> = SmallVec::new();
     for line in lines {
         if line.is_empty() {
             break;
@@ -1203,7 +1215,7 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
         if let [b' ' | b'\t', ..] = line {
             // obs-fold (RFC 9112 §5.2): replace with SP and join. The joined
             // value is built at the end of the text.
-            let &(_, value) = head.fields.last().ok_or(HttpError::BadHeader)?;
+            let &(_, value) = fields.last().ok_or(HttpError::BadHeader)?;
             let extra = trim_ows(line);
             check_value(extra)?;
             if !extra.is_empty() {
@@ -1220,7 +1232,7 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
                 }
                 head.text.push_str(&String::from_utf8_lossy(extra));
                 let joined = head.span_from(value.start as usize);
-                if let Some(last) = head.fields.last_mut() {
+                if let Some(last) = fields.last_mut() {
                     last.1 = joined;
                 }
             }
@@ -1234,14 +1246,15 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
         }
         let value = trim_ows(value.get(1..).unwrap_or_default());
         check_value(value)?;
-        if head.fields.len() >= max_headers {
+        if fields.len() >= max_headers {
             return Err(HttpError::TooManyHeaders);
         }
         head.names |= name_bit(name);
         let name = span(&mut head, name);
         let value = span(&mut head, value);
-        head.fields.push((name, value));
+        fields.push((name, value));
     }
+    head.fields = Fields::from_slice(&fields);
     Ok(head)
 }
 
