@@ -93,8 +93,8 @@ impl Default for HttpLimits {
 
 /// A parsed message head. Its text (invalid UTF-8 replaced) is kept in one
 /// buffer with the method, target and every field name and value as spans
-/// of it: two allocations per head whatever the number of fields, where a
-/// string per item cost five or more on every request.
+/// of it: one allocation per head with up to three fields, two with more,
+/// where a string per item cost five or more on every request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Head {
     text: String,
@@ -171,8 +171,9 @@ impl Head {
                 .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
     }
 
-    /// Prefetch the headers of the head's two heap blocks (text and fields),
-    /// which freeing it reads: a hint only.
+    /// Prefetch the headers of the head's heap blocks (text, and the fields
+    /// when there are more than fit inline), which freeing it reads: a hint
+    /// only.
     pub fn prefetch_blocks(&self) {
         if let Some(b) = self.text.as_bytes().first() {
             crate::flow::prefetch_block_header(b);
@@ -2567,6 +2568,37 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(d)
             );
+        }
+    }
+
+    #[test]
+    fn small_heads_keep_their_fields_inline_and_large_ones_spill_whole() {
+        for n in [0usize, 1, INLINE_FIELDS, INLINE_FIELDS + 1, 40] {
+            let mut raw = String::from("GET /x HTTP/1.1\r\n");
+            for i in 0..n {
+                raw.push_str(&format!("X-F{i}: v{i}\r\n"));
+            }
+            raw.push_str("\r\n");
+            let head = parse_head(raw.as_bytes(), Side::Request, 128).expect("parses");
+            // Every field, in wire order, whichever way it is stored.
+            let got: Vec<(String, String)> = head
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let want: Vec<(String, String)> = (0..n)
+                .map(|i| (format!("X-F{i}"), format!("v{i}")))
+                .collect();
+            assert_eq!(got, want, "{n} fields");
+            assert_eq!(head.fields.spilled(), n > INLINE_FIELDS, "{n} fields");
+            // Spilled fields are stored at their exact number and counted in
+            // the memory budget; inline ones are part of the head itself.
+            let fields = if n > INLINE_FIELDS {
+                assert_eq!(head.fields.capacity(), n);
+                n * std::mem::size_of::<(Span, Span)>()
+            } else {
+                0
+            };
+            assert_eq!(head.held_bytes(), head.text.capacity() + fields);
         }
     }
 
