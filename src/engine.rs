@@ -574,16 +574,14 @@ impl Engine {
         }
         let dir = usize::from(!from_client);
         let (flows, mut ctx, _) = self.parts();
+        let already_closed = flows.is_closed(idx);
         let Some(flow) = flows.get_mut(idx) else {
             return;
         };
         if flags.fin {
             flow.fin |= if dir == 0 { 1 } else { 2 };
         }
-        let closing = (flags.rst || flow.fin == 3) && !flows.is_closed(idx);
-        let Some(flow) = flows.get_mut(idx) else {
-            return;
-        };
+        let closing = (flags.rst || flow.fin == 3) && !already_closed;
         if payload.is_empty() {
             // Most segments: only sequence-number bookkeeping, no metadata.
             tcp_no_data(flow, dir, seq, flags);

@@ -15,7 +15,7 @@ pub const PROTO_UDP: u8 = 17;
 /// Addresses are stored as 16 bytes (IPv4-mapped for v4) to keep the key small
 /// and cheap to hash: the address as a 128-bit number in the machine's byte
 /// order (no byte swap per packet; 2-byte alignment keeps the flow table's
-/// slot at 96 bytes, where a `u128` field would make it 128).
+/// slot at 96 bytes, where a `u128` field would make it 112).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     a: [u8; 16],
