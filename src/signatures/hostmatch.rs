@@ -336,6 +336,43 @@ mod tests {
         HostBuf::new(h).map(|b| b.as_str().to_string())
     }
 
+    /// The byte-by-byte rules `HostBuf::new` implements with its class
+    /// table, written plainly: the reference for the property test below.
+    fn reference_norm(host: &str) -> Option<String> {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        if host.is_empty() || host.len() > MAX_HOST_LEN {
+            return None;
+        }
+        let ok_bytes = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        let ok_labels = host.split('.').all(|l| !l.is_empty());
+        (ok_bytes && ok_labels).then(|| host.to_ascii_lowercase())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Names from an alphabet with every byte class (and bytes outside
+        /// them): the table-driven normalisation and its last label agree
+        /// with the plain rules.
+        #[test]
+        fn hostbuf_agrees_with_the_plain_rules(
+            chars in proptest::collection::vec(
+                proptest::sample::select(vec!['a', 'Z', '0', '-', '_', '.', ':', ' ', 'ü', '\0']),
+                0..24,
+            )
+        ) {
+            let h: String = chars.into_iter().collect();
+            let buf = HostBuf::new(&h);
+            let got = buf.as_ref().map(|b| b.as_str().to_string());
+            proptest::prop_assert_eq!(&got, &reference_norm(&h), "{:?}", h);
+            if let Some(b) = buf {
+                let (name, last) = b.name_and_last_label();
+                proptest::prop_assert_eq!(last, name.rsplit('.').next().unwrap_or(name));
+            }
+        }
+    }
+
     #[test]
     fn hostbuf_normalises_and_rejects() {
         assert_eq!(norm("MCP.Notion.COM.").as_deref(), Some("mcp.notion.com"));
