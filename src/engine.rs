@@ -582,6 +582,8 @@ impl Engine {
             flow.fin |= if dir == 0 { 1 } else { 2 };
         }
         let closing = (flags.rst || flow.fin == 3) && !already_closed;
+        // Written out rather than as a closure building the metadata on
+        // demand, which measured +17 instructions/packet (code generation).
         if payload.is_empty() {
             // Most segments: only sequence-number bookkeeping, no metadata.
             tcp_no_data(flow, dir, seq, flags);
