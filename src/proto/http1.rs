@@ -695,7 +695,7 @@ impl HttpStream {
         let base = line_start;
         let scan = window.get(base..).unwrap_or_default();
         let mut end = None;
-        for off in memchr::memchr_iter(b'\n', scan) {
+        for off in newlines(scan) {
             let nl = base.saturating_add(off);
             let line = window.get(line_start..nl).unwrap_or_default();
             if line_start > 0 && strip_cr(line).is_empty() {
@@ -1095,6 +1095,55 @@ fn all_vchar(s: &[u8]) -> bool {
         .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) <= 0x7e - 0x21))
 }
 
+/// Offsets of the newlines in `bytes`, in order, eight bytes at a time.
+///
+/// A request head is a few short lines: a general search (`memchr`) sets up
+/// a vector loop for every line and costs more than the line itself; this
+/// scan has no set-up and finds every newline of a word with one mask.
+pub(crate) fn newlines(bytes: &[u8]) -> Newlines<'_> {
+    Newlines {
+        bytes,
+        word: 0,
+        mask: 0,
+    }
+}
+
+pub(crate) struct Newlines<'a> {
+    bytes: &'a [u8],
+    /// Offset of the next word to load.
+    word: usize,
+    /// One high bit per newline byte of the word before `word`.
+    mask: u64,
+}
+
+impl Iterator for Newlines<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        while self.mask == 0 {
+            let rest = self.bytes.get(self.word..).filter(|r| !r.is_empty())?;
+            let w = match rest.first_chunk::<8>() {
+                Some(c) => u64::from_le_bytes(*c),
+                None => {
+                    // Short tail: pad with zero bytes, which are not newlines.
+                    let mut c = [0u8; 8];
+                    c.iter_mut().zip(rest).for_each(|(d, s)| *d = *s);
+                    u64::from_le_bytes(c)
+                }
+            };
+            // Exact zero-byte test on `w ^ '\n'` (no carries between bytes).
+            let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
+            self.mask = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+            self.word = self.word.saturating_add(8);
+        }
+        let at = self.word.wrapping_sub(8) + (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask.wrapping_sub(1);
+        Some(at)
+    }
+}
+
 fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -1121,12 +1170,19 @@ fn parse_version(v: &[u8]) -> Option<u8> {
 
 /// `method SP request-target SP HTTP-version` (RFC 9112 §3).
 fn parse_request_line(line: &[u8]) -> Result<(&[u8], &[u8], u8), HttpError> {
-    let sp1 = memchr::memchr(b' ', line).ok_or(HttpError::BadStartLine)?;
+    // The method is a short token: a plain scan beats a vector search's set-up.
+    let sp1 = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(HttpError::BadStartLine)?;
     let (method, rest) = line.split_at_checked(sp1).ok_or(HttpError::BadStartLine)?;
     let rest = rest.get(1..).unwrap_or_default();
-    let sp2 = memchr::memrchr(b' ', rest).ok_or(HttpError::BadStartLine)?;
-    let (target, version) = rest.split_at_checked(sp2).ok_or(HttpError::BadStartLine)?;
-    let version = version.get(1..).unwrap_or_default();
+    // The version is the last eight bytes after the last space; any other
+    // line fails `parse_version` below, as a search for the last space would.
+    let (target, version) = match rest.split_last_chunk::<9>() {
+        Some((t, [b' ', v @ ..])) => (t, &v[..]),
+        _ => return Err(HttpError::BadStartLine),
+    };
     if !is_token(method) || target.is_empty() || !all_vchar(target) {
         return Err(HttpError::BadStartLine);
     }
@@ -1187,7 +1243,7 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
     };
     // Lines (CR stripped) from one iterator over the newlines.
     let mut line_start = 0usize;
-    let mut lines = memchr::memchr_iter(b'\n', raw).map(|nl| {
+    let mut lines = newlines(raw).map(|nl| {
         let line = raw.get(line_start..nl).unwrap_or_default();
         line_start = nl.saturating_add(1);
         strip_cr(line)
@@ -1239,7 +1295,10 @@ fn parse_head(raw: &[u8], side: Side, max_headers: usize) -> Result<Head, HttpEr
             }
             continue;
         }
-        let colon = memchr::memchr(b':', line).ok_or(HttpError::BadHeader)?;
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(HttpError::BadHeader)?;
         let (name, value) = line.split_at_checked(colon).ok_or(HttpError::BadHeader)?;
         // A name must be a token: this also rejects `Name :` (RFC 9112 §5.1).
         if !is_token(name) {
@@ -1268,7 +1327,13 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
 
 /// RFC 9110 §5.5: NUL and bare CR in a field value are invalid.
 fn check_value(v: &[u8]) -> Result<(), HttpError> {
-    if memchr::memchr2(0, b'\r', v).is_some() {
+    // Most values are a few words: scanned directly, long ones vectorised.
+    let bad = if v.len() <= 32 {
+        v.iter().any(|&b| b == 0 || b == b'\r')
+    } else {
+        memchr::memchr2(0, b'\r', v).is_some()
+    };
+    if bad {
         return Err(HttpError::BadHeader);
     }
     Ok(())
@@ -2839,5 +2904,82 @@ mod tests {
         assert!(!looks_like_request(b""));
         assert!(!looks_like_request(b"\x16\x03\x01"));
         assert!(!looks_like_request(b"GETX / HTTP/1.1"));
+    }
+
+    /// The start-line rules as first written, with general searches: the
+    /// reference for the scans that replaced them.
+    fn reference_request_line(line: &[u8]) -> Result<(&[u8], &[u8], u8), HttpError> {
+        let sp1 = memchr::memchr(b' ', line).ok_or(HttpError::BadStartLine)?;
+        let (method, rest) = line.split_at(sp1);
+        let rest = &rest[1..];
+        let sp2 = memchr::memrchr(b' ', rest).ok_or(HttpError::BadStartLine)?;
+        let (target, version) = rest.split_at(sp2);
+        let version = &version[1..];
+        if !is_token(method) || target.is_empty() || !all_vchar(target) {
+            return Err(HttpError::BadStartLine);
+        }
+        let minor = parse_version(version).ok_or(HttpError::BadStartLine)?;
+        Ok((method, target, minor))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Every offset, in order, whatever the length and alignment (the
+        /// word scan pads the tail and must not report the padding).
+        #[test]
+        fn newlines_finds_what_a_byte_search_finds(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b'\n', b'\r', b'a', 0u8, 0x0b, 0x8a, 0xff, 0x09]),
+                0..80,
+            ),
+            skip in 0usize..8,
+        ) {
+            let hay = bytes.get(skip..).unwrap_or_default();
+            let got: Vec<usize> = newlines(hay).collect();
+            let want: Vec<usize> = memchr::memchr_iter(b'\n', hay).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        /// Request lines made of the pieces that matter (spaces, a version
+        /// with a wrong byte, control bytes) parse exactly as the reference.
+        #[test]
+        fn request_line_agrees_with_the_reference(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "GET", " ", "/a", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.x",
+                    "\t", "é", "P:", "", " HTTP/1.1",
+                ]),
+                0..7,
+            )
+        ) {
+            let line = pieces.concat();
+            proptest::prop_assert_eq!(
+                parse_request_line(line.as_bytes()),
+                reference_request_line(line.as_bytes()),
+                "{:?}", line
+            );
+        }
+    }
+
+    #[test]
+    fn newlines_on_words_and_tails() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\n",
+            b"abcdefg\n",
+            b"abcdefgh\n",
+            b"\n\n\n\n\n\n\n\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"\x8a\x0a\x0b\x09\x00",
+        ];
+        for c in cases {
+            let want: Vec<usize> = c
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(newlines(c).collect::<Vec<_>>(), want, "{c:?}");
+        }
     }
 }
