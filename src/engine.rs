@@ -125,6 +125,11 @@ enum App {
     Done,
 }
 
+/// Stream blocks kept for reuse per engine (about 50 KB): enough to absorb
+/// the bursts of a flood of short connections, where streams end as fast as
+/// they start.
+const SPARE_STREAMS: usize = 64;
+
 /// Index 0 is client → server, 1 is server → client.
 #[derive(Debug)]
 struct TcpState {
@@ -135,6 +140,18 @@ struct TcpState {
     /// What this stream's buffers held when last counted in
     /// `Stats::tcp_buffered_bytes`.
     held: usize,
+}
+
+impl TcpState {
+    /// What a kept block holds: nothing to free.
+    fn spare() -> Self {
+        TcpState {
+            reasm: [Reassembler::new(), Reassembler::new()],
+            pending: [Vec::new(), Vec::new()],
+            app: TcpApp::Done,
+            held: 0,
+        }
+    }
 }
 
 // The HTTP variant is inline on purpose (see below): TcpState lives in its
@@ -261,6 +278,9 @@ struct Ctx<'a> {
     cfg: &'a EngineConfig,
     /// Scratch list for HTTP parser events, reused by every connection.
     events: &'a mut Vec<HttpEvent>,
+    // The boxes are the point: their heap blocks are what is reused.
+    #[allow(clippy::vec_box)]
+    spare_streams: &'a mut Vec<Box<TcpState>>,
 }
 
 /// A frame's flow key, direction and table hash, computed once per frame:
@@ -307,6 +327,9 @@ pub struct Engine {
     next_flow_id: u64,
     out: Vec<Observation>,
     http_events: Vec<HttpEvent>,
+    /// Blocks of ended streams, reused by new ones (see `SPARE_STREAMS`).
+    #[allow(clippy::vec_box)]
+    spare_streams: Vec<Box<TcpState>>,
     now: Micros,
 }
 
@@ -325,6 +348,7 @@ impl Engine {
             stats: Stats::default(),
             out: Vec::new(),
             http_events: Vec::new(),
+            spare_streams: Vec::new(),
             now: 0,
         }
     }
@@ -365,6 +389,7 @@ impl Engine {
             cfg,
             now,
             http_events,
+            spare_streams,
             ..
         } = self;
         (
@@ -376,6 +401,7 @@ impl Engine {
                 out,
                 cfg,
                 events: http_events,
+                spare_streams,
             },
             *now,
         )
@@ -606,9 +632,9 @@ impl Engine {
             // Ended: finish the parsers, drop the buffers, and keep a tiny
             // tombstone for the late packets, for the closed timeout only.
             if let Some(flow) = flows.get_mut(idx)
-                && let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done)
+                && let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done)
             {
-                close_tcp(&mut ctx, &meta, &mut st);
+                close_tcp(&mut ctx, &meta, st);
             }
             flows.close(idx, ts);
         }
@@ -701,7 +727,7 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
         EvictReason::Closed | EvictReason::Flush => {}
     }
-    let App::Tcp(mut st) = flow.app else { return };
+    let App::Tcp(st) = flow.app else { return };
     let (a, b) = (key.addr_a(), key.addr_b());
     let (client, client_port, server, server_port) = if flow.client_is_a {
         (a, key.port_a, b, key.port_b)
@@ -717,12 +743,12 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         proto: key.proto,
         ts: now,
     };
-    close_tcp(ctx, &meta, &mut st);
+    close_tcp(ctx, &meta, st);
 }
 
 /// End of a TCP stream: deliver what reassembly still holds, finish a
 /// read-until-close body, report, and release the stream's budget.
-fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
+fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
     ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
     // The state is freed after this: its buffers leave the budget.
     ctx.stats.tcp_buffered_bytes = ctx.stats.tcp_buffered_bytes.saturating_sub(st.held as u64);
@@ -733,7 +759,7 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
         pending,
         app,
         held: _,
-    } = st;
+    } = &mut *st;
     for (dir, r) in reasm.iter_mut().enumerate() {
         r.flush(&mut |chunk| tcp_chunk(ctx, &meta, dir, chunk, pending, app));
     }
@@ -745,6 +771,12 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, st: &mut TcpState) {
         }
         *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
+    }
+    // Keep the block for a later stream: it is warm now, and a new stream
+    // then needs no allocation. Its buffers and parsers are freed here.
+    if ctx.spare_streams.len() < SPARE_STREAMS {
+        *st = TcpState::spare();
+        ctx.spare_streams.push(st);
     }
 }
 
@@ -802,7 +834,14 @@ fn tcp_segment(
                 r.on_syn(*i);
             }
         }
-        flow.app = App::Tcp(Box::new(st));
+        // A block an ended stream left (warm, no allocation), or a new one.
+        flow.app = App::Tcp(match ctx.spare_streams.pop() {
+            Some(mut block) => {
+                *block = st;
+                block
+            }
+            None => Box::new(st),
+        });
     }
     let App::Tcp(st) = &mut flow.app else { return };
     // SYN with data (TFO): data starts after the SYN's sequence number.
@@ -843,8 +882,8 @@ fn tcp_segment(
         // Nothing more to learn: finish the parsers, drop the buffers, and
         // keep a tiny tombstone so the rest of the flow costs one table
         // lookup per packet.
-        if let App::Tcp(mut st) = std::mem::replace(&mut flow.app, App::Done) {
-            close_tcp(ctx, meta, &mut st);
+        if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
+            close_tcp(ctx, meta, st);
         }
     }
 }
@@ -1738,7 +1777,113 @@ fn lock(m: &Mutex<DnsCache>) -> std::sync::MutexGuard<'_, DnsCache> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_name;
+    use super::*;
+
+    fn frame(c: u16, from_client: bool, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+        let (client, server) = ([10, 0, (c >> 8) as u8, c as u8], [10, 9, 9, 9]);
+        let (src, dst, sport, dport) = if from_client {
+            (client, server, 40_000, 80)
+        } else {
+            (server, client, 80, 40_000)
+        };
+        let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, seq, 65535);
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(1),
+                'F' => b.fin(),
+                _ => b.psh(),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, payload).expect("frame");
+        out
+    }
+
+    /// Connection `c`: handshake and client segments at their offsets.
+    fn conn(c: u16, segments: &[(u32, &[u8])]) -> Vec<Vec<u8>> {
+        let mut v = vec![
+            frame(c, true, 999, "S", b""),
+            frame(c, false, 4999, "SA", b""),
+        ];
+        for &(off, data) in segments {
+            v.push(frame(c, true, 1000 + off, "AP", data));
+        }
+        v
+    }
+
+    fn observations(engine: &mut Engine, frames: &[Vec<u8>], ts: &mut Micros) -> Vec<String> {
+        for f in frames {
+            *ts += 10;
+            engine.process_frame(*ts, crate::decode::linktype::ETHERNET, f);
+        }
+        engine
+            .drain_observations()
+            .map(|o| {
+                format!(
+                    "{:?} {:?} {:?} {:?}",
+                    o.server_name, o.path, o.evidence, o.mcp
+                )
+            })
+            .collect()
+    }
+
+    /// Streams that end leave their blocks for later streams. A kept block
+    /// holds no buffer (they would escape the buffer budget), the pool stays
+    /// at its bound, and a stream started in a reused block sees exactly
+    /// what it would in a fresh engine.
+    #[test]
+    fn ended_streams_leave_empty_blocks_for_new_ones() {
+        let cfg = EngineConfig::default();
+        let detector = Arc::new(crate::detect::hosts::Detector::new(
+            crate::signatures::SignatureSet::builtin().expect("signatures"),
+            crate::signatures::allowlist::Allowlist::empty(),
+        ));
+        let mut engine = Engine::new(cfg.clone(), detector.clone());
+        let mut ts = 1_700_000_000_000_000;
+        // Each stream holds a partial head of a known server's request and
+        // an out-of-order segment when it ends.
+        let partial = format!(
+            "POST /mcp HTTP/1.1\r\nHost: mcp.notion.com\r\nX-Pad: {}\r\n",
+            "p".repeat(4000)
+        );
+        // All open at once, then all closed: more ended streams than kept blocks.
+        let n = SPARE_STREAMS as u16 + 20;
+        let mut frames = Vec::new();
+        for c in 0..n {
+            frames.extend(conn(c, &[(0, partial.as_bytes()), (9000, b"late")]));
+        }
+        for c in 0..n {
+            frames.push(frame(c, true, 50_000, "FA", b""));
+            frames.push(frame(c, false, 5000, "FA", b""));
+        }
+        observations(&mut engine, &frames, &mut ts);
+        assert_eq!(engine.spare_streams.len(), SPARE_STREAMS);
+        for st in &engine.spare_streams {
+            assert_eq!(held_bytes(&st.reasm, &st.pending, &st.app), 0);
+            assert!(st.pending.iter().all(|p| p.capacity() == 0));
+            assert!(matches!(st.app, TcpApp::Done), "{:?}", st.app);
+        }
+        assert_eq!(engine.stats().tcp_buffered_bytes, 0);
+        assert_eq!(engine.stats().tcp_streams_active, 0);
+
+        // A new MCP session, in a reused block and in a fresh engine.
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#;
+        let req = format!(
+            "POST /mcp HTTP/1.1\r\nHost: mcp.example.org\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let session = conn(1000, &[(0, req.as_bytes())]);
+        let reused = observations(&mut engine, &session, &mut ts);
+        assert_eq!(engine.spare_streams.len(), SPARE_STREAMS - 1);
+        let mut fresh_engine = Engine::new(cfg, detector);
+        let mut ts2 = ts - 10 * session.len() as Micros;
+        let fresh = observations(&mut fresh_engine, &session, &mut ts2);
+        assert!(!fresh.is_empty());
+        assert_eq!(reused, fresh);
+    }
 
     #[test]
     fn host_name_strips_the_port_and_rejects_addresses_and_odd_names() {
