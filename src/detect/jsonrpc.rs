@@ -8,10 +8,13 @@
 //! Bounds: the payload is capped at [`MAX_PAYLOAD_BYTES`] before parsing and a
 //! batch is cut at [`MAX_BATCH_MESSAGES`]; nesting is bounded by serde_json's
 //! recursion limit (128 levels), which turns deep input into a parse error
-//! instead of a stack overflow. The parsed `Value` tree is transient: its size
-//! is proportional to the (capped) payload.
+//! instead of a stack overflow. A message is read member by member: only
+//! `params`, `result` and `error` become `Value` trees, transient and
+//! proportional to the (capped) payload; other members are checked and
+//! skipped.
 
 use aho_corasick::AhoCorasick;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// Largest payload handed to the JSON parser. Bigger payloads are not JSON-RPC
@@ -170,18 +173,27 @@ impl Message {
                 None => Message::Notification { method, params },
             });
         }
-        match (obj.remove("result"), obj.remove("error")) {
-            (Some(result), None) => Some(Message::Response { id: id?, result }),
-            (None, Some(Value::Object(err))) => {
-                let code = err.get("code").and_then(Value::as_i64)?;
-                // §5: `id` is required in responses, null when it could not be read.
-                Some(Message::Error {
-                    id: id.unwrap_or(Id::Null),
-                    code,
-                })
-            }
-            _ => None,
+        error_or_response(id, obj.remove("result"), obj.remove("error"))
+    }
+}
+
+/// A message without `method`: a response (`result`) or an error.
+fn error_or_response(
+    id: Option<Id>,
+    result: Option<Value>,
+    error: Option<Value>,
+) -> Option<Message> {
+    match (result, error) {
+        (Some(result), None) => Some(Message::Response { id: id?, result }),
+        (None, Some(Value::Object(err))) => {
+            let code = err.get("code").and_then(Value::as_i64)?;
+            // §5: `id` is required in responses, null when it could not be read.
+            Some(Message::Error {
+                id: id.unwrap_or(Id::Null),
+                code,
+            })
         }
+        _ => None,
     }
 }
 
@@ -219,31 +231,213 @@ pub fn parse(payload: &[u8]) -> Option<Parsed> {
         return None;
     }
     // from_slice rejects trailing non-whitespace and enforces the 128-level
-    // recursion limit.
-    let value: Value = serde_json::from_slice(body).ok()?;
-    match value {
-        Value::Array(items) => {
-            if items.is_empty() {
-                return None;
-            }
-            let truncated = items.len() > MAX_BATCH_MESSAGES;
-            let messages = items
-                .into_iter()
-                .take(MAX_BATCH_MESSAGES)
-                .map(Message::from_value)
-                .collect::<Option<Vec<_>>>()?;
-            Some(Parsed {
-                messages,
-                batch: true,
-                truncated,
-            })
-        }
-        v @ Value::Object(_) => Some(Parsed {
-            messages: vec![Message::from_value(v)?],
+    // recursion limit. The payload is read member by member (no map of each
+    // message is built), with the same result as a parse into a `Value`
+    // followed by `Message::from_value`.
+    match serde_json::from_slice::<Payload>(body).ok()? {
+        Payload::Single(m) => Some(Parsed {
+            messages: vec![m?],
             batch: false,
             truncated: false,
         }),
-        _ => None,
+        Payload::Batch { messages, len } => {
+            if len == 0 {
+                return None;
+            }
+            Some(Parsed {
+                messages: messages?,
+                batch: true,
+                truncated: len > MAX_BATCH_MESSAGES,
+            })
+        }
+    }
+}
+
+/// A payload read straight into messages (see [`parse`]).
+enum Payload {
+    Single(Option<Message>),
+    /// The first [`MAX_BATCH_MESSAGES`] entries (`None` if any of them is
+    /// not a message) and the number of entries.
+    Batch {
+        messages: Option<Vec<Message>>,
+        len: usize,
+    },
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Payload;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object or array")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Payload, A::Error> {
+                Ok(Payload::Single(Members::read(map)?.message()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
+                let mut messages = Some(Vec::new());
+                let mut len = 0usize;
+                while len < MAX_BATCH_MESSAGES {
+                    let Some(m) = seq.next_element::<Members>()? else {
+                        break;
+                    };
+                    len += 1;
+                    match (m.message(), &mut messages) {
+                        (Some(m), Some(v)) => v.push(m),
+                        _ => messages = None,
+                    }
+                }
+                // The rest is checked to be JSON, not read.
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    len = len.saturating_add(1);
+                }
+                Ok(Payload::Batch { messages, len })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The members of one JSON value that JSON-RPC reads. Of a repeated member
+/// the last counts, as in a parse into a map; other members, and values that
+/// are not objects, are checked to be JSON and skipped.
+#[derive(Default)]
+struct Members {
+    object: bool,
+    jsonrpc: Option<Value>,
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    result: Option<Value>,
+    error: Option<Value>,
+}
+
+impl Members {
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Members, A::Error> {
+        let mut m = Members {
+            object: true,
+            ..Members::default()
+        };
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Jsonrpc => &mut m.jsonrpc,
+                Key::Id => &mut m.id,
+                Key::Method => &mut m.method,
+                Key::Params => &mut m.params,
+                Key::Result => &mut m.result,
+                Key::Error => &mut m.error,
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            // A JSON `null` is kept as `Value::Null`: present, unlike absent.
+            *slot = Some(map.next_value::<Value>()?);
+        }
+        Ok(m)
+    }
+
+    /// The message these members make, by the rules of `Message::from_value`.
+    fn message(self) -> Option<Message> {
+        if !self.object || self.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
+            return None;
+        }
+        let id = match self.id {
+            Some(v) => Some(Id::from_value(v)?),
+            None => None,
+        };
+        if let Some(method) = self.method {
+            let Value::String(method) = method else {
+                return None;
+            };
+            if self.result.is_some() || self.error.is_some() {
+                return None;
+            }
+            let params = match self.params {
+                None => None,
+                Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
+                Some(_) => return None,
+            };
+            return Some(match id {
+                Some(id) => Message::Request { id, method, params },
+                None => Message::Notification { method, params },
+            });
+        }
+        error_or_response(id, self.result, self.error)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Members, A::Error> {
+                Members::read(map)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Members, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Members::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+            fn visit_unit<E>(self) -> Result<Members, E> {
+                Ok(Members::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A member name, matched without copying it.
+enum Key {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Result,
+    Error,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key, E> {
+                Ok(match s {
+                    "jsonrpc" => Key::Jsonrpc,
+                    "id" => Key::Id,
+                    "method" => Key::Method,
+                    "params" => Key::Params,
+                    "result" => Key::Result,
+                    "error" => Key::Error,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -398,5 +592,155 @@ mod tests {
             assert_eq!(parse(cut), None, "prefix {i}");
         }
         assert!(parse(s).is_some());
+    }
+
+    /// The parse as first written: the whole payload into a `Value`, then
+    /// `Message::from_value` on each message. The reference for `parse`.
+    fn reference_parse(payload: &[u8]) -> Option<Parsed> {
+        let body = json_start(payload);
+        if body.len() > MAX_PAYLOAD_BYTES || !matches!(body.first(), Some(b'{' | b'[')) {
+            return None;
+        }
+        match serde_json::from_slice::<Value>(body).ok()? {
+            Value::Array(items) if !items.is_empty() => {
+                let truncated = items.len() > MAX_BATCH_MESSAGES;
+                let messages = items
+                    .into_iter()
+                    .take(MAX_BATCH_MESSAGES)
+                    .map(Message::from_value)
+                    .collect::<Option<Vec<_>>>()?;
+                Some(Parsed {
+                    messages,
+                    batch: true,
+                    truncated,
+                })
+            }
+            v @ Value::Object(_) => Some(Parsed {
+                messages: vec![Message::from_value(v)?],
+                batch: false,
+                truncated: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Member names, each with the values worth trying for it (right and
+    /// wrong types, `null`), so that valid messages are common.
+    const MEMBERS: &[(&str, &[&str])] = &[
+        (
+            "jsonrpc",
+            &[r#""2.0""#, r#""2.0""#, r#""1.0""#, "2.0", "null"],
+        ),
+        (r"\u006asonrpc", &[r#""2.0""#, "null"]),
+        (
+            "id",
+            &[
+                "1",
+                r#""a""#,
+                "null",
+                "{}",
+                "1.5",
+                "18446744073709551615",
+                "-3",
+            ],
+        ),
+        ("method", &[r#""tools/call""#, "7", "null", r#""""#]),
+        (r"meth\u006fd", &[r#""initialize""#, "null"]),
+        (
+            "params",
+            &["{}", "[]", "null", r#""s""#, r#"{"a":[1,{"b":null}]}"#],
+        ),
+        (
+            "result",
+            &["{}", "null", "1", r#"{"jsonrpc":"2.0","method":"m"}"#],
+        ),
+        (
+            "error",
+            &[
+                r#"{"code":-32000}"#,
+                r#"{"code":"x"}"#,
+                r#"{"code":1.5}"#,
+                "null",
+                "3",
+                "{}",
+            ],
+        ),
+        ("x", &["true", "[]", r#"{"id":2}"#]),
+        ("", &["0"]),
+    ];
+
+    fn object(members: &[(usize, usize)]) -> String {
+        let body: Vec<String> = members
+            .iter()
+            .map(|&(k, v)| {
+                let (name, values) = MEMBERS[k % MEMBERS.len()];
+                format!("\"{name}\":{}", values[v % values.len()])
+            })
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
+        /// Objects and batches built from the members that matter (repeated,
+        /// null, of the wrong type, with escaped names), scalars in batches,
+        /// and cut or extended texts: `parse` gives exactly what the
+        /// reference gives.
+        #[test]
+        fn parse_agrees_with_the_value_reference(
+            items in proptest::collection::vec(
+                proptest::collection::vec((0usize..10, 0usize..8), 0..6), 1..4),
+            versioned in proptest::bool::weighted(0.8),
+            batch in proptest::bool::ANY,
+            scalar in proptest::option::of(proptest::sample::select(vec!["7", "null", r#""s""#, "[]"])),
+            cut in proptest::option::of(0usize..200),
+            tail in proptest::sample::select(vec!["", " ", "\n", "x", ",{}"]),
+        ) {
+            // Mostly with the version first, as real messages are.
+            let objects: Vec<String> = items
+                .iter()
+                .map(|m| {
+                    let mut m = m.clone();
+                    if versioned {
+                        m.insert(0, (0, 0));
+                    }
+                    object(&m)
+                })
+                .collect();
+            let mut text = if batch {
+                let mut entries = objects.clone();
+                if let Some(v) = scalar {
+                    entries.push(v.to_string());
+                }
+                format!("[{}]", entries.join(","))
+            } else {
+                objects[0].clone()
+            };
+            text.push_str(tail);
+            if let Some(c) = cut {
+                text.truncate(c.min(text.len()));
+            }
+            proptest::prop_assert_eq!(parse(text.as_bytes()), reference_parse(text.as_bytes()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn batch_entries_past_the_cap_are_checked_as_json_only() {
+        let msg = r#"{"jsonrpc":"2.0","method":"tools/list","id":1}"#;
+        let mut entries = vec![msg; MAX_BATCH_MESSAGES + 6];
+        entries[MAX_BATCH_MESSAGES + 2] = r#"{"not":"rpc"}"#;
+        let text = format!("[{}]", entries.join(","));
+        let p = parse(text.as_bytes()).expect("a batch");
+        assert!(p.truncated);
+        assert_eq!(p.messages.len(), MAX_BATCH_MESSAGES);
+        assert_eq!(Some(p), reference_parse(text.as_bytes()));
+        entries[MAX_BATCH_MESSAGES + 2] = r#"{"not":rpc}"#;
+        let text = format!("[{}]", entries.join(","));
+        assert_eq!(parse(text.as_bytes()), None);
+        // One bad entry within the cap spoils the batch.
+        entries[MAX_BATCH_MESSAGES + 2] = msg;
+        entries[3] = "7";
+        let text = format!("[{}]", entries.join(","));
+        assert_eq!(parse(text.as_bytes()), None);
     }
 }
