@@ -15,7 +15,7 @@
 
 use aho_corasick::AhoCorasick;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// Largest payload handed to the JSON parser. Bigger payloads are not JSON-RPC
 /// we care about (MCP messages are small) and would only cost CPU and memory.
@@ -145,66 +145,6 @@ impl Message {
             _ => None,
         }
     }
-
-    /// Validate one JSON value as a JSON-RPC 2.0 message. Anything else
-    /// (missing or wrong `jsonrpc`, both `result` and `error`, a non-string
-    /// method, params that are neither object nor array) is `None`.
-    pub fn from_value(v: Value) -> Option<Message> {
-        let Value::Object(mut obj) = v else {
-            return None;
-        };
-        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return None;
-        }
-        let id = match obj.remove("id") {
-            Some(v) => Some(Id::from_value(v)?),
-            None => None,
-        };
-        if let Some(method) = obj.remove("method") {
-            let Value::String(method) = method else {
-                return None;
-            };
-            if obj.contains_key("result") || obj.contains_key("error") {
-                return None;
-            }
-            let params = take_params(&mut obj)?;
-            return Some(match id {
-                Some(id) => Message::Request { id, method, params },
-                None => Message::Notification { method, params },
-            });
-        }
-        error_or_response(id, obj.remove("result"), obj.remove("error"))
-    }
-}
-
-/// A message without `method`: a response (`result`) or an error.
-fn error_or_response(
-    id: Option<Id>,
-    result: Option<Value>,
-    error: Option<Value>,
-) -> Option<Message> {
-    match (result, error) {
-        (Some(result), None) => Some(Message::Response { id: id?, result }),
-        (None, Some(Value::Object(err))) => {
-            let code = err.get("code").and_then(Value::as_i64)?;
-            // §5: `id` is required in responses, null when it could not be read.
-            Some(Message::Error {
-                id: id.unwrap_or(Id::Null),
-                code,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// `params` must be structured (object or array) when present (§4.2).
-/// Outer `None` = invalid message.
-fn take_params(obj: &mut Map<String, Value>) -> Option<Option<Value>> {
-    match obj.remove("params") {
-        None => Some(None),
-        Some(p @ (Value::Object(_) | Value::Array(_))) => Some(Some(p)),
-        Some(_) => None,
-    }
 }
 
 /// A parsed payload: one message, or a batch of them.
@@ -231,9 +171,8 @@ pub fn parse(payload: &[u8]) -> Option<Parsed> {
         return None;
     }
     // from_slice rejects trailing non-whitespace and enforces the 128-level
-    // recursion limit. The payload is read member by member (no map of each
-    // message is built), with the same result as a parse into a `Value`
-    // followed by `Message::from_value`.
+    // recursion limit. The payload is read member by member: no map of
+    // each message is built (see `Members`).
     match serde_json::from_slice::<Payload>(body).ok()? {
         Payload::Single(m) => Some(Parsed {
             messages: vec![m?],
@@ -278,7 +217,7 @@ impl<'de> Deserialize<'de> for Payload {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
                 let mut messages = Some(Vec::new());
                 let mut len = 0usize;
-                while len < MAX_BATCH_MESSAGES {
+                while len < MAX_BATCH_MESSAGES && messages.is_some() {
                     let Some(m) = seq.next_element::<Members>()? else {
                         break;
                     };
@@ -288,7 +227,8 @@ impl<'de> Deserialize<'de> for Payload {
                         _ => messages = None,
                     }
                 }
-                // The rest is checked to be JSON, not read.
+                // The rest (past the cap, or after an entry that spoils the
+                // batch) is checked to be JSON, not read.
                 while seq.next_element::<IgnoredAny>()?.is_some() {
                     len = len.saturating_add(1);
                 }
@@ -338,7 +278,10 @@ impl Members {
         Ok(m)
     }
 
-    /// The message these members make, by the rules of `Message::from_value`.
+    /// The JSON-RPC 2.0 message these members make. Anything else (not an
+    /// object, missing or wrong `jsonrpc`, both `result` and `error`, a
+    /// non-string method, params that are neither object nor array) is
+    /// `None`.
     fn message(self) -> Option<Message> {
         if !self.object || self.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
             return None;
@@ -364,7 +307,18 @@ impl Members {
                 None => Message::Notification { method, params },
             });
         }
-        error_or_response(id, self.result, self.error)
+        match (self.result, self.error) {
+            (Some(result), None) => Some(Message::Response { id: id?, result }),
+            (None, Some(Value::Object(err))) => {
+                let code = err.get("code").and_then(Value::as_i64)?;
+                // §5: `id` is required in responses, null when it could not be read.
+                Some(Message::Error {
+                    id: id.unwrap_or(Id::Null),
+                    code,
+                })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -594,8 +548,50 @@ mod tests {
         assert!(parse(s).is_some());
     }
 
+    /// The rules as first written, on a `Value` parsed whole.
+    fn reference_message(v: Value) -> Option<Message> {
+        let Value::Object(mut obj) = v else {
+            return None;
+        };
+        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return None;
+        }
+        let id = match obj.remove("id") {
+            Some(v) => Some(Id::from_value(v)?),
+            None => None,
+        };
+        if let Some(method) = obj.remove("method") {
+            let Value::String(method) = method else {
+                return None;
+            };
+            if obj.contains_key("result") || obj.contains_key("error") {
+                return None;
+            }
+            let params = match obj.remove("params") {
+                None => None,
+                Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
+                Some(_) => return None,
+            };
+            return Some(match id {
+                Some(id) => Message::Request { id, method, params },
+                None => Message::Notification { method, params },
+            });
+        }
+        match (obj.remove("result"), obj.remove("error")) {
+            (Some(result), None) => Some(Message::Response { id: id?, result }),
+            (None, Some(Value::Object(err))) => {
+                let code = err.get("code").and_then(Value::as_i64)?;
+                Some(Message::Error {
+                    id: id.unwrap_or(Id::Null),
+                    code,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The parse as first written: the whole payload into a `Value`, then
-    /// `Message::from_value` on each message. The reference for `parse`.
+    /// the rules on each message. The reference for `parse`.
     fn reference_parse(payload: &[u8]) -> Option<Parsed> {
         let body = json_start(payload);
         if body.len() > MAX_PAYLOAD_BYTES || !matches!(body.first(), Some(b'{' | b'[')) {
@@ -607,7 +603,7 @@ mod tests {
                 let messages = items
                     .into_iter()
                     .take(MAX_BATCH_MESSAGES)
-                    .map(Message::from_value)
+                    .map(reference_message)
                     .collect::<Option<Vec<_>>>()?;
                 Some(Parsed {
                     messages,
@@ -616,7 +612,7 @@ mod tests {
                 })
             }
             v @ Value::Object(_) => Some(Parsed {
-                messages: vec![Message::from_value(v)?],
+                messages: vec![reference_message(v)?],
                 batch: false,
                 truncated: false,
             }),
