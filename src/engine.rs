@@ -143,12 +143,13 @@ struct TcpState {
 }
 
 impl TcpState {
-    /// What a kept block holds: nothing to free.
-    fn spare() -> Self {
+    /// Nothing buffered yet. With `TcpApp::Done`, what a kept block holds:
+    /// nothing to free.
+    fn new(app: TcpApp) -> Self {
         TcpState {
             reasm: [Reassembler::new(), Reassembler::new()],
             pending: [Vec::new(), Vec::new()],
-            app: TcpApp::Done,
+            app,
             held: 0,
         }
     }
@@ -775,7 +776,7 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
     // Keep the block for a later stream: it is warm now, and a new stream
     // then needs no allocation. Its buffers and parsers are freed here.
     if ctx.spare_streams.len() < SPARE_STREAMS {
-        *st = TcpState::spare();
+        *st = TcpState::new(TcpApp::Done);
         ctx.spare_streams.push(st);
     }
 }
@@ -823,12 +824,7 @@ fn tcp_segment(
             return;
         }
         ctx.stats.tcp_streams_active += 1;
-        let mut st = TcpState {
-            reasm: [Reassembler::new(), Reassembler::new()],
-            pending: [Vec::new(), Vec::new()],
-            app: TcpApp::Probe,
-            held: 0,
-        };
+        let mut st = TcpState::new(TcpApp::Probe);
         for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
             if let Some(i) = i {
                 r.on_syn(*i);

@@ -1097,10 +1097,10 @@ fn all_vchar(s: &[u8]) -> bool {
 
 /// Offsets of the newlines in `bytes`, in order, eight bytes at a time.
 ///
-/// A request head is a few short lines: a general search (`memchr`) sets up
+/// A message head is a few short lines: a general search (`memchr`) sets up
 /// a vector loop for every line and costs more than the line itself; this
 /// scan has no set-up and finds every newline of a word with one mask.
-pub(crate) fn newlines(bytes: &[u8]) -> Newlines<'_> {
+fn newlines(bytes: &[u8]) -> Newlines<'_> {
     Newlines {
         bytes,
         word: 0,
@@ -1108,7 +1108,7 @@ pub(crate) fn newlines(bytes: &[u8]) -> Newlines<'_> {
     }
 }
 
-pub(crate) struct Newlines<'a> {
+struct Newlines<'a> {
     bytes: &'a [u8],
     /// Offset of the next word to load.
     word: usize,
@@ -1180,7 +1180,7 @@ fn parse_request_line(line: &[u8]) -> Result<(&[u8], &[u8], u8), HttpError> {
     // The version is the last eight bytes after the last space; any other
     // line fails `parse_version` below, as a search for the last space would.
     let (target, version) = match rest.split_last_chunk::<9>() {
-        Some((t, [b' ', v @ ..])) => (t, &v[..]),
+        Some((t, [b' ', v @ ..])) => (t, v.as_slice()),
         _ => return Err(HttpError::BadStartLine),
     };
     if !is_token(method) || target.is_empty() || !all_vchar(target) {
