@@ -280,6 +280,21 @@ fn spawn_collector() -> (
     (tx, handle)
 }
 
+/// Store the DNS answers of a frame another worker handles in the shared
+/// name cache. Rare next to the frames around it: out of line, so that the
+/// per-frame filter stays small.
+#[cold]
+#[inline(never)]
+fn prime_foreign_dns(
+    det: &Detector,
+    cache: &std::sync::Mutex<crate::detect::dns_cache::DnsCache>,
+    ts: Micros,
+    lt: i32,
+    frame: &[u8],
+) {
+    crate::engine::prime_dns_cache(det, cache, ts, lt, frame);
+}
+
 /// `--workers N` on regular files: every worker reads the files itself and
 /// keeps the frames of its shard (the symmetric flow hash of [`shard`]), so
 /// no thread hands frames to another, nothing is copied, and N workers use N
@@ -316,16 +331,18 @@ fn analyze_parallel(
                     let keep = |ts, frame: &[u8]| {
                         let (w, dns) = shard(lt, frame, n);
                         if dns && w != id {
-                            crate::engine::prime_dns_cache(&det, &cache, ts, lt, frame);
+                            prime_foreign_dns(&det, &cache, ts, lt, frame);
                         }
                         w == id
                     };
                     match read {
                         Read::Block(block, frames) => {
                             mine.clear();
-                            mine.extend(frames.iter().copied().filter(|f| {
-                                frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame))
-                            }));
+                            for f in frames {
+                                if frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame)) {
+                                    mine.push(*f);
+                                }
+                            }
                             feed_frames(lt, block, &mine, &mut engine);
                             engine.drain_observations().for_each(send);
                         }

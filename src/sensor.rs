@@ -289,7 +289,23 @@ fn engine_config(cfg: &Config, worker: usize) -> EngineConfig {
 /// Also says whether the frame is DNS: the capture thread stores its answers
 /// in the shared name cache at once, before it reads the packets that follow,
 /// so the connection the answer names finds it whatever its worker.
+#[inline]
 pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
+    // Most frames: IPv4 at fixed offsets, hashed without building the tuple
+    // (the IPv4-mapped prefix cancels in the XOR of the two addresses).
+    if linktype == decode::linktype::ETHERNET
+        && let Some(v4) = raw_ipv4(frame)
+    {
+        let hash = fold_hash(u64::from(v4.src ^ v4.dst), 0, v4.sport ^ v4.dport, v4.proto);
+        return (pick_worker(hash, workers), v4.sport == 53 || v4.dport == 53);
+    }
+    shard_by_tuple(linktype, frame, workers)
+}
+
+/// [`shard`] for the other frames, through the tuple. Kept out of line so
+/// that the common path stays small.
+#[inline(never)]
+fn shard_by_tuple(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) {
     let flow = if linktype == decode::linktype::ETHERNET {
         raw_flow(frame)
     } else {
@@ -298,13 +314,29 @@ pub(crate) fn shard(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool
     let Some(t) = flow.or_else(|| decoded_flow(linktype, frame)) else {
         return (0, false);
     };
-    let dns = t.sport == 53 || t.dport == 53;
+    (
+        pick_worker(t.shard_hash(), workers),
+        t.sport == 53 || t.dport == 53,
+    )
+}
+
+/// Multiply-shift: the worker from the top bits of the hash.
+fn pick_worker(hash: u32, workers: usize) -> usize {
     if workers <= 1 {
-        return (0, dns);
+        return 0;
     }
-    // Multiply-shift: the worker from the top bits of the hash.
-    let h = u64::from(t.shard_hash());
-    (((h * workers as u64) >> 32) as usize, dns)
+    ((u64::from(hash) * workers as u64) >> 32) as usize
+}
+
+/// The flow hash from the XOR of the two addresses (as 128-bit numbers, in
+/// two halves), of the two ports, and the protocol: the same for both
+/// directions, folded with one wide multiply (a dozen instructions, since
+/// every reader pays it on every frame).
+fn fold_hash(addr_lo: u64, addr_hi: u64, ports: u16, proto: u8) -> u32 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let x = addr_lo ^ addr_hi.rotate_left(17) ^ u64::from(ports) << 40 ^ u64::from(proto) << 56;
+    let m = u128::from(x) * u128::from(K);
+    ((m >> 64) as u64 ^ m as u64) as u32
 }
 
 /// A packet's addresses (as 128-bit numbers, IPv4-mapped for v4), ports and
@@ -319,18 +351,15 @@ struct Tuple {
 }
 
 impl Tuple {
-    /// The same for both directions of a flow (each part is the XOR of the
-    /// two ends), folded with one wide multiply: a dozen instructions, since
-    /// every reader pays it on every frame.
+    /// The same for both directions of a flow (see [`fold_hash`]).
     fn shard_hash(&self) -> u32 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
         let a = self.src ^ self.dst;
-        let x = (a as u64)
-            ^ ((a >> 64) as u64).rotate_left(17)
-            ^ u64::from(self.sport ^ self.dport) << 40
-            ^ u64::from(self.proto) << 56;
-        let m = u128::from(x) * u128::from(K);
-        ((m >> 64) as u64 ^ m as u64) as u32
+        fold_hash(
+            a as u64,
+            (a >> 64) as u64,
+            self.sport ^ self.dport,
+            self.proto,
+        )
     }
 }
 
@@ -351,31 +380,52 @@ fn decoded_flow(linktype: i32, frame: &[u8]) -> Option<Tuple> {
     })
 }
 
+/// Addresses, ports and protocol of an IPv4 TCP/UDP frame.
+struct RawIpv4 {
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+}
+
+/// An Ethernet IPv4 TCP/UDP frame without IP options and not a fragment,
+/// most frames: every field at a constant offset of one fixed-size prefix,
+/// so no bounds check per field. `None` for anything else (a fragment, a
+/// header with options, another protocol): see [`raw_flow`].
+fn raw_ipv4(frame: &[u8]) -> Option<RawIpv4> {
+    let h = frame.first_chunk::<38>()?;
+    let proto = h[23];
+    if h[12..14] != [0x08, 0x00]
+        || h[14] != 0x45
+        || u16::from_be_bytes([h[20], h[21]]) & 0x3fff != 0
+        || (proto != PROTO_TCP && proto != PROTO_UDP)
+    {
+        return None;
+    }
+    Some(RawIpv4 {
+        src: u32::from_be_bytes([h[26], h[27], h[28], h[29]]),
+        dst: u32::from_be_bytes([h[30], h[31], h[32], h[33]]),
+        sport: u16::from_be_bytes([h[34], h[35]]),
+        dport: u16::from_be_bytes([h[36], h[37]]),
+        proto,
+    })
+}
+
 /// The tuple of an untagged Ethernet frame carrying TCP or UDP over IPv4
 /// (not a fragment) or IPv6 (no extension header), read at fixed offsets:
 /// every reader shards every frame, and a full decode would be most of its
 /// work. The tuple is the one [`decoded_flow`] gives for the same frame;
 /// anything else is left to it (`None`).
 fn raw_flow(frame: &[u8]) -> Option<Tuple> {
-    // IPv4 without options, most frames: every field at a constant offset
-    // of one fixed-size prefix, so no bounds check per field.
-    if let Some(h) = frame.first_chunk::<38>()
-        && h[12..14] == [0x08, 0x00]
-        && h[14] == 0x45
-    {
-        let proto = h[23];
-        if u16::from_be_bytes([h[20], h[21]]) & 0x3fff != 0
-            || (proto != PROTO_TCP && proto != PROTO_UDP)
-        {
-            return None;
-        }
-        let mapped = |a: [u8; 4]| 0xffff_0000_0000 | u128::from(u32::from_be_bytes(a));
+    if let Some(v4) = raw_ipv4(frame) {
+        let mapped = |a: u32| 0xffff_0000_0000 | u128::from(a);
         return Some(Tuple {
-            src: mapped([h[26], h[27], h[28], h[29]]),
-            sport: u16::from_be_bytes([h[34], h[35]]),
-            dst: mapped([h[30], h[31], h[32], h[33]]),
-            dport: u16::from_be_bytes([h[36], h[37]]),
-            proto,
+            src: mapped(v4.src),
+            sport: v4.sport,
+            dst: mapped(v4.dst),
+            dport: v4.dport,
+            proto: v4.proto,
         });
     }
     let be16 = |b: &[u8], i: usize| -> Option<u16> {
@@ -1158,7 +1208,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{decoded_flow, raw_flow, shard};
+    use super::{decoded_flow, pick_worker, raw_flow, shard};
     use crate::decode::linktype;
     use etherparse::PacketBuilder;
 
@@ -1288,6 +1338,22 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The IPv4 shard, hashed without the tuple, is the tuple's.
+        #[test]
+        fn ipv4_shard_agrees_with_the_decoded_tuple(
+            client in proptest::array::uniform4(proptest::num::u8::ANY),
+            server in proptest::array::uniform4(proptest::num::u8::ANY),
+            cport in proptest::num::u16::ANY,
+            sport in proptest::sample::select(vec![53u16, 80, 443, 8000, 1]),
+            to_server in proptest::bool::ANY,
+            workers in 2usize..6,
+        ) {
+            let f = frame(client, cport, server, sport, to_server);
+            let t = decoded_flow(linktype::ETHERNET, &f).expect("decodes");
+            let want = (pick_worker(t.shard_hash(), workers), t.sport == 53 || t.dport == 53);
+            proptest::prop_assert_eq!(shard(linktype::ETHERNET, &f, workers), want);
+        }
+
         /// Wherever the fixed-offset read and the decoder both answer, they
         /// give the same flow: mutated, truncated and extended frames.
         #[test]
