@@ -130,7 +130,8 @@ fn analyze_serial(
     // can prefetch the flows of the frames ahead (see `Batch::feed`).
     // Observations keep their order, so the output is the same.
     let mut batch = Batch::new(0);
-    let (unusable, damaged) = read_files(&opts.files, bar, |linktype, read| match read {
+    let every = |_, _, _: &[u8]| true;
+    let (unusable, damaged) = read_files(&opts.files, bar, every, |linktype, read| match read {
         // A classic pcap: frames are taken a block at a time from the
         // reader's buffer; one worker processes them there, uncopied.
         Read::Block(block, frames) => {
@@ -190,12 +191,14 @@ enum Read<'a> {
     FileEnd,
 }
 
-/// Every frame of every file, in order, to `each` with the file's link type.
-/// Returns the files that could not be opened and those that ended in a
-/// read error (what came before it was handed on).
+/// Every frame of every file that `keep` accepts (given the file's link
+/// type), in order, to `each` with the file's link type. Returns the files
+/// that could not be opened and those that ended in a read error (what came
+/// before it was handed on).
 fn read_files(
     files: &[PathBuf],
     bar: Option<&indicatif::ProgressBar>,
+    mut keep: impl FnMut(i32, Micros, &[u8]) -> bool,
     mut each: impl FnMut(i32, Read<'_>),
 ) -> (Vec<CaptureError>, Vec<CaptureError>) {
     let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
@@ -211,14 +214,17 @@ fn read_files(
         let linktype = src.linktype();
         let read = loop {
             if src.reads_blocks() {
-                match src.next_frames(&mut frames, BLOCK_FRAMES) {
-                    Ok(_) if frames.is_empty() => break Ok(()),
+                let kept = |ts, frame: &[u8]| keep(linktype, ts, frame);
+                match src.next_frames(&mut frames, BLOCK_FRAMES, kept) {
+                    Ok([]) => break Ok(()),
                     Ok(block) => {
                         if let Some(b) = bar {
                             // Record headers and captured bytes.
                             b.inc(block.len() as u64);
                         }
-                        each(linktype, Read::Block(block, &frames));
+                        if !frames.is_empty() {
+                            each(linktype, Read::Block(block, &frames));
+                        }
                     }
                     Err(e) => break Err(e),
                 }
@@ -229,7 +235,9 @@ fn read_files(
                             // pcap record header + captured bytes.
                             b.inc(16 + frame.data.len() as u64);
                         }
-                        each(linktype, Read::Frame(frame.ts, frame.data));
+                        if keep(linktype, frame.ts, frame.data) {
+                            each(linktype, Read::Frame(frame.ts, frame.data));
+                        }
                     }
                     Ok(None) => break Ok(()),
                     Err(e) => break Err(e),
@@ -322,34 +330,26 @@ fn analyze_parallel(
             let bar = bar.filter(|_| id == 0).cloned();
             std::thread::spawn(move || {
                 let mut engine = Engine::with_dns_cache(cfg, det.clone(), cache.clone());
-                let mut mine: Vec<FrameAt> = Vec::with_capacity(BLOCK_FRAMES);
                 let mut batch = Batch::new(0);
                 let send = |o| {
                     let _ = obs.send(o);
                 };
-                let (unusable, damaged) = read_files(&files, bar.as_ref(), |lt, read| {
-                    let keep = |ts, frame: &[u8]| {
-                        let (w, dns) = shard(lt, frame, n);
-                        if dns && w != id {
-                            prime_foreign_dns(&det, &cache, ts, lt, frame);
-                        }
-                        w == id
-                    };
-                    match read {
+                // The frames of this worker's shard; the DNS answers of the
+                // others are stored in the shared cache as they are met.
+                let keep = |lt, ts, frame: &[u8]| {
+                    let (w, dns) = shard(lt, frame, n);
+                    if dns && w != id {
+                        prime_foreign_dns(&det, &cache, ts, lt, frame);
+                    }
+                    w == id
+                };
+                let (unusable, damaged) =
+                    read_files(&files, bar.as_ref(), keep, |lt, read| match read {
                         Read::Block(block, frames) => {
-                            mine.clear();
-                            for f in frames {
-                                if frame_at(block, f).is_some_and(|(ts, frame)| keep(ts, frame)) {
-                                    mine.push(*f);
-                                }
-                            }
-                            feed_frames(lt, block, &mine, &mut engine);
+                            feed_frames(lt, block, frames, &mut engine);
                             engine.drain_observations().for_each(send);
                         }
                         Read::Frame(ts, frame) => {
-                            if !keep(ts, frame) {
-                                return;
-                            }
                             if batch.is_empty() {
                                 batch.set_linktype(lt);
                             }
@@ -359,8 +359,7 @@ fn analyze_parallel(
                             }
                         }
                         Read::FileEnd => run_batch(&mut batch, &mut engine, send),
-                    }
-                });
+                    });
                 engine.finish();
                 engine.drain_observations().for_each(send);
                 (engine.stats().clone(), unusable, damaged)

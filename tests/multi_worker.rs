@@ -199,6 +199,47 @@ fn workers_reading_files_report_each_problem_once() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!((one.damaged.len(), one.unusable.len()), (1, 1));
     assert_eq!((three.damaged.len(), three.unusable.len()), (1, 1));
+    // The damaged record is numbered among all records, not among a
+    // worker's own.
+    assert_eq!(three.damaged, one.damaged);
     assert_eq!(three.stats.packets, one.stats.packets);
     assert_eq!(sorted_lines(&three), sorted_lines(&one));
+}
+
+/// A worker reads past runs of blocks that hold none of its frames (here
+/// hundreds of one-byte segments of one connection another worker owns)
+/// and still meets the flows after them in the same file.
+#[test]
+fn workers_read_past_blocks_without_their_frames() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+    // One file: the one-connection capture, then the demo capture moved to
+    // start a second later.
+    let mut frames = Vec::new();
+    let mut last = 0;
+    for name in ["evasion-one-byte-segments.pcap", "demo.pcap"] {
+        let mut src = FileSource::open(&dir.join(name)).expect("capture");
+        assert_eq!(src.linktype(), 1, "{name}: Ethernet");
+        let mut shift = None;
+        while let Ok(Some(f)) = src.next_frame() {
+            let d = *shift.get_or_insert(last + 1_000_000 - f.ts);
+            frames.push(common::Frame {
+                ts: f.ts + d,
+                bytes: f.data.to_vec(),
+            });
+        }
+        last = frames.last().map_or(0, |f| f.ts);
+    }
+    let path = std::env::temp_dir().join(format!("shadowmcp-runs-{}.pcap", std::process::id()));
+    std::fs::write(&path, common::pcap_file(&frames)).expect("write");
+    let one = run_analyze(vec![path.clone()], 1);
+    let many: Vec<_> = [2, 3]
+        .map(|n| (n, run_analyze(vec![path.clone()], n)))
+        .into();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(one.stats.packets, frames.len() as u64);
+    assert!(one.records.len() >= 10);
+    for (n, r) in many {
+        assert_eq!(r.stats.packets, one.stats.packets, "{n} workers");
+        assert_eq!(sorted_lines(&r), sorted_lines(&one), "{n} workers");
+    }
 }

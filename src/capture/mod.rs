@@ -139,21 +139,28 @@ impl FileSource {
         matches!(self.reader, Reader::Classic(_))
     }
 
-    /// Classic pcap files: up to `max` next frames without copying them
-    /// (see [`pcapfile::PcapReader::next_frames`]); empty at the end of the
-    /// file, and for files that libpcap reads (use `next_frame`).
+    /// Classic pcap files: up to `max` next frames without copying them,
+    /// those `keep` accepts (see [`pcapfile::PcapReader::next_frames_where`]);
+    /// empty bytes at the end of the file, and for files that libpcap reads
+    /// (use `next_frame`).
     pub fn next_frames(
         &mut self,
         frames: &mut Vec<FrameAt>,
         max: usize,
+        mut keep: impl FnMut(Micros, &[u8]) -> bool,
     ) -> Result<&[u8], CaptureError> {
         let Reader::Classic(r) = &mut self.reader else {
             frames.clear();
             return Ok(&[]);
         };
-        match r.next_frames(frames, max) {
+        let mut walked = 0u64;
+        let counted = |ts, frame: &[u8]| {
+            walked += 1;
+            keep(ts, frame)
+        };
+        match r.next_frames_where(frames, max, counted) {
             Ok(block) => {
-                self.packets += frames.len() as u64;
+                self.packets += walked;
                 Ok(block)
             }
             Err(message) => Err(CaptureError {

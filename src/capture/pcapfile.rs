@@ -19,6 +19,26 @@ const BUF_BYTES: usize = 1 << 20;
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
 
+/// (timestamp in microseconds, captured length) of a record header; the
+/// length is not checked.
+#[inline]
+fn parse_record_header(h: &[u8; RECORD_HEADER], swapped: bool, nanos: bool) -> (i64, u32) {
+    // One fixed-size header: fields read without per-field bounds checks.
+    let [s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3, ..] = *h;
+    let field = |b: [u8; 4]| {
+        let v = u32::from_ne_bytes(b);
+        if swapped { v.swap_bytes() } else { v }
+    };
+    // libpcap keeps both time fields as signed 32-bit numbers.
+    let (sec, frac) = (
+        field([s0, s1, s2, s3]) as i32,
+        field([f0, f1, f2, f3]) as i32,
+    );
+    let micros = if nanos { frac / 1000 } else { frac };
+    let caplen = field([c0, c1, c2, c3]);
+    (i64::from(sec) * 1_000_000 + i64::from(micros), caplen)
+}
+
 /// What the first bytes of a file say.
 pub enum Sniff<R> {
     /// A classic pcap this reader handles.
@@ -138,21 +158,8 @@ impl<R: Read> PcapReader<R> {
     /// in microseconds, captured length). The length is not checked.
     fn record_header(&self, at: usize) -> Option<(i64, u32)> {
         let end = self.end.min(self.buf.len());
-        let h: &[u8; RECORD_HEADER] = self.buf.get(at..end)?.first_chunk()?;
-        // One fixed-size header: fields read without per-field bounds checks.
-        let [s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3, ..] = *h;
-        let field = |b: [u8; 4]| {
-            let v = u32::from_ne_bytes(b);
-            if self.swapped { v.swap_bytes() } else { v }
-        };
-        // libpcap keeps both time fields as signed 32-bit numbers.
-        let (sec, frac) = (
-            field([s0, s1, s2, s3]) as i32,
-            field([f0, f1, f2, f3]) as i32,
-        );
-        let micros = if self.nanos { frac / 1000 } else { frac };
-        let caplen = field([c0, c1, c2, c3]);
-        Some((i64::from(sec) * 1_000_000 + i64::from(micros), caplen))
+        let h = self.buf.get(at..end)?.first_chunk()?;
+        Some(parse_record_header(h, self.swapped, self.nanos))
     }
 
     /// Make the next whole record buffered: `Ok(false)` at the end of the
@@ -213,22 +220,46 @@ impl<R: Read> PcapReader<R> {
     /// record is reported by the call that reaches it first, as by
     /// [`PcapReader::next_frame`].
     pub fn next_frames(&mut self, frames: &mut Vec<FrameAt>, max: usize) -> Result<&[u8], String> {
+        self.next_frames_where(frames, max, |_, _| true)
+    }
+
+    /// [`PcapReader::next_frames`], keeping in `frames` only the frames
+    /// `keep` accepts: the records are walked and the frames filtered in one
+    /// pass (each of N workers reading a file walks every record of it).
+    /// The returned bytes hold every walked record; they are empty only at
+    /// the end of the file, while `frames` may be empty before it.
+    pub fn next_frames_where(
+        &mut self,
+        frames: &mut Vec<FrameAt>,
+        max: usize,
+        mut keep: impl FnMut(i64, &[u8]) -> bool,
+    ) -> Result<&[u8], String> {
         frames.clear();
         if !self.ensure_record()? {
             return Ok(&[]);
         }
         let base = self.start;
         let mut at = base;
-        while frames.len() < max {
-            let Some((ts, caplen)) = self.record_header(at) else {
+        let buffered = self.buf.get(..self.end).unwrap_or_default();
+        let (swapped, nanos) = (self.swapped, self.nanos);
+        for _ in 0..max {
+            let Some(h) = buffered.get(at..).and_then(|r| r.first_chunk()) else {
                 break;
             };
-            let total = RECORD_HEADER + caplen as usize;
-            if caplen > MAX_CAPLEN || at + total > self.end {
+            let (ts, caplen) = parse_record_header(h, swapped, nanos);
+            let body = at + RECORD_HEADER;
+            // A record cut by the end of the buffer, or damaged: left to
+            // the next call (which refills, or reports it).
+            let Some(frame) = buffered.get(body..body + caplen as usize) else {
+                break;
+            };
+            if caplen > MAX_CAPLEN {
                 break;
             }
-            frames.push((ts, (at + RECORD_HEADER - base) as u32, caplen));
-            at += total;
+            if keep(ts, frame) {
+                frames.push((ts, (body - base) as u32, caplen));
+            }
+            at = body + caplen as usize;
         }
         self.start = at;
         self.buf
@@ -308,6 +339,35 @@ mod tests {
         }
     }
 
+    /// (timestamp, bytes) of frames.
+    type Frames = Vec<(i64, Vec<u8>)>;
+
+    /// Block by block with a filter: the kept frames, the number of bytes
+    /// walked, and the error.
+    fn read_blocks_where(
+        bytes: &[u8],
+        max: usize,
+        keep: impl Fn(i64, &[u8]) -> bool,
+    ) -> (Frames, usize, Option<String>) {
+        let Ok(Sniff::Classic(mut r)) = PcapReader::sniff(bytes, |_| true) else {
+            return (Vec::new(), 0, Some("not classic".into()));
+        };
+        let (mut out, mut walked, mut frames) = (Vec::new(), 0, Vec::new());
+        loop {
+            match r.next_frames_where(&mut frames, max, &keep) {
+                Ok([]) => return (out, walked, None),
+                Ok(block) => {
+                    walked += block.len();
+                    for &(ts, off, len) in &frames {
+                        let (o, l) = (off as usize, len as usize);
+                        out.push((ts, block[o..o + l].to_vec()));
+                    }
+                }
+                Err(e) => return (out, walked, Some(e)),
+            }
+        }
+    }
+
     /// Frame by frame and block by block read the same frames and fail the
     /// same way.
     fn assert_blocks_agree(bytes: &[u8]) {
@@ -323,6 +383,41 @@ mod tests {
                 Err(e) => assert_eq!(err.as_ref(), Some(e)),
             }
         }
+    }
+
+    /// A filtered walk hands on exactly the frames the filter keeps, walks
+    /// every record (blocks that keep nothing are not mistaken for the end),
+    /// and fails where the unfiltered read fails.
+    #[test]
+    fn filtered_blocks_hold_the_kept_frames() {
+        let small = vec![1u8; 100];
+        let other = vec![2u8; 60];
+        let mut recs: Vec<(u32, u32, &[u8])> = Vec::new();
+        for i in 0..5000 {
+            recs.push((i, 0, if i % 7 == 3 { &other } else { &small }));
+        }
+        let f = file([0xd4, 0xc3, 0xb2, 0xa1], false, &recs);
+        let keep = |_: i64, d: &[u8]| d.first() == Some(&2);
+        let want: Vec<_> = read_all(&f)
+            .unwrap()
+            .into_iter()
+            .filter(|(ts, d, _)| keep(*ts, d))
+            .map(|(ts, d, _)| (ts, d))
+            .collect();
+        assert_eq!(want.len(), 714);
+        for max in [1, 3, 256, 100_000] {
+            let (got, walked, err) = read_blocks_where(&f, max, keep);
+            assert_eq!((got.len(), err), (want.len(), None), "max {max}");
+            assert_eq!(got, want, "max {max}");
+            assert_eq!(walked, f.len() - FILE_HEADER, "max {max}");
+        }
+        // Nothing kept: every record still walked, then the end.
+        let (got, walked, err) = read_blocks_where(&f, 256, |_, _| false);
+        assert!(got.is_empty() && err.is_none());
+        assert_eq!(walked, f.len() - FILE_HEADER);
+        let cut = &f[..f.len() - 30];
+        let (_, _, err) = read_blocks_where(cut, 256, |_, _| false);
+        assert_eq!(err, read_all(cut).err());
     }
 
     #[test]
