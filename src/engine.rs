@@ -20,7 +20,7 @@ use crate::proto::tls::{self, ClientHello, HelloProgress};
 use crate::proto::websocket::{WsMessage, WsStream, parse_deflate_extension};
 use crate::proto::{dns, http1, quic};
 use crate::redact::redact_target;
-use crate::signatures::hostmatch::{COLON_BYTE, NAME_BYTE, NUMERIC_BYTE, host_byte};
+use crate::signatures::hostmatch::{COLON_BYTE, HostBuf, NAME_BYTE, NUMERIC_BYTE, host_byte};
 use crate::stats::Stats;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -1338,14 +1338,14 @@ fn ws_data(
 
 /// Cleartext request to a known server on one of its published paths.
 fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
-    let Some(name) = conv.raw_host().and_then(host_name) else {
+    let Some(name) = conv.raw_host().and_then(host_lookup_name) else {
         return;
     };
     let method = conv.request.as_ref().map_or("", Head::method);
-    let Some(m) = ctx.detector.signatures.match_host(name) else {
+    let Some(m) = ctx.detector.signatures.match_host_buf(&name) else {
         return;
     };
-    let host = name.to_ascii_lowercase();
+    let host = name.as_str().to_owned();
     let target = conv.raw_target().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
     if m.server.paths.is_empty() || !crate::signatures::SignatureSet::path_matches(m.server, path) {
@@ -1448,15 +1448,22 @@ fn host_without_port(host: &str) -> Option<String> {
     host_name(host).map(str::to_ascii_lowercase)
 }
 
-/// [`host_without_port`] before lower-casing, borrowed: enough for the
-/// case-insensitive signature look-up, without an allocation per request.
-fn host_name(host: &str) -> Option<&str> {
-    let h = host.trim();
+/// The name part of a Host value: without the port, the brackets of an
+/// IPv6 literal and trailing dots; not checked.
+fn host_part(host: &str) -> &str {
+    // Header values come without surrounding blanks: `trim` (which decodes
+    // characters, for Unicode white space) only when an end byte could be one.
+    let ends_plain = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    let h = if ends_plain(host.as_bytes().first()) && ends_plain(host.as_bytes().last()) {
+        host
+    } else {
+        host.trim()
+    };
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
         // A port is the digits after the last colon.
-        match memchr::memrchr(b':', h.as_bytes()) {
+        match h.as_bytes().iter().rposition(|&b| b == b':') {
             Some(c)
                 if h.as_bytes()
                     .get(c + 1..)
@@ -1467,7 +1474,24 @@ fn host_name(host: &str) -> Option<&str> {
             _ => h,
         }
     };
-    let name = name.trim_end_matches('.');
+    if name.ends_with('.') {
+        name.trim_end_matches('.')
+    } else {
+        name
+    }
+}
+
+/// The name of a Host value for the signature look-up, checked and
+/// lower-cased in one pass: `None` where [`host_name`] gives none, or a name
+/// the look-up rejects (an empty label), which no signature matches.
+fn host_lookup_name(host: &str) -> Option<HostBuf<'_>> {
+    HostBuf::new(host_part(host)).filter(|b| !b.is_ipv4_literal())
+}
+
+/// [`host_without_port`] before lower-casing, borrowed: a checked name
+/// (`None` for an address or a byte no name has).
+fn host_name(host: &str) -> Option<&str> {
+    let name = host_part(host);
     if name.is_empty() || name.len() > 253 {
         return None;
     }
@@ -1912,5 +1936,84 @@ mod tests {
         let long = "a".repeat(254);
         assert_eq!(host_name(&long), None);
         assert_eq!(host_name(&long[..253]), Some(&long[..253]));
+    }
+
+    /// The one-pass look-up name is the checked name of [`host_name`],
+    /// normalised as the signature look-up normalises it.
+    fn assert_lookup_name_agrees(host: &str) {
+        let want = host_name(host).and_then(HostBuf::new);
+        let got = host_lookup_name(host);
+        assert_eq!(
+            got.as_ref().map(HostBuf::name_and_last_label),
+            want.as_ref().map(HostBuf::name_and_last_label),
+            "{host:?}"
+        );
+    }
+
+    #[test]
+    fn lookup_name_of_odd_host_values() {
+        for h in [
+            "mcp.notion.com",
+            "MCP.Notion.com:443",
+            "mcp.notion.com..",
+            "mcp.notion.com.:8080",
+            " mcp.notion.com\t",
+            "\u{2003}mcp.notion.com",
+            "mcp.notion.com\u{a0}",
+            "10.1.2.3",
+            "10.1.2.3:80",
+            "256.1.2.3",
+            "1.2.3",
+            "[::1]:80",
+            "[mcp.notion.com]",
+            "a..b",
+            ".a",
+            "a:b:80",
+            "",
+            ":",
+            "...",
+        ] {
+            assert_lookup_name_agrees(h);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        #[test]
+        fn lookup_name_agrees_with_the_checked_name(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "B", "1", "0", ".", ":", "80", "[", "]", " ", "\t", "-", "_",
+                    "\u{2003}", "é", "255", "mcp", "::1",
+                ]),
+                0..12,
+            ),
+        ) {
+            assert_lookup_name_agrees(&pieces.concat());
+        }
+
+        /// The name part, taken with fast paths for the usual values, is
+        /// the one of the plain rules (trim, brackets, port, trailing dots).
+        #[test]
+        fn host_part_agrees_with_the_plain_rules(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "1", ".", ":", "80", "[", "]", " ", "\t", "\u{2003}", "\u{a0}", "é",
+                ]),
+                0..10,
+            ),
+        ) {
+            let host = pieces.concat();
+            let h = host.trim();
+            let name = if let Some(rest) = h.strip_prefix('[') {
+                rest.split(']').next().unwrap_or("")
+            } else {
+                match memchr::memrchr(b':', h.as_bytes()) {
+                    Some(c) if h.as_bytes()[c + 1..].iter().all(u8::is_ascii_digit) => &h[..c],
+                    _ => h,
+                }
+            };
+            proptest::prop_assert_eq!(host_part(&host), name.trim_end_matches('.'));
+        }
     }
 }

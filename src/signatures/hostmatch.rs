@@ -28,6 +28,8 @@ pub(crate) struct HostBuf<'a> {
     name: Cow<'a, str>,
     /// Where the last label starts.
     last_label: usize,
+    /// Only digits and dots: perhaps an IPv4 address rather than a name.
+    numeric: bool,
 }
 
 impl<'a> HostBuf<'a> {
@@ -43,7 +45,7 @@ impl<'a> HostBuf<'a> {
         }
         // One table load per byte and no branch: the classes of all bytes
         // and of any byte, and whether a dot follows a dot (or starts).
-        let (mut all, mut any) = (NAME_BYTE, 0u8);
+        let (mut all, mut any) = (NAME_BYTE | NUMERIC_BYTE, 0u8);
         let (mut prev_dot, mut empty_label) = (true, false);
         let mut last_label = 0;
         for (i, &b) in bytes.iter().enumerate() {
@@ -65,7 +67,17 @@ impl<'a> HostBuf<'a> {
         } else {
             Cow::Borrowed(host)
         };
-        Some(HostBuf { name, last_label })
+        Some(HostBuf {
+            name,
+            last_label,
+            numeric: all & NUMERIC_BYTE != 0,
+        })
+    }
+
+    /// Whether the name is an IPv4 address in dotted-decimal form (a name
+    /// cannot hold the colons of an IPv6 one).
+    pub(crate) fn is_ipv4_literal(&self) -> bool {
+        self.numeric && self.as_str().parse::<std::net::Ipv4Addr>().is_ok()
     }
 
     pub(crate) fn as_str(&self) -> &str {

@@ -258,7 +258,11 @@ impl SignatureSet {
     /// An exact entry wins over patterns; among patterns the one with the most
     /// labels (then the most literal labels) wins.
     pub fn match_host(&self, host: &str) -> Option<HostMatch<'_>> {
-        let buf = HostBuf::new(host)?;
+        self.match_host_buf(&HostBuf::new(host)?)
+    }
+
+    /// [`SignatureSet::match_host`] for a name already normalised.
+    pub(crate) fn match_host_buf(&self, buf: &HostBuf<'_>) -> Option<HostMatch<'_>> {
         let (h, last) = buf.name_and_last_label();
         if self.index.built_for == Some(self.servers.len()) {
             if let Some(s) = self.index.exact.get(h).and_then(|&i| self.servers.get(i)) {
