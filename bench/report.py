@@ -4,7 +4,10 @@
 Per (file, tool): rounds that exited 0, median wall-clock seconds, throughput
 (file bytes * 8 / median s, in Gbit/s; packets / median s, packets counted by
 the baseline reader), the median over rounds of (tool s / baseline s of the
-same round), and the peak RSS over all rounds.
+same round), and the peak RSS over all rounds. Then, per file run with one
+and with N workers (tools `shadowmcp-1w` and `shadowmcp-<N>w`), the speed-up
+of N workers in each round (1-worker s / N-worker s of the same round) and
+its median.
 
 Usage: bench/report.py bench/results/<stamp>/runs.tsv
 """
@@ -55,11 +58,41 @@ def main(path):
         print(
             f"| {file} | {tool} | {len(ok)}/{len(runs)} | {secs:.2f} | {gbit:.2f} | {mpps} | {ratio} | {rss:.0f} |"
         )
+    speedups(rows, order)
     for file in dict.fromkeys(f for f, _ in order):
         n = packets.get(file)
         size = next(int(r["file_bytes"]) for r in rows if r["file"] == file)
         print(f"\n{file}: {size / 2**20:.0f} MiB, {n if n is not None else '?'} packets", end="")
     print()
+
+
+def speedups(rows, order):
+    """N workers against one, round by round (the rounds interleave tools, so
+    both runs of a round met the same machine)."""
+    secs = {
+        (r["file"], r["tool"], r["round"]): float(r["elapsed_s"])
+        for r in rows
+        if r["rc"] == "0" and float(r["elapsed_s"]) > 0
+    }
+    lines = []
+    for file, tool in order:
+        if not (tool.startswith("shadowmcp-") and tool.endswith("w")) or tool == "shadowmcp-1w":
+            continue
+        rounds = sorted({r["round"] for r in rows if r["file"] == file}, key=int)
+        ups = [
+            secs[(file, "shadowmcp-1w", k)] / secs[(file, tool, k)]
+            for k in rounds
+            if (file, "shadowmcp-1w", k) in secs and (file, tool, k) in secs
+        ]
+        if ups:
+            each = ", ".join(f"{u:.2f}" for u in ups)
+            lines.append(
+                f"| {file} | {tool.removeprefix('shadowmcp-')} | {each} | {statistics.median(ups):.2f} |"
+            )
+    if lines:
+        print("\n| file | workers | speed-up over 1 worker, per round | median |")
+        print("|---|---|---|---|")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
