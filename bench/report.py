@@ -5,7 +5,7 @@ Per (file, tool): rounds that exited 0, median wall-clock seconds, throughput
 (file bytes * 8 / median s, in Gbit/s; packets / median s, packets counted by
 the baseline reader), the median over rounds of (tool s / baseline s of the
 same round), and the peak RSS over all rounds. Then, per file run with one
-and with N workers (tools `shadowmcp-1w` and `shadowmcp-<N>w`), the speed-up
+and with N workers (tools `<build>-1w` and `<build>-<N>w`), the speed-up
 of N workers in each round (1-worker s / N-worker s of the same round) and
 its median.
 
@@ -13,6 +13,7 @@ Usage: bench/report.py bench/results/<stamp>/runs.tsv
 """
 
 import csv
+import re
 import statistics
 import sys
 
@@ -76,21 +77,22 @@ def speedups(rows, order):
     }
     lines = []
     for file, tool in order:
-        if not (tool.startswith("shadowmcp-") and tool.endswith("w")) or tool == "shadowmcp-1w":
+        # `<build>-<N>w` against `<build>-1w` of the same build.
+        m = re.fullmatch(r"(.+)-([0-9]+)w", tool)
+        if not m or m.group(2) == "1":
             continue
+        one = f"{m.group(1)}-1w"
         rounds = sorted({r["round"] for r in rows if r["file"] == file}, key=int)
         ups = [
-            secs[(file, "shadowmcp-1w", k)] / secs[(file, tool, k)]
+            secs[(file, one, k)] / secs[(file, tool, k)]
             for k in rounds
-            if (file, "shadowmcp-1w", k) in secs and (file, tool, k) in secs
+            if (file, one, k) in secs and (file, tool, k) in secs
         ]
         if ups:
             each = ", ".join(f"{u:.2f}" for u in ups)
-            lines.append(
-                f"| {file} | {tool.removeprefix('shadowmcp-')} | {each} | {statistics.median(ups):.2f} |"
-            )
+            lines.append(f"| {file} | {tool} / {one} | {each} | {statistics.median(ups):.2f} |")
     if lines:
-        print("\n| file | workers | speed-up over 1 worker, per round | median |")
+        print("\n| file | tools | speed-up over 1 worker, per round | median |")
         print("|---|---|---|---|")
         print("\n".join(lines))
 

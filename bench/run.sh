@@ -4,7 +4,11 @@
 #
 #   bench/run.sh [--runs N] [--workers N] [--egress-mb MB] [--flows N]
 #                [--only egress|flood] [--no-tshark] [--tshark-runs N]
-#                [--timeout SECS] [--out DIR]
+#                [--pgo] [--timeout SECS] [--out DIR]
+#
+# --pgo also builds the analyzer with profile-guided optimisation
+# (scripts/build-pgo.sh) and runs it beside the plain build (tools pgo-1w,
+# pgo-Nw), in the same rounds.
 #
 # Every round runs each tool once on each file (interleaved, so a noisy
 # neighbour slows all tools of a round alike); ratios to the baseline are taken
@@ -20,6 +24,7 @@ FLOWS=1000000
 ONLY=""
 TSHARK=1
 TSHARK_RUNS=""
+PGO=0
 TIMEOUT=1800
 DATA=${BENCH_DATA:-bench/data}
 OUT=""
@@ -34,9 +39,10 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?}; shift 2 ;;
     --no-tshark) TSHARK=0; shift ;;
     --tshark-runs) TSHARK_RUNS=${2:?}; shift 2 ;;
+    --pgo) PGO=1; shift ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
@@ -58,6 +64,10 @@ fi
 
 echo "== building (release)" >&2
 cargo build --release --bins --examples >&2
+if [ "$PGO" = 1 ]; then
+  echo "== building with profile-guided optimisation" >&2
+  scripts/build-pgo.sh
+fi
 BIN=target/release
 GEN=$BIN/shadowmcp-bench-gen
 SMCP=$BIN/shadowmcp
@@ -106,6 +116,12 @@ else
   # >>> branch above runs 1 and N workers. Until then: the single pipeline.
   TOOL_NAMES+=("shadowmcp")
   TOOL_CMDS+=("$SMCP analyze --quiet --no-progress -o /dev/null")
+fi
+if [ "$PGO" = 1 ]; then
+  PGO_SMCP=target/pgo/release/shadowmcp
+  TOOL_NAMES+=("pgo-1w" "pgo-${WORKERS}w")
+  TOOL_CMDS+=("$PGO_SMCP analyze --quiet --no-progress -o /dev/null --workers 1"
+              "$PGO_SMCP analyze --quiet --no-progress -o /dev/null --workers $WORKERS")
 fi
 if [ "$TSHARK" = 1 ]; then
   # Same questions as the analyzer: DNS names, SNI, HTTP bodies with JSON-RPC.
