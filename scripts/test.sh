@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test-receivers
 cargo fmt --all -- --check
+# Shell scripts that CI does not run (benchmarks, the PGO build): parsed at least.
+for script in scripts/*.sh bench/*.sh; do
+  bash -n "$script"
+done
 cargo clippy --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
