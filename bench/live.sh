@@ -5,6 +5,10 @@
 # processed, and the kernel's own drop counter).
 #
 #   bench/live.sh [--file PCAP] [--mbps "200 500 1000 2000 4000"] [--pps "..."] [--workers N] [--loops N]
+#                 [--binary PATH]
+#
+# --binary: the sensor to run (default target/release/shadowmcp, built here;
+# target/pgo/release/shadowmcp after scripts/build-pgo.sh).
 #
 # A rate of "top" (in either list) replays as fast as tcpreplay can, with the
 # file preloaded into memory.
@@ -29,7 +33,8 @@ while [ $# -gt 0 ]; do
         --pps) pps=$2; mbps=""; shift 2 ;;
         --workers) workers=$2; shift 2 ;;
         --loops) loops=$2; shift 2 ;;
-        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+        --binary) bin=$2; shift 2 ;;
+        -h|--help) sed -n 2,20p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -38,7 +43,8 @@ done
 command -v tcpreplay >/dev/null || { echo "tcpreplay missing: apt-get install tcpreplay" >&2; exit 1; }
 
 cargo build --release --bins --quiet
-bin=target/release/shadowmcp
+bin=${bin:-target/release/shadowmcp}
+[ -x "$bin" ] || { echo "bench/live.sh: $bin is not an executable" >&2; exit 2; }
 if [ -z "$file" ]; then
     file=bench/data/egress-mix-256mb-seed42.pcap
     mkdir -p bench/data
