@@ -22,6 +22,7 @@ use crate::proto::{dns, http1, quic};
 use crate::redact::redact_target;
 use crate::signatures::hostmatch::{COLON_BYTE, HostBuf, NAME_BYTE, NUMERIC_BYTE, host_byte};
 use crate::stats::Stats;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -129,6 +130,14 @@ enum App {
 /// the bursts of a flood of short connections, where streams end as fast as
 /// they start.
 const SPARE_STREAMS: usize = 64;
+
+/// Ended streams whose blocks are emptied this many stream ends later, not
+/// at once: emptying frees the request head's text and the block itself,
+/// which reads allocator headers last touched when the connection began. The
+/// headers are prefetched when the stream ends and read when it leaves this
+/// queue, by which time they have arrived. Bounded: at most this many ended
+/// streams' buffers outlive their stream.
+const RETIRE_AFTER: usize = 16;
 
 /// Index 0 is client → server, 1 is server → client.
 #[derive(Debug)]
@@ -279,9 +288,53 @@ struct Ctx<'a> {
     cfg: &'a EngineConfig,
     /// Scratch list for HTTP parser events, reused by every connection.
     events: &'a mut Vec<HttpEvent>,
+    blocks: &'a mut StreamBlocks,
+}
+
+/// Blocks of ended streams: emptied after a delay (`RETIRE_AFTER`), then
+/// kept for new streams (`SPARE_STREAMS`).
+#[derive(Debug, Default)]
+struct StreamBlocks {
+    retiring: VecDeque<Box<TcpState>>,
     // The boxes are the point: their heap blocks are what is reused.
     #[allow(clippy::vec_box)]
-    spare_streams: &'a mut Vec<Box<TcpState>>,
+    spare: Vec<Box<TcpState>>,
+}
+
+impl StreamBlocks {
+    /// A stream has ended (and reported): empty its block later.
+    fn retire(&mut self, st: Box<TcpState>) {
+        // Hints for the frees that emptying it will do.
+        crate::flow::prefetch_block_header(&*st);
+        if let TcpApp::Http(h) = &st.app
+            && let Some(head) = &h.conv.request
+        {
+            head.prefetch_blocks();
+        }
+        self.retiring.push_back(st);
+        if self.retiring.len() > RETIRE_AFTER
+            && let Some(mut old) = self.retiring.pop_front()
+        {
+            // Its buffers and parsers are freed here; the block is kept for
+            // a later stream (a new stream then needs no allocation).
+            *old = TcpState::new(TcpApp::Done);
+            if self.spare.len() < SPARE_STREAMS {
+                self.spare.push(old);
+            }
+        }
+    }
+
+    /// A block for a new stream holding `st`: a spare one (no allocation),
+    /// or a new one.
+    fn take(&mut self, st: TcpState) -> Box<TcpState> {
+        match self.spare.pop() {
+            Some(mut block) => {
+                *block = st;
+                block
+            }
+            None => Box::new(st),
+        }
+    }
 }
 
 /// A frame's flow key, direction and table hash, computed once per frame:
@@ -329,8 +382,7 @@ pub struct Engine {
     out: Vec<Observation>,
     http_events: Vec<HttpEvent>,
     /// Blocks of ended streams, reused by new ones (see `SPARE_STREAMS`).
-    #[allow(clippy::vec_box)]
-    spare_streams: Vec<Box<TcpState>>,
+    blocks: StreamBlocks,
     now: Micros,
 }
 
@@ -349,7 +401,7 @@ impl Engine {
             stats: Stats::default(),
             out: Vec::new(),
             http_events: Vec::new(),
-            spare_streams: Vec::new(),
+            blocks: StreamBlocks::default(),
             now: 0,
         }
     }
@@ -390,7 +442,7 @@ impl Engine {
             cfg,
             now,
             http_events,
-            spare_streams,
+            blocks,
             ..
         } = self;
         (
@@ -402,7 +454,7 @@ impl Engine {
                 out,
                 cfg,
                 events: http_events,
-                spare_streams,
+                blocks,
             },
             *now,
         )
@@ -416,9 +468,8 @@ impl Engine {
     /// Start loading what a frame processed soon will need, in stages a
     /// few frames apart, since each stage needs the previous one's line:
     /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state (with
-    /// the HTTP state, which is part of it), 3 (for a packet that may end
-    /// the stream) the allocator headers of the blocks freed with it. A
-    /// hint only: it changes no state and no result.
+    /// the HTTP state, which is part of it). A hint only: it changes no
+    /// state and no result.
     pub fn prefetch(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.flows.prefetch_index(hash),
@@ -429,18 +480,7 @@ impl Engine {
                 }) = self.flows.peek_value(hash)
                 {
                     let st: &TcpState = st;
-                    if stage == 2 {
-                        crate::flow::prefetch_all(st);
-                    } else {
-                        // The stream ends with this packet: freeing its
-                        // blocks reads their allocator headers.
-                        crate::flow::prefetch_block_header(st);
-                        if let TcpApp::Http(h) = &st.app
-                            && let Some(head) = &h.conv.request
-                        {
-                            head.prefetch_blocks();
-                        }
-                    }
+                    crate::flow::prefetch_all(st);
                 }
             }
         }
@@ -773,12 +813,7 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
         *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
     }
-    // Keep the block for a later stream: it is warm now, and a new stream
-    // then needs no allocation. Its buffers and parsers are freed here.
-    if ctx.spare_streams.len() < SPARE_STREAMS {
-        *st = TcpState::new(TcpApp::Done);
-        ctx.spare_streams.push(st);
-    }
+    ctx.blocks.retire(st);
 }
 
 /// A TCP segment without data: nothing for reassembly or the parsers (the
@@ -831,13 +866,7 @@ fn tcp_segment(
             }
         }
         // A block an ended stream left (warm, no allocation), or a new one.
-        flow.app = App::Tcp(match ctx.spare_streams.pop() {
-            Some(mut block) => {
-                *block = st;
-                block
-            }
-            None => Box::new(st),
-        });
+        flow.app = App::Tcp(ctx.blocks.take(st));
     }
     let App::Tcp(st) = &mut flow.app else { return };
     // SYN with data (TFO): data starts after the SYN's sequence number.
@@ -1880,8 +1909,11 @@ mod tests {
             frames.push(frame(c, false, 5000, "FA", b""));
         }
         observations(&mut engine, &frames, &mut ts);
-        assert_eq!(engine.spare_streams.len(), SPARE_STREAMS);
-        for st in &engine.spare_streams {
+        // The last streams to end wait to be emptied; the others' blocks
+        // are kept, up to the bound.
+        assert_eq!(engine.blocks.retiring.len(), RETIRE_AFTER);
+        assert_eq!(engine.blocks.spare.len(), SPARE_STREAMS);
+        for st in &engine.blocks.spare {
             assert_eq!(held_bytes(&st.reasm, &st.pending, &st.app), 0);
             assert!(st.pending.iter().all(|p| p.capacity() == 0));
             assert!(matches!(st.app, TcpApp::Done), "{:?}", st.app);
@@ -1897,7 +1929,7 @@ mod tests {
         );
         let session = conn(1000, &[(0, req.as_bytes())]);
         let reused = observations(&mut engine, &session, &mut ts);
-        assert_eq!(engine.spare_streams.len(), SPARE_STREAMS - 1);
+        assert_eq!(engine.blocks.spare.len(), SPARE_STREAMS - 1);
         let mut fresh_engine = Engine::new(cfg, detector);
         let mut ts2 = ts - 10 * session.len() as Micros;
         let fresh = observations(&mut fresh_engine, &session, &mut ts2);

@@ -43,7 +43,7 @@ const BATCH_BYTES: usize = 512 * 1024;
 /// (every partial batch is also handed over on each 500 ms report).
 const IDLE_FLUSH: Duration = Duration::from_millis(10);
 /// Frames between a flow's first prefetch stage and its processing (the
-/// later stages follow at 4 and 2 frames ahead, and at 1 for a FIN or RST).
+/// later stages follow at 4 and 2 frames ahead).
 const AHEAD: usize = 6;
 /// Ring of look-ahead hashes (more than `AHEAD`).
 const RING: usize = 8;
@@ -169,13 +169,6 @@ pub(crate) fn feed_frames<'a>(
             && !is_pure_ack(d)
         {
             engine.prefetch(h.hash(), 2);
-        }
-        // A FIN or RST may end the stream: its blocks are freed.
-        if let Some(Some((_, _, Ok(p), Some(h)))) = ring.get((i + 1) % RING)
-            && let L4::Tcp { flags, .. } = p.transport
-            && (flags.fin || flags.rst)
-        {
-            engine.prefetch(h.hash(), 3);
         }
         if let Some(Some((ts, len, d, h))) = ring.get(i % RING) {
             engine.process_decoded(*ts, *len, d, h.as_ref());
