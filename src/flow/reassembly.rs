@@ -37,7 +37,9 @@ pub struct Reassembler {
     next: u32,
     synced: bool,
     ooo: Vec<Segment>,
-    ooo_bytes: usize,
+    /// Bytes of `ooo` with their overhead, at most `MAX_OOO_BYTES` (32-bit:
+    /// every inspected stream carries two reassemblers).
+    ooo_bytes: u32,
     /// Holes declared in this direction.
     pub gaps: u32,
     /// Segments that carried only bytes already delivered.
@@ -66,7 +68,11 @@ impl Reassembler {
 
     /// Bytes currently buffered out of order.
     pub fn buffered(&self) -> usize {
-        self.ooo_bytes
+        self.ooo_bytes as usize
+    }
+
+    fn set_buffered(&mut self, n: usize) {
+        self.ooo_bytes = u32::try_from(n).unwrap_or(u32::MAX);
     }
 
     /// Add one segment; contiguous data (and gaps) go to `out` in stream order.
@@ -105,7 +111,7 @@ impl Reassembler {
         // Continues the buffered segment that ends exactly where it starts:
         // extend it (the common "hole, then in-order tail" pattern).
         let next = self.next;
-        let fits = self.ooo_bytes + data.len() <= MAX_OOO_BYTES;
+        let fits = self.buffered() + data.len() <= MAX_OOO_BYTES;
         if let (true, Some(prev)) = (
             fits,
             self.ooo
@@ -113,12 +119,12 @@ impl Reassembler {
                 .find(|s| seq_diff(s.seq, next).saturating_add(s.data.len() as i32) == d),
         ) {
             prev.data.extend_from_slice(data);
-            self.ooo_bytes += data.len();
+            self.set_buffered(self.buffered() + data.len());
             return;
         }
         // A new buffered segment. Make room by declaring gaps until it fits.
         let cost = data.len() + SEGMENT_OVERHEAD;
-        while (self.ooo_bytes + cost > MAX_OOO_BYTES || self.ooo.len() >= MAX_OOO_SEGMENTS)
+        while (self.buffered() + cost > MAX_OOO_BYTES || self.ooo.len() >= MAX_OOO_SEGMENTS)
             && !self.ooo.is_empty()
         {
             self.overflows = self.overflows.saturating_add(1);
@@ -141,7 +147,7 @@ impl Reassembler {
         let pos = self
             .ooo
             .partition_point(|s| seq_diff(s.seq, self.next) <= d);
-        self.ooo_bytes += cost;
+        self.set_buffered(self.buffered() + cost);
         self.ooo.insert(
             pos,
             Segment {
@@ -159,9 +165,10 @@ impl Reassembler {
                 break;
             }
             let seg = self.ooo.remove(0);
-            self.ooo_bytes = self
-                .ooo_bytes
-                .saturating_sub(seg.data.len() + SEGMENT_OVERHEAD);
+            self.set_buffered(
+                self.buffered()
+                    .saturating_sub(seg.data.len() + SEGMENT_OVERHEAD),
+            );
             let skip = d.unsigned_abs() as usize;
             match seg.data.get(skip..) {
                 Some(fresh) if !fresh.is_empty() => {

@@ -293,19 +293,59 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Counters for telemetry (saturating).
+/// [`HttpLimits`] as each parser keeps them: both directions of every
+/// inspected connection hold a copy, so the fields are 32-bit (a limit above
+/// 4 GiB acts as 4 GiB).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    head: u32,
+    headers: u32,
+    body: u32,
+    decoded: u32,
+}
+
+impl Limits {
+    fn new(l: HttpLimits) -> Self {
+        let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Self {
+            head: narrow(l.max_head_bytes),
+            headers: narrow(l.max_headers),
+            body: narrow(l.max_body_bytes),
+            decoded: narrow(l.max_decoded_bytes),
+        }
+    }
+
+    fn max_head_bytes(self) -> usize {
+        self.head as usize
+    }
+
+    fn max_headers(self) -> usize {
+        self.headers as usize
+    }
+
+    fn max_body_bytes(self) -> usize {
+        self.body as usize
+    }
+
+    fn max_decoded_bytes(self) -> usize {
+        self.decoded as usize
+    }
+}
+
+/// Counters for telemetry, per parser (saturating; 32-bit, since every
+/// inspected connection carries two sets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HttpStats {
     /// Message heads parsed.
-    pub messages: u64,
+    pub messages: u32,
     /// Bodies delivered with `truncated = true`, or streams cut by the ratio bound.
-    pub truncated_bodies: u64,
+    pub truncated_bodies: u32,
     /// Bodies delivered raw because a coding was unknown (see [`codings_supported`]).
-    pub undecoded_bodies: u64,
+    pub undecoded_bodies: u32,
     /// `expect_response_to` calls dropped because the FIFO was full.
-    pub pipeline_overflows: u64,
+    pub pipeline_overflows: u32,
     /// Bytes discarded while resynchronising after a gap or an error.
-    pub resync_skipped_bytes: u64,
+    pub resync_skipped_bytes: u32,
 }
 
 /// FIFO of the kinds of requests awaiting a response, two bits each in one
@@ -313,9 +353,10 @@ pub struct HttpStats {
 /// with every connection, usually long after it was last touched).
 #[derive(Debug, Default, Clone, Copy)]
 struct PendingKinds {
-    /// 128 bits as two words: a `u128` field would align the stream (and
-    /// the engine's per-connection state around it) to 16 bytes, padding it.
-    bits: [u64; 2],
+    /// 128 bits as bytes: a `u128` field would align the stream (and the
+    /// engine's per-connection state around it) to 16 bytes, and words to 8,
+    /// padding it.
+    bits: [u8; 16],
     len: u8,
 }
 
@@ -323,11 +364,11 @@ const _: () = assert!(MAX_PENDING_REQUESTS * 2 <= 128);
 
 impl PendingKinds {
     fn bits(&self) -> u128 {
-        u128::from(self.bits[0]) | u128::from(self.bits[1]) << 64
+        u128::from_le_bytes(self.bits)
     }
 
     fn set_bits(&mut self, b: u128) {
-        self.bits = [b as u64, (b >> 64) as u64];
+        self.bits = b.to_le_bytes();
     }
 
     fn len(&self) -> usize {
@@ -419,11 +460,11 @@ struct BodyState {
 #[derive(Debug)]
 pub struct HttpStream {
     side: Side,
-    limits: HttpLimits,
+    limits: Limits,
     state: State,
     /// Offset of the first incomplete head line in `data` (avoids rescanning
     /// a growing head on every call; relies on the caller's append contract).
-    head_scan: usize,
+    head_scan: u32,
     body: BodyState,
     /// Methods of requests awaiting a response (≤ `MAX_PENDING_REQUESTS`).
     pending: PendingKinds,
@@ -442,7 +483,7 @@ impl HttpStream {
     pub fn new(side: Side, limits: HttpLimits) -> Self {
         Self {
             side,
-            limits,
+            limits: Limits::new(limits),
             state: State::Head,
             head_scan: 0,
             body: BodyState::default(),
@@ -456,7 +497,13 @@ impl HttpStream {
     }
 
     pub fn limits(&self) -> HttpLimits {
-        self.limits
+        let l = self.limits;
+        HttpLimits {
+            max_head_bytes: l.max_head_bytes(),
+            max_headers: l.max_headers(),
+            max_body_bytes: l.max_body_bytes(),
+            max_decoded_bytes: l.max_decoded_bytes(),
+        }
     }
 
     pub fn stats(&self) -> HttpStats {
@@ -649,7 +696,7 @@ impl HttpStream {
                 None => {
                     // Incomplete last line: keep it if it may still become a
                     // start line, otherwise drop it with everything before.
-                    let keep = line_rest.len() <= self.limits.max_head_bytes
+                    let keep = line_rest.len() <= self.limits.max_head_bytes()
                         && plausible_start(self.side, line_rest);
                     let skip = if keep { cand } else { rest.len() };
                     self.skipped(skip);
@@ -667,7 +714,7 @@ impl HttpStream {
     }
 
     fn skipped(&mut self, n: usize) {
-        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
         self.stats.resync_skipped_bytes = self.stats.resync_skipped_bytes.saturating_add(n);
     }
 
@@ -684,12 +731,12 @@ impl HttpStream {
                 return Ok(Step::Wait);
             }
         }
-        let max = self.limits.max_head_bytes;
+        let max = self.limits.max_head_bytes();
         // Only look at max+1 bytes: a longer head is rejected anyway.
         let window = rest
             .get(..rest.len().min(max.saturating_add(1)))
             .unwrap_or(rest);
-        let mut line_start = self.head_scan.min(window.len());
+        let mut line_start = (self.head_scan as usize).min(window.len());
         // One iterator over the newlines (not a search per line): the head
         // ends at the first empty line after the start line.
         let base = line_start;
@@ -708,7 +755,8 @@ impl HttpStream {
             if rest.len() > max {
                 return Err(HttpError::HeadTooLarge);
             }
-            self.head_scan = line_start;
+            // `line_start` is within the head limit's window: it fits.
+            self.head_scan = u32::try_from(line_start).unwrap_or(u32::MAX);
             return Ok(Step::Wait);
         };
         if end > max {
@@ -716,7 +764,7 @@ impl HttpStream {
         }
         self.head_scan = 0;
         let raw = window.get(..end).unwrap_or_default();
-        let head = parse_head(raw, self.side, self.limits.max_headers)?;
+        let head = parse_head(raw, self.side, self.limits.max_headers())?;
         self.start_message(head, out)?;
         Ok(Step::Advance(end))
     }
@@ -797,7 +845,7 @@ impl HttpStream {
                 // A hostile Content-Length must not reserve memory up front.
                 let hint = usize::try_from(remaining).unwrap_or(usize::MAX);
                 body.kept
-                    .reserve(hint.min(self.limits.max_body_bytes).min(64 * 1024));
+                    .reserve(hint.min(self.limits.max_body_bytes()).min(64 * 1024));
             }
         }
         self.stats.messages = self.stats.messages.saturating_add(1);
@@ -908,7 +956,7 @@ impl HttpStream {
         out_start: usize,
     ) -> Result<Step, HttpError> {
         // Trailer fields are skipped; their section is bounded like a head.
-        let max = self.limits.max_head_bytes;
+        let max = self.limits.max_head_bytes();
         let Some(nl) = memchr::memchr(b'\n', rest) else {
             return if seen.saturating_add(rest.len()) > max {
                 Err(HttpError::BadChunk)
@@ -940,7 +988,7 @@ impl HttpStream {
             let data: &[u8] = match b.decoder.as_mut() {
                 Some(dec) => {
                     let budget = limits
-                        .max_decoded_bytes
+                        .max_decoded_bytes()
                         .saturating_add(b.raw_seen.saturating_mul(STREAM_MAX_RATIO));
                     if !dec.push(bytes, budget, &mut decoded) && !b.truncated {
                         b.truncated = true;
@@ -954,7 +1002,7 @@ impl HttpStream {
             return;
         }
         let room = limits
-            .max_body_bytes
+            .max_body_bytes()
             .saturating_sub(b.raw_seen.saturating_sub(bytes.len()));
         let take = bytes.get(..bytes.len().min(room)).unwrap_or_default();
         if take.len() < bytes.len() {
@@ -965,7 +1013,7 @@ impl HttpStream {
         }
         match b.decoder.as_mut() {
             Some(dec) => {
-                if !dec.push(take, limits.max_decoded_bytes, &mut b.kept) {
+                if !dec.push(take, limits.max_decoded_bytes(), &mut b.kept) {
                     b.truncated = true;
                 }
             }
@@ -982,7 +1030,7 @@ impl HttpStream {
             if body.stream {
                 let budget = self
                     .limits
-                    .max_decoded_bytes
+                    .max_decoded_bytes()
                     .saturating_add(body.raw_seen.saturating_mul(STREAM_MAX_RATIO));
                 let mut tail = Vec::new();
                 if !dec.finish(budget, &mut tail) && !body.truncated {
@@ -990,7 +1038,7 @@ impl HttpStream {
                     self.stats.truncated_bodies = self.stats.truncated_bodies.saturating_add(1);
                 }
                 push_stream(out, out_start, &tail);
-            } else if !dec.finish(self.limits.max_decoded_bytes, &mut body.kept) {
+            } else if !dec.finish(self.limits.max_decoded_bytes(), &mut body.kept) {
                 body.truncated = true;
             }
         }
