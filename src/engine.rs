@@ -126,7 +126,7 @@ enum App {
     Done,
 }
 
-/// Stream blocks kept for reuse per engine (about 50 KB): enough to absorb
+/// Stream blocks kept for reuse per engine (about 40 KB): enough to absorb
 /// the bursts of a flood of short connections, where streams end as fast as
 /// they start.
 const SPARE_STREAMS: usize = 64;
@@ -139,10 +139,8 @@ const SPARE_STREAMS: usize = 64;
 /// streams' buffers outlive their stream.
 const RETIRE_AFTER: usize = 16;
 
-/// Index 0 is client → server, 1 is server → client. Aligned to a cache
-/// line: its eleven lines are exactly the ones the look-ahead prefetches.
+/// Index 0 is client → server, 1 is server → client.
 #[derive(Debug)]
-#[repr(align(64))]
 struct TcpState {
     reasm: [Reassembler; 2],
     /// Bytes delivered by reassembly that the parser has not consumed yet.
@@ -202,7 +200,7 @@ struct HttpApp {
 // `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
-const _: () = assert!(std::mem::size_of::<TcpState>() <= 704);
+const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
 const _: () = assert!(std::mem::size_of::<HttpApp>() <= 504);
 
 #[derive(Debug)]
