@@ -201,7 +201,7 @@ struct HttpApp {
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
 const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
-const _: () = assert!(std::mem::size_of::<HttpApp>() <= 504);
+const _: () = assert!(std::mem::size_of::<HttpApp>() <= 496);
 
 #[derive(Debug)]
 struct WsApp {
