@@ -13,7 +13,7 @@ use crate::flow::community_id::community_id_v1;
 use crate::flow::reassembly::{Chunk, Reassembler};
 use crate::flow::table::{EvictReason, FlowTable};
 use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP, orient};
-use crate::proto::http1::{Head, HttpEvent, HttpLimits, HttpStream, Side};
+use crate::proto::http1::{Head, HttpEvent, HttpIdle, HttpLimits, HttpStream, Side};
 use crate::proto::ja4::{Ja4Transport, ja4};
 use crate::proto::sse::{SseEvent, SseParser};
 use crate::proto::tls::{self, ClientHello, HelloProgress};
@@ -119,6 +119,8 @@ enum App {
         isn: [Option<u32>; 2],
     },
     Tcp(Box<TcpState>),
+    /// An HTTP connection between messages that has shown nothing MCP-like.
+    HttpIdle(Box<IdleHttp>),
     /// UDP DNS: every datagram is parsed on its own.
     Dns,
     Quic(Box<quic::InitialTracker>),
@@ -202,6 +204,29 @@ struct HttpApp {
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
 const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
 const _: () = assert!(std::mem::size_of::<HttpApp>() <= 496);
+
+/// An HTTP connection between messages that has shown nothing MCP-like,
+/// with nothing buffered: all its stream state (two reassemblers, two
+/// parsers, the conversation) comes down to this, and is rebuilt from it,
+/// exactly, when either side sends again. Most cleartext HTTP connections
+/// spend their end in this state (a request, its response, the close), so
+/// their last packets touch a small block instead of the stream state, and
+/// the stream's block is reused at once while it is still in cache.
+#[derive(Debug)]
+struct IdleHttp {
+    /// Per direction: the next sequence number expected (`None`: not known
+    /// yet).
+    next: [Option<u32>; 2],
+    /// The request and response parsers between messages.
+    parsers: [HttpIdle; 2],
+    /// The latest request head (see `Conversation::request`): a response
+    /// that proves MCP is reported with its Host and target.
+    request: Option<Head>,
+    host_checked: bool,
+    /// What this connection counts in `Stats::tcp_buffered_bytes` (the
+    /// head's text).
+    held: usize,
+}
 
 #[derive(Debug)]
 struct WsApp {
@@ -299,6 +324,10 @@ struct StreamBlocks {
     // The boxes are the point: their heap blocks are what is reused.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<TcpState>>,
+    /// The same for the blocks of idle HTTP connections.
+    idle_retiring: VecDeque<Box<IdleHttp>>,
+    #[allow(clippy::vec_box)]
+    idle_spare: Vec<Box<IdleHttp>>,
 }
 
 impl StreamBlocks {
@@ -313,14 +342,55 @@ impl StreamBlocks {
         }
         self.retiring.push_back(st);
         if self.retiring.len() > RETIRE_AFTER
-            && let Some(mut old) = self.retiring.pop_front()
+            && let Some(old) = self.retiring.pop_front()
         {
             // Its buffers and parsers are freed here; the block is kept for
             // a later stream (a new stream then needs no allocation).
-            *old = TcpState::new(TcpApp::Done);
-            if self.spare.len() < SPARE_STREAMS {
-                self.spare.push(old);
+            self.recycle(old);
+        }
+    }
+
+    /// An idle HTTP connection has ended: free its request head later (as
+    /// `retire`), then keep its block for another.
+    fn retire_idle(&mut self, idle: Box<IdleHttp>) {
+        crate::flow::prefetch_block_header(&*idle);
+        if let Some(head) = &idle.request {
+            head.prefetch_blocks();
+        }
+        self.idle_retiring.push_back(idle);
+        if self.idle_retiring.len() > RETIRE_AFTER
+            && let Some(old) = self.idle_retiring.pop_front()
+        {
+            self.recycle_idle(old);
+        }
+    }
+
+    /// The block of a connection no longer idle: its head freed (or moved
+    /// out), the block kept for another.
+    fn recycle_idle(&mut self, mut idle: Box<IdleHttp>) {
+        idle.request = None;
+        if self.idle_spare.len() < SPARE_STREAMS {
+            self.idle_spare.push(idle);
+        }
+    }
+
+    /// A block holding `idle`: a spare one, or a new one.
+    fn take_idle(&mut self, idle: IdleHttp) -> Box<IdleHttp> {
+        match self.idle_spare.pop() {
+            Some(mut block) => {
+                *block = idle;
+                block
             }
+            None => Box::new(idle),
+        }
+    }
+
+    /// A block no longer needed by its stream (ended, or idle): emptied,
+    /// and kept for a later stream.
+    fn recycle(&mut self, mut st: Box<TcpState>) {
+        *st = TcpState::new(TcpApp::Done);
+        if self.spare.len() < SPARE_STREAMS {
+            self.spare.push(st);
         }
     }
 
@@ -474,15 +544,22 @@ impl Engine {
         match stage {
             0 => self.flows.prefetch_index(hash),
             1 => self.flows.prefetch_slot(hash),
-            _ => {
-                if let Some(Flow {
+            _ => match self.flows.peek_value(hash) {
+                Some(Flow {
                     app: App::Tcp(st), ..
-                }) = self.flows.peek_value(hash)
-                {
+                }) => {
                     let st: &TcpState = st;
                     crate::flow::prefetch_all(st);
                 }
-            }
+                Some(Flow {
+                    app: App::HttpIdle(idle),
+                    ..
+                }) => {
+                    let idle: &IdleHttp = idle;
+                    crate::flow::prefetch_all(idle);
+                }
+                _ => {}
+            },
         }
     }
 
@@ -672,10 +749,12 @@ impl Engine {
         if closing {
             // Ended: finish the parsers, drop the buffers, and keep a tiny
             // tombstone for the late packets, for the closed timeout only.
-            if let Some(flow) = flows.get_mut(idx)
-                && let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done)
-            {
-                close_tcp(&mut ctx, &meta, st);
+            if let Some(flow) = flows.get_mut(idx) {
+                match std::mem::replace(&mut flow.app, App::Done) {
+                    App::Tcp(st) => close_tcp(&mut ctx, &meta, st),
+                    App::HttpIdle(idle) => close_idle(&mut ctx, idle),
+                    _ => {}
+                }
             }
             flows.close(idx, ts);
         }
@@ -768,7 +847,11 @@ fn finish_flow(ctx: &mut Ctx<'_>, key: FlowKey, flow: Flow, reason: EvictReason,
         EvictReason::Capacity => ctx.stats.flows_evicted_capacity += 1,
         EvictReason::Closed | EvictReason::Flush => {}
     }
-    let App::Tcp(st) = flow.app else { return };
+    let st = match flow.app {
+        App::Tcp(st) => st,
+        App::HttpIdle(idle) => return close_idle(ctx, idle),
+        _ => return,
+    };
     let (a, b) = (key.addr_a(), key.addr_b());
     let (client, client_port, server, server_port) = if flow.client_is_a {
         (a, key.port_a, b, key.port_b)
@@ -816,6 +899,79 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
     ctx.blocks.retire(st);
 }
 
+/// End of an idle HTTP connection: nothing to finish or report (an idle
+/// parser ends without events, a pristine conversation has nothing to say),
+/// only the stream's budget to release.
+fn close_idle(ctx: &mut Ctx<'_>, idle: Box<IdleHttp>) {
+    ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
+    ctx.stats.tcp_buffered_bytes = ctx
+        .stats
+        .tcp_buffered_bytes
+        .saturating_sub(idle.held as u64);
+    ctx.blocks.retire_idle(idle);
+}
+
+/// The idle form of an HTTP connection, taken from its stream state, when
+/// the connection has one now (see `IdleHttp`). Takes the request head out.
+fn idle_http(st: &mut TcpState) -> Option<IdleHttp> {
+    let TcpApp::Http(h) = &mut st.app else {
+        return None;
+    };
+    let [r0, r1] = &st.reasm;
+    let (next, quiet) = (
+        [r0.idle()?, r1.idle()?],
+        st.pending.iter().all(Vec::is_empty),
+    );
+    let conv = &h.conv;
+    let plain = !(h.ws_requested || h.connect || h.upgraded.contains(&true))
+        && h.sse.is_none()
+        && h.ws_extensions.is_none()
+        && conv.session.is_pristine()
+        && !(conv.legacy_sse || conv.websocket || conv.counted);
+    if !(quiet && plain) {
+        return None;
+    }
+    let parsers = [h.req.idle()?, h.resp.idle()?];
+    let request = h.conv.request.take();
+    Some(IdleHttp {
+        next,
+        parsers,
+        held: request.as_ref().map_or(0, Head::held_bytes),
+        request,
+        host_checked: h.conv.host_checked,
+    })
+}
+
+/// The stream state an idle HTTP connection stands for (its request head
+/// is moved there).
+fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp) -> TcpState {
+    let IdleHttp {
+        next: [n0, n1],
+        parsers: [p0, p1],
+        ref mut request,
+        host_checked,
+        held,
+    } = *idle;
+    let request = request.take();
+    let mut st = TcpState::new(TcpApp::Http(HttpApp {
+        req: HttpStream::resume(Side::Request, cfg.http, p0),
+        resp: HttpStream::resume(Side::Response, cfg.http, p1),
+        conv: Conversation {
+            request,
+            host_checked,
+            ..Conversation::default()
+        },
+        sse: None,
+        ws_requested: false,
+        ws_extensions: None,
+        upgraded: [false, false],
+        connect: false,
+    }));
+    st.reasm = [Reassembler::resume(n0), Reassembler::resume(n1)];
+    st.held = held;
+    st
+}
+
 /// A TCP segment without data: nothing for reassembly or the parsers (the
 /// end of the stream is the caller's), only the initial sequence numbers. A
 /// pure ACK does not touch the stream state.
@@ -832,6 +988,12 @@ fn tcp_no_data(flow: &mut Flow, dir: usize, seq: u32, flags: decode::TcpFlags) {
         App::Tcp(st) => {
             if let Some(r) = st.reasm.get_mut(dir) {
                 r.on_syn(seq);
+            }
+        }
+        // As `Reassembler::on_syn`: the first SYN sets the start.
+        App::HttpIdle(idle) => {
+            if let Some(next @ None) = idle.next.get_mut(dir) {
+                *next = Some(seq.wrapping_add(1));
             }
         }
         App::Dns | App::Quic(_) | App::Done => {}
@@ -866,6 +1028,15 @@ fn tcp_segment(
             }
         }
         // A block an ended stream left (warm, no allocation), or a new one.
+        flow.app = App::Tcp(ctx.blocks.take(st));
+    }
+    if matches!(flow.app, App::HttpIdle(_))
+        && let App::HttpIdle(idle) = std::mem::replace(&mut flow.app, App::Done)
+    {
+        // Still counted in `tcp_streams_active` and the buffer budget.
+        let mut idle = idle;
+        let st = resume_http(ctx.cfg, &mut idle);
+        ctx.blocks.recycle_idle(idle);
         flow.app = App::Tcp(ctx.blocks.take(st));
     }
     let App::Tcp(st) = &mut flow.app else { return };
@@ -909,6 +1080,18 @@ fn tcp_segment(
         // lookup per packet.
         if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
             close_tcp(ctx, meta, st);
+        }
+    } else if let App::Tcp(st) = &mut flow.app
+        && let Some(idle) = idle_http(st)
+    {
+        // Between messages with nothing to show: keep only the idle form.
+        let total = &mut ctx.stats.tcp_buffered_bytes;
+        *total = total
+            .saturating_sub(st.held as u64)
+            .saturating_add(idle.held as u64);
+        let idle = ctx.blocks.take_idle(idle);
+        if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::HttpIdle(idle)) {
+            ctx.blocks.recycle(st);
         }
     }
 }
@@ -1935,6 +2118,150 @@ mod tests {
         let fresh = observations(&mut fresh_engine, &session, &mut ts2);
         assert!(!fresh.is_empty());
         assert_eq!(reused, fresh);
+    }
+
+    fn test_engine() -> Engine {
+        let detector = Arc::new(crate::detect::hosts::Detector::new(
+            crate::signatures::SignatureSet::builtin().expect("signatures"),
+            crate::signatures::allowlist::Allowlist::empty(),
+        ));
+        Engine::new(EngineConfig::default(), detector)
+    }
+
+    /// How many flows are HTTP connections in their idle form.
+    fn idle_flows(engine: &mut Engine) -> usize {
+        let slots = u32::try_from(engine.flows.capacity()).expect("capacity");
+        (0..slots)
+            .filter(|&i| {
+                matches!(
+                    engine.flows.get_mut(i),
+                    Some(Flow {
+                        app: App::HttpIdle(_),
+                        ..
+                    })
+                )
+            })
+            .count()
+    }
+
+    const INITIALIZE_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"srv","version":"1.0"}}}"#;
+
+    fn json_response(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A request showing nothing MCP-like leaves the connection idle (its
+    /// stream state released, still counted against the stream cap and the
+    /// buffer budget); the response that proves MCP is still reported with
+    /// the request's Host and target, as without the idle form.
+    #[test]
+    fn an_idle_connection_keeps_the_request_its_response_answers() {
+        let mut engine = test_engine();
+        let mut ts = 1_700_000_000_000_000;
+        let req = "GET /api/stream?token=s3cret HTTP/1.1\r\nHost: mcp.example.org\r\n\r\n";
+        let frames = conn(1, &[(0, req.as_bytes())]);
+        assert!(observations(&mut engine, &frames, &mut ts).is_empty());
+        assert_eq!(idle_flows(&mut engine), 1);
+        assert_eq!(engine.stats().tcp_streams_active, 1);
+        assert!(engine.stats().tcp_buffered_bytes >= req.len() as u64 / 2);
+        assert_eq!(
+            engine.blocks.spare.len(),
+            1,
+            "the stream block is kept for reuse"
+        );
+
+        let resp = json_response(INITIALIZE_RESULT);
+        let out = observations(
+            &mut engine,
+            &[frame(1, false, 5000, "AP", resp.as_bytes())],
+            &mut ts,
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].starts_with(r#"Some("mcp.example.org") Some("/api/stream?token="#),
+            "{out:?}"
+        );
+        assert!(!out[0].contains("s3cret"), "{out:?}");
+        // Confirmed MCP: the connection keeps its full state from now on.
+        assert_eq!(idle_flows(&mut engine), 0);
+
+        let close = [
+            frame(1, true, 1000 + req.len() as u32, "FA", b""),
+            frame(1, false, 5000 + resp.len() as u32, "FA", b""),
+        ];
+        observations(&mut engine, &close, &mut ts);
+        assert_eq!(engine.stats().tcp_streams_active, 0);
+        assert_eq!(engine.stats().tcp_buffered_bytes, 0);
+    }
+
+    /// What the parsers hold between messages survives the idle form: a
+    /// HEAD request's response has no body whatever its Content-Length,
+    /// and a request without Host is given the previous request's.
+    #[test]
+    fn an_idle_connection_resumes_its_parsers_and_host() {
+        let mut engine = test_engine();
+        let mut ts = 1_700_000_000_000_000;
+        let head = "HEAD / HTTP/1.1\r\nHost: mcp.example.org\r\n\r\n";
+        let frames = conn(2, &[(0, head.as_bytes())]);
+        observations(&mut engine, &frames, &mut ts);
+        assert_eq!(idle_flows(&mut engine), 1);
+        // The answer to HEAD: a length, no body.
+        let r1 = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 120\r\n\r\n";
+        observations(
+            &mut engine,
+            &[frame(2, false, 5000, "AP", r1.as_bytes())],
+            &mut ts,
+        );
+        assert_eq!(idle_flows(&mut engine), 1, "idle again after the response");
+        // Then a request without Host, and its MCP answer, parsed as such
+        // only if the HEAD response was known to have no body.
+        let req2 = "POST /mcp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}";
+        let resp2 = json_response(INITIALIZE_RESULT);
+        let out = observations(
+            &mut engine,
+            &[
+                frame(2, true, 1000 + head.len() as u32, "AP", req2.as_bytes()),
+                frame(2, false, 5000 + r1.len() as u32, "AP", resp2.as_bytes()),
+            ],
+            &mut ts,
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].starts_with(r#"Some("mcp.example.org") Some("/mcp")"#),
+            "{out:?}"
+        );
+    }
+
+    /// Ending an idle connection releases its budget, and its block is
+    /// kept for another, like a stream's.
+    #[test]
+    fn ended_idle_connections_release_their_budget_and_blocks() {
+        let mut engine = test_engine();
+        let mut ts = 1_700_000_000_000_000;
+        let req = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+        let n = (RETIRE_AFTER + 5) as u16;
+        let mut frames = Vec::new();
+        for c in 0..n {
+            frames.extend(conn(c, &[(0, req.as_bytes())]));
+        }
+        observations(&mut engine, &frames, &mut ts);
+        assert_eq!(idle_flows(&mut engine), usize::from(n));
+        assert_eq!(engine.stats().tcp_streams_active, u64::from(n));
+        let mut frames = Vec::new();
+        for c in 0..n {
+            frames.push(frame(c, true, 1000 + req.len() as u32, "FA", b""));
+            frames.push(frame(c, false, 5000, "FA", b""));
+        }
+        observations(&mut engine, &frames, &mut ts);
+        assert_eq!(idle_flows(&mut engine), 0);
+        assert_eq!(engine.stats().tcp_streams_active, 0);
+        assert_eq!(engine.stats().tcp_buffered_bytes, 0);
+        assert_eq!(engine.blocks.idle_retiring.len(), RETIRE_AFTER);
+        assert_eq!(engine.blocks.idle_spare.len(), 5);
+        assert!(engine.blocks.idle_spare.iter().all(|i| i.request.is_none()));
     }
 
     #[test]

@@ -155,6 +155,19 @@ impl McpSession {
         self.inventory.as_deref().unwrap_or(&EMPTY)
     }
 
+    /// Nothing seen yet: no evidence, no inventory, no verdict. A pristine
+    /// session is what [`McpSession::new`] makes, so a caller may drop it
+    /// and start a new one later.
+    pub fn is_pristine(&self) -> bool {
+        self.inventory.is_none()
+            && !self.confirmed
+            && self.rejected_as.is_none()
+            && self.pending.is_empty()
+            && !self.inventory_changed
+            && self.seen.is_empty()
+            && self.weak_kinds == 0
+    }
+
     /// MCP is proven for this flow.
     pub fn is_confirmed(&self) -> bool {
         self.confirmed

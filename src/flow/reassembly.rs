@@ -66,6 +66,25 @@ impl Reassembler {
         }
     }
 
+    /// Where the stream stands when nothing is buffered out of order: the
+    /// next sequence number expected (`Some(None)` before the stream's start
+    /// is known). `None` while segments are buffered.
+    pub fn idle(&self) -> Option<Option<u32>> {
+        self.ooo
+            .is_empty()
+            .then_some(self.synced.then_some(self.next))
+    }
+
+    /// A reassembler in the state [`Reassembler::idle`] described (its
+    /// counters start again from zero).
+    pub fn resume(next: Option<u32>) -> Self {
+        Self {
+            next: next.unwrap_or(0),
+            synced: next.is_some(),
+            ..Self::default()
+        }
+    }
+
     /// Bytes currently buffered out of order.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes as usize

@@ -404,6 +404,13 @@ impl PendingKinds {
     }
 }
 
+/// An idle parser's state: the requests awaiting a response (see
+/// [`HttpStream::idle`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpIdle {
+    pending: PendingKinds,
+}
+
 /// How the response to a pending request must be framed (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReqKind {
@@ -543,6 +550,25 @@ impl HttpStream {
         if self.state == State::Upgraded {
             self.state = State::Head;
             self.head_scan = 0;
+        }
+    }
+
+    /// What the parser holds between two messages, when that is all it holds
+    /// (no partial head, no body, no error, no upgrade): a parser made by
+    /// [`HttpStream::resume`] from it parses what follows as this one would.
+    /// Lets a caller release an idle connection's parsers.
+    pub fn idle(&self) -> Option<HttpIdle> {
+        (self.state == State::Head && self.head_scan == 0).then_some(HttpIdle {
+            pending: self.pending,
+        })
+    }
+
+    /// A parser between messages, as [`HttpStream::idle`] described one
+    /// (its telemetry counters start again from zero).
+    pub fn resume(side: Side, limits: HttpLimits, idle: HttpIdle) -> Self {
+        Self {
+            pending: idle.pending,
+            ..Self::new(side, limits)
         }
     }
 
