@@ -150,16 +150,26 @@ pub(crate) fn prefetch_block_header<T>(r: &T) {
     let _ = r;
 }
 
-/// [`prefetch`] every cache line of `*r` (for structures of a few lines).
+/// [`prefetch`] every cache line of `*r` (for structures of a few lines),
+/// including the line its last bytes straddle into when it does not start
+/// on a line.
 #[inline(always)]
 pub(crate) fn prefetch_all<T>(r: &T) {
     let base = std::ptr::from_ref(r).cast::<u8>();
-    for off in (0..std::mem::size_of::<T>()).step_by(64) {
+    let size = std::mem::size_of::<T>();
+    if size == 0 {
+        return;
+    }
+    // From the line holding the first byte to the one holding the last.
+    let skew = base.addr() % 64;
+    for off in (0..skew + size).step_by(64) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `prefetch`; the address stays within `*r`.
+        // SAFETY: as in `prefetch`; the address is within the lines `*r`
+        // occupies (`wrapping_*` only computes it).
         unsafe {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off).cast::<i8>());
+            let line = base.wrapping_sub(skew).wrapping_add(off);
+            _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>());
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (base, off);
