@@ -204,6 +204,8 @@ struct HttpApp {
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
 const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
 const _: () = assert!(std::mem::size_of::<HttpApp>() <= 496);
+// What an idle HTTP connection's last packets touch instead (3 lines).
+const _: () = assert!(std::mem::size_of::<IdleHttp>() <= 192);
 
 /// An HTTP connection between messages that has shown nothing MCP-like,
 /// with nothing buffered: all its stream state (two reassemblers, two
