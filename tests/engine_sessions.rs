@@ -332,3 +332,64 @@ fn a_closed_flow_leaves_the_table_after_the_closed_timeout() {
     assert_eq!(engine.active_flows(), 1, "only the new UDP flow is left");
     assert_eq!(engine.stats().flows_evicted_idle, 0, "closed, not idle");
 }
+
+/// Plain exchanges before the MCP session leave the connection idle between
+/// messages (its stream state released and rebuilt when a side sends again):
+/// however the two directions are segmented, and whatever mix of GET and
+/// HEAD came first (a HEAD response has a Content-Length but no body), the
+/// session is found with the same content as when every message is one
+/// segment.
+mod idle_between_messages {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn exchanges(heads: &[bool]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut v = Vec::new();
+        for (i, &head) in heads.iter().enumerate() {
+            let method = if head { "HEAD" } else { "GET" };
+            let body = format!(r#"{{"page":{i}}}"#);
+            let req =
+                format!("{method} /api/items?page={i} HTTP/1.1\r\nHost: 10.9.0.5:8765\r\n\r\n");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                body.len(),
+                if head { "" } else { body.as_str() }
+            );
+            v.push((req.into_bytes(), resp.into_bytes()));
+        }
+        v.push((session_client_bytes(), sse_response(INIT_RESULT)));
+        v
+    }
+
+    fn found(heads: &[bool], seg: impl Fn(usize) -> usize) -> String {
+        let mut c = conv();
+        for (i, (req, resp)) in exchanges(heads).iter().enumerate() {
+            c.send(true, req, seg(2 * i))
+                .send(false, resp, seg(2 * i + 1));
+        }
+        c.close();
+        let found = run_frames(&c.frames);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        // All but the times (more segments, later packets).
+        let (f, a) = &found[0];
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {a:?}",
+            f.server_name, f.path, f.transport, f.evidence, f.mcp
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn segmentation_does_not_change_the_finding(
+            heads in proptest::collection::vec(any::<bool>(), 0..5),
+            sizes in proptest::collection::vec(1usize..200, 12),
+        ) {
+            let whole = found(&heads, |_| 65_000);
+            prop_assert!(whole.contains("weather 1.9.4"), "{whole}");
+            let split = found(&heads, |i| sizes.get(i).copied().unwrap_or(7));
+            prop_assert_eq!(split, whole);
+        }
+    }
+}
