@@ -318,95 +318,103 @@ struct Ctx<'a> {
     blocks: &'a mut StreamBlocks,
 }
 
-/// Blocks of ended streams: emptied after a delay (`RETIRE_AFTER`), then
-/// kept for new streams (`SPARE_STREAMS`).
-#[derive(Debug, Default)]
-struct StreamBlocks {
-    retiring: VecDeque<Box<TcpState>>,
+/// Heap blocks of one kind, for reuse: an ended one is emptied after a
+/// delay (`RETIRE_AFTER`), then kept for a new one (`SPARE_STREAMS`).
+#[derive(Debug)]
+struct BlockPool<T> {
+    retiring: VecDeque<Box<T>>,
     // The boxes are the point: their heap blocks are what is reused.
     #[allow(clippy::vec_box)]
-    spare: Vec<Box<TcpState>>,
-    /// The same for the blocks of idle HTTP connections.
-    idle_retiring: VecDeque<Box<IdleHttp>>,
-    #[allow(clippy::vec_box)]
-    idle_spare: Vec<Box<IdleHttp>>,
+    spare: Vec<Box<T>>,
 }
 
-impl StreamBlocks {
-    /// A stream has ended (and reported): empty its block later.
-    fn retire(&mut self, st: Box<TcpState>) {
-        // Hints for the frees that emptying it will do.
-        crate::flow::prefetch_block_header(&*st);
-        if let TcpApp::Http(h) = &st.app
+impl<T> Default for BlockPool<T> {
+    fn default() -> Self {
+        Self {
+            retiring: VecDeque::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+/// What a pooled block holds beyond itself.
+trait PooledBlock {
+    /// Prefetch the allocator headers of the heap blocks that emptying
+    /// this one frees (a hint only).
+    fn prefetch_frees(&self);
+    /// Free what it holds; the block itself stays.
+    fn empty(&mut self);
+}
+
+impl PooledBlock for TcpState {
+    fn prefetch_frees(&self) {
+        if let TcpApp::Http(h) = &self.app
             && let Some(head) = &h.conv.request
         {
             head.prefetch_blocks();
         }
-        self.retiring.push_back(st);
+    }
+
+    fn empty(&mut self) {
+        *self = TcpState::new(TcpApp::Done);
+    }
+}
+
+impl PooledBlock for IdleHttp {
+    fn prefetch_frees(&self) {
+        if let Some(head) = &self.request {
+            head.prefetch_blocks();
+        }
+    }
+
+    fn empty(&mut self) {
+        self.request = None;
+    }
+}
+
+impl<T: PooledBlock> BlockPool<T> {
+    /// Its owner has ended (and reported): empty the block later. Emptying
+    /// frees what it holds, which reads allocator headers last touched when
+    /// the connection began: they are prefetched now and read when the
+    /// block leaves the queue.
+    fn retire(&mut self, block: Box<T>) {
+        crate::flow::prefetch_block_header(&*block);
+        block.prefetch_frees();
+        self.retiring.push_back(block);
         if self.retiring.len() > RETIRE_AFTER
             && let Some(old) = self.retiring.pop_front()
         {
-            // Its buffers and parsers are freed here; the block is kept for
-            // a later stream (a new stream then needs no allocation).
             self.recycle(old);
         }
     }
 
-    /// An idle HTTP connection has ended: free its request head later (as
-    /// `retire`), then keep its block for another.
-    fn retire_idle(&mut self, idle: Box<IdleHttp>) {
-        crate::flow::prefetch_block_header(&*idle);
-        if let Some(head) = &idle.request {
-            head.prefetch_blocks();
-        }
-        self.idle_retiring.push_back(idle);
-        if self.idle_retiring.len() > RETIRE_AFTER
-            && let Some(old) = self.idle_retiring.pop_front()
-        {
-            self.recycle_idle(old);
-        }
-    }
-
-    /// The block of a connection no longer idle: its head freed (or moved
-    /// out), the block kept for another.
-    fn recycle_idle(&mut self, mut idle: Box<IdleHttp>) {
-        idle.request = None;
-        if self.idle_spare.len() < SPARE_STREAMS {
-            self.idle_spare.push(idle);
-        }
-    }
-
-    /// A block holding `idle`: a spare one, or a new one.
-    fn take_idle(&mut self, idle: IdleHttp) -> Box<IdleHttp> {
-        match self.idle_spare.pop() {
-            Some(mut block) => {
-                *block = idle;
-                block
-            }
-            None => Box::new(idle),
-        }
-    }
-
-    /// A block no longer needed by its stream (ended, or idle): emptied,
-    /// and kept for a later stream.
-    fn recycle(&mut self, mut st: Box<TcpState>) {
-        *st = TcpState::new(TcpApp::Done);
+    /// A block no longer needed (ended, or left by a connection that went
+    /// idle or came back): emptied, and kept for a later one (a new one
+    /// then needs no allocation).
+    fn recycle(&mut self, mut block: Box<T>) {
+        block.empty();
         if self.spare.len() < SPARE_STREAMS {
-            self.spare.push(st);
+            self.spare.push(block);
         }
     }
 
-    /// A block for a new stream holding `st`: a spare one (no allocation),
-    /// or a new one.
-    fn take(&mut self, st: TcpState) -> Box<TcpState> {
+    /// A block holding `value`: a spare one (no allocation), or a new one.
+    fn take(&mut self, value: T) -> Box<T> {
         match self.spare.pop() {
             Some(mut block) => {
-                *block = st;
+                *block = value;
                 block
             }
-            None => Box::new(st),
+            None => Box::new(value),
         }
     }
+}
+
+/// The engine's pools: stream states, and idle HTTP connections.
+#[derive(Debug, Default)]
+struct StreamBlocks {
+    streams: BlockPool<TcpState>,
+    idle: BlockPool<IdleHttp>,
 }
 
 /// A frame's flow key, direction and table hash, computed once per frame:
@@ -898,7 +906,7 @@ fn close_tcp(ctx: &mut Ctx<'_>, meta: &FlowMeta, mut st: Box<TcpState>) {
         *ctx.events = events;
         emit_conversation(ctx, &meta, &mut h.conv);
     }
-    ctx.blocks.retire(st);
+    ctx.blocks.streams.retire(st);
 }
 
 /// End of an idle HTTP connection: nothing to finish or report (an idle
@@ -910,7 +918,7 @@ fn close_idle(ctx: &mut Ctx<'_>, idle: Box<IdleHttp>) {
         .stats
         .tcp_buffered_bytes
         .saturating_sub(idle.held as u64);
-    ctx.blocks.retire_idle(idle);
+    ctx.blocks.idle.retire(idle);
 }
 
 /// The idle form of an HTTP connection, taken from its stream state, when
@@ -1030,7 +1038,7 @@ fn tcp_segment(
             }
         }
         // A block an ended stream left (warm, no allocation), or a new one.
-        flow.app = App::Tcp(ctx.blocks.take(st));
+        flow.app = App::Tcp(ctx.blocks.streams.take(st));
     }
     if matches!(flow.app, App::HttpIdle(_))
         && let App::HttpIdle(idle) = std::mem::replace(&mut flow.app, App::Done)
@@ -1038,8 +1046,8 @@ fn tcp_segment(
         // Still counted in `tcp_streams_active` and the buffer budget.
         let mut idle = idle;
         let st = resume_http(ctx.cfg, &mut idle);
-        ctx.blocks.recycle_idle(idle);
-        flow.app = App::Tcp(ctx.blocks.take(st));
+        ctx.blocks.idle.recycle(idle);
+        flow.app = App::Tcp(ctx.blocks.streams.take(st));
     }
     let App::Tcp(st) = &mut flow.app else { return };
     // SYN with data (TFO): data starts after the SYN's sequence number.
@@ -1091,9 +1099,9 @@ fn tcp_segment(
         *total = total
             .saturating_sub(st.held as u64)
             .saturating_add(idle.held as u64);
-        let idle = ctx.blocks.take_idle(idle);
+        let idle = ctx.blocks.idle.take(idle);
         if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::HttpIdle(idle)) {
-            ctx.blocks.recycle(st);
+            ctx.blocks.streams.recycle(st);
         }
     }
 }
@@ -2096,9 +2104,9 @@ mod tests {
         observations(&mut engine, &frames, &mut ts);
         // The last streams to end wait to be emptied; the others' blocks
         // are kept, up to the bound.
-        assert_eq!(engine.blocks.retiring.len(), RETIRE_AFTER);
-        assert_eq!(engine.blocks.spare.len(), SPARE_STREAMS);
-        for st in &engine.blocks.spare {
+        assert_eq!(engine.blocks.streams.retiring.len(), RETIRE_AFTER);
+        assert_eq!(engine.blocks.streams.spare.len(), SPARE_STREAMS);
+        for st in &engine.blocks.streams.spare {
             assert_eq!(held_bytes(&st.reasm, &st.pending, &st.app), 0);
             assert!(st.pending.iter().all(|p| p.capacity() == 0));
             assert!(matches!(st.app, TcpApp::Done), "{:?}", st.app);
@@ -2114,7 +2122,7 @@ mod tests {
         );
         let session = conn(1000, &[(0, req.as_bytes())]);
         let reused = observations(&mut engine, &session, &mut ts);
-        assert_eq!(engine.blocks.spare.len(), SPARE_STREAMS - 1);
+        assert_eq!(engine.blocks.streams.spare.len(), SPARE_STREAMS - 1);
         let mut fresh_engine = Engine::new(cfg, detector);
         let mut ts2 = ts - 10 * session.len() as Micros;
         let fresh = observations(&mut fresh_engine, &session, &mut ts2);
@@ -2170,7 +2178,7 @@ mod tests {
         assert_eq!(engine.stats().tcp_streams_active, 1);
         assert!(engine.stats().tcp_buffered_bytes >= req.len() as u64 / 2);
         assert_eq!(
-            engine.blocks.spare.len(),
+            engine.blocks.streams.spare.len(),
             1,
             "the stream block is kept for reuse"
         );
@@ -2261,9 +2269,9 @@ mod tests {
         assert_eq!(idle_flows(&mut engine), 0);
         assert_eq!(engine.stats().tcp_streams_active, 0);
         assert_eq!(engine.stats().tcp_buffered_bytes, 0);
-        assert_eq!(engine.blocks.idle_retiring.len(), RETIRE_AFTER);
-        assert_eq!(engine.blocks.idle_spare.len(), 5);
-        assert!(engine.blocks.idle_spare.iter().all(|i| i.request.is_none()));
+        assert_eq!(engine.blocks.idle.retiring.len(), RETIRE_AFTER);
+        assert_eq!(engine.blocks.idle.spare.len(), 5);
+        assert!(engine.blocks.idle.spare.iter().all(|i| i.request.is_none()));
     }
 
     #[test]
