@@ -426,6 +426,10 @@ pub struct FlowLookup {
     /// The packet travels from the key's endpoint `a` to `b`.
     a_to_b: bool,
     hash: u32,
+    /// The flow table slot the index pointed to when the frame's slot was
+    /// prefetched ([`Engine::prefetch_slot`]): checked against the key and
+    /// used instead of a second probe of the index.
+    slot: Option<u32>,
 }
 
 impl FlowLookup {
@@ -441,12 +445,8 @@ impl FlowLookup {
             key,
             a_to_b,
             hash: key.table_hash(),
+            slot: None,
         })
-    }
-
-    /// For [`Engine::prefetch`].
-    pub fn hash(&self) -> u32 {
-        self.hash
     }
 }
 
@@ -545,31 +545,40 @@ impl Engine {
         self.out.drain(..)
     }
 
-    /// Start loading what a frame processed soon will need, in stages a
-    /// few frames apart, since each stage needs the previous one's line:
-    /// 0 the flow's index entry, 1 its slot, 2 its TCP stream state (with
-    /// the HTTP state, which is part of it). A hint only: it changes no
-    /// state and no result.
-    pub fn prefetch(&self, hash: u32, stage: u8) {
-        match stage {
-            0 => self.flows.prefetch_index(hash),
-            1 => self.flows.prefetch_slot(hash),
-            _ => match self.flows.peek_value(hash) {
-                Some(Flow {
-                    app: App::Tcp(st), ..
-                }) => {
-                    let st: &TcpState = st;
-                    crate::flow::prefetch_all(st);
-                }
-                Some(Flow {
-                    app: App::HttpIdle(idle),
-                    ..
-                }) => {
-                    let idle: &IdleHttp = idle;
-                    crate::flow::prefetch_all(idle);
-                }
-                _ => {}
-            },
+    // Start loading what a frame processed soon will need, in stages a few
+    // frames apart, since each stage needs the previous one's line: the
+    // flow's index entry, its slot, its stream state. Hints only: they
+    // change no state and no result.
+
+    /// Prefetch, first stage: the frame's index entry.
+    pub fn prefetch_index(&self, look: &FlowLookup) {
+        self.flows.prefetch_index(look.hash);
+    }
+
+    /// Prefetch, second stage: the frame's flow table slot, which is
+    /// remembered in `look` for the third stage and for the look-up.
+    pub fn prefetch_slot(&self, look: &mut FlowLookup) {
+        look.slot = self.flows.prefetch_slot(look.hash);
+    }
+
+    /// Prefetch, third stage: the TCP stream state of the frame's flow (with
+    /// the HTTP state, which is part of it), or its idle form.
+    pub fn prefetch_state(&self, look: &FlowLookup) {
+        match look.slot.and_then(|i| self.flows.peek_value_at(i)) {
+            Some(Flow {
+                app: App::Tcp(st), ..
+            }) => {
+                let st: &TcpState = st;
+                crate::flow::prefetch_all(st);
+            }
+            Some(Flow {
+                app: App::HttpIdle(idle),
+                ..
+            }) => {
+                let idle: &IdleHttp = idle;
+                crate::flow::prefetch_all(idle);
+            }
+            _ => {}
         }
     }
 
@@ -668,12 +677,18 @@ impl Engine {
         new_app: impl FnOnce() -> App,
         client_is_src: impl FnOnce(&FlowKey, bool) -> bool,
     ) -> Option<(u32, bool)> {
-        let &FlowLookup { key, a_to_b, hash } = look;
+        let &FlowLookup {
+            key,
+            a_to_b,
+            hash,
+            slot,
+        } = look;
         let id = self.next_flow_id;
         let (flows, mut ctx, now) = self.parts();
         let (idx, is_new) = flows.get_or_insert_hashed(
             key,
             hash,
+            slot,
             ts,
             || {
                 let src_is_client = client_is_src(&key, a_to_b);

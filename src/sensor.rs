@@ -151,7 +151,7 @@ pub(crate) fn feed_frames<'a>(
         if let Some(r) = ring.get_mut(j % RING) {
             *r = decode_at(j);
             if let Some((_, _, _, Some(h))) = r {
-                engine.prefetch(h.hash(), 0);
+                engine.prefetch_index(h);
             }
         }
     };
@@ -160,15 +160,15 @@ pub(crate) fn feed_frames<'a>(
     }
     for i in 0..frames.len() {
         admit(&mut ring, engine, i + AHEAD);
-        if let Some(Some((_, _, _, Some(h)))) = ring.get((i + 4) % RING) {
-            engine.prefetch(h.hash(), 1);
+        if let Some(Some((_, _, _, Some(h)))) = ring.get_mut((i + 4) % RING) {
+            engine.prefetch_slot(h);
         }
         // The stream state only for a segment that uses it: data for the
         // parsers, or a FIN or RST that may end it (a pure ACK does not).
         if let Some(Some((_, _, d, Some(h)))) = ring.get((i + 2) % RING)
             && !is_pure_ack(d)
         {
-            engine.prefetch(h.hash(), 2);
+            engine.prefetch_state(h);
         }
         if let Some(Some((ts, len, d, h))) = ring.get(i % RING) {
             engine.process_decoded(*ts, *len, d, h.as_ref());

@@ -194,26 +194,35 @@ impl<T> FlowTable<T> {
         make: impl FnOnce() -> T,
         on_evict: impl FnMut(FlowKey, T, EvictReason),
     ) -> (u32, bool) {
-        self.get_or_insert_hashed(key, key.table_hash(), now, make, on_evict)
+        self.get_or_insert_hashed(key, key.table_hash(), None, now, make, on_evict)
     }
 
     /// [`FlowTable::get_or_insert`] with `hash == key.table_hash()` already
-    /// computed (for the prefetch of the frames ahead).
+    /// computed (for the prefetch of the frames ahead), and the slot the
+    /// flow was last seen in, if known ([`FlowTable::prefetch_slot`]): a
+    /// hint, used only if that slot still holds the flow.
     pub fn get_or_insert_hashed(
         &mut self,
         key: FlowKey,
         hash: u32,
+        hint: Option<u32>,
         now: Micros,
         make: impl FnOnce() -> T,
         mut on_evict: impl FnMut(FlowKey, T, EvictReason),
     ) -> (u32, bool) {
         debug_assert_eq!(hash, key.table_hash());
         let slots = &self.slots;
-        let found = self.index.find(hash, |j| {
+        // Keys are unique among the flows in the table: a slot holding a
+        // flow of this key holds the flow.
+        let holds = |j: u32| {
             slots
                 .get(j as usize)
                 .is_some_and(|s| s.key == key && s.value.is_some())
-        });
+        };
+        let found = match hint {
+            Some(j) if holds(j) => Some(j),
+            _ => self.index.find(hash, holds),
+        };
         if let Some(i) = found {
             let mut relink = false;
             if let Some(s) = self.slots.get_mut(i as usize) {
@@ -298,28 +307,26 @@ impl<T> FlowTable<T> {
     }
 
     /// Prefetch, second stage (once the index line is likely loaded): the
-    /// slot of the flow with this hash, if it exists.
+    /// slot of the flow with this hash, if it exists. Returns that slot, a
+    /// guess made without comparing keys (see [`FlowTable::peek_value_at`]
+    /// and the hint of [`FlowTable::get_or_insert_hashed`]).
     #[inline]
-    pub fn prefetch_slot(&self, hash: u32) {
-        if let Some(s) = self
-            .index
-            .peek(hash)
-            .and_then(|i| self.slots.get(i as usize))
-        {
-            // A slot spans two lines (the compiler orders its fields, so
-            // the key may sit in either): load both.
+    pub fn prefetch_slot(&self, hash: u32) -> Option<u32> {
+        let i = self.index.peek(hash)?;
+        if let Some(s) = self.slots.get(i as usize) {
+            // A slot spans two or three lines (the compiler orders its
+            // fields, so the key may sit in any): load them all.
             super::prefetch_all(s);
         }
+        Some(i)
     }
 
-    /// The value of the flow with this hash, guessed without comparing keys
-    /// (for prefetching what it points to).
+    /// The value in slot `i` (a guess of [`FlowTable::prefetch_slot`],
+    /// which may since have been given to another flow: for prefetching
+    /// what it points to).
     #[inline]
-    pub fn peek_value(&self, hash: u32) -> Option<&T> {
-        self.slots
-            .get(self.index.peek(hash)? as usize)?
-            .value
-            .as_ref()
+    pub fn peek_value_at(&self, i: u32) -> Option<&T> {
+        self.slots.get(i as usize)?.value.as_ref()
     }
 
     pub fn get_mut(&mut self, i: u32) -> Option<&mut T> {
@@ -414,6 +421,36 @@ mod tests {
         let c: IpAddr = "10.0.0.1".parse().unwrap();
         let s: IpAddr = "10.0.0.2".parse().unwrap();
         FlowKey::from_packet(c, n, s, 443, PROTO_TCP).0
+    }
+
+    /// The slot hint of a look-up is used only while its slot holds the
+    /// flow: a stale hint (the slot freed and given to another flow), a
+    /// wrong one or one out of range falls back to the index.
+    #[test]
+    fn a_slot_hint_is_checked_against_the_key() {
+        let mut t = FlowTable::new(100, 1_000_000, 1_000_000);
+        let get = |t: &mut FlowTable<u16>, n: u16, hint: Option<u32>| {
+            let k = key(n);
+            t.get_or_insert_hashed(k, k.table_hash(), hint, 0, || n, |_, _, _| {})
+        };
+        let (one, _) = get(&mut t, 1, None);
+        let (two, _) = get(&mut t, 2, None);
+        assert_eq!(get(&mut t, 1, Some(one)), (one, false));
+        assert_eq!(get(&mut t, 2, Some(one)), (two, false), "wrong hint");
+        assert_eq!(get(&mut t, 2, Some(u32::MAX)), (two, false), "out of range");
+        // Flow 1 leaves; flow 3 takes its slot.
+        assert!(t.remove(one).is_some());
+        let (three, new) = get(&mut t, 3, None);
+        assert!(new);
+        assert_eq!(three, one, "the freed slot is reused");
+        // Flow 1 again, with its old (now stale) slot as the hint: a new
+        // flow, not flow 3.
+        let (again, new) = get(&mut t, 1, Some(one));
+        assert!(new);
+        assert_ne!(again, three);
+        assert_eq!(t.get_mut(three).copied(), Some(3));
+        assert_eq!(t.get_mut(again).copied(), Some(1));
+        assert_eq!(t.len(), 3);
     }
 
     #[test]
