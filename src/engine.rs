@@ -166,6 +166,13 @@ impl TcpState {
     }
 }
 
+/// The empty state, as a kept block holds it.
+impl Default for TcpState {
+    fn default() -> Self {
+        TcpState::new(TcpApp::Done)
+    }
+}
+
 // The HTTP variant is inline on purpose (see below): TcpState lives in its
 // own allocation, so its size is paid once per inspected stream.
 #[allow(clippy::large_enum_variant)]
@@ -355,8 +362,13 @@ impl PooledBlock for TcpState {
         }
     }
 
+    /// As `TcpState::new(TcpApp::Done)`, field by field: the HTTP state
+    /// (most of the block) is dropped, not overwritten.
     fn empty(&mut self) {
-        *self = TcpState::new(TcpApp::Done);
+        self.app = TcpApp::Done;
+        self.pending = [Vec::new(), Vec::new()];
+        self.reasm = [Reassembler::new(), Reassembler::new()];
+        self.held = 0;
     }
 }
 
@@ -396,6 +408,15 @@ impl<T: PooledBlock> BlockPool<T> {
         if self.spare.len() < SPARE_STREAMS {
             self.spare.push(block);
         }
+    }
+
+    /// An empty block (`TcpState::new(TcpApp::Done)`, as `recycle` leaves
+    /// one), to be filled in place: a spare one (no allocation), or a new one.
+    fn take_empty(&mut self) -> Box<T>
+    where
+        T: Default,
+    {
+        self.spare.pop().unwrap_or_default()
     }
 
     /// A block holding `value`: a spare one (no allocation), or a new one.
@@ -967,9 +988,9 @@ fn idle_http(st: &mut TcpState) -> Option<IdleHttp> {
     })
 }
 
-/// The stream state an idle HTTP connection stands for (its request head
-/// is moved there).
-fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp) -> TcpState {
+/// Make the empty stream state `st` the one an idle HTTP connection stands
+/// for (its request head is moved there).
+fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp, st: &mut TcpState) {
     let IdleHttp {
         next: [n0, n1],
         parsers: [p0, p1],
@@ -978,7 +999,7 @@ fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp) -> TcpState {
         held,
     } = *idle;
     let request = request.take();
-    let mut st = TcpState::new(TcpApp::Http(HttpApp {
+    st.app = TcpApp::Http(HttpApp {
         req: HttpStream::resume(Side::Request, cfg.http, p0),
         resp: HttpStream::resume(Side::Response, cfg.http, p1),
         conv: Conversation {
@@ -991,10 +1012,9 @@ fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp) -> TcpState {
         ws_extensions: None,
         upgraded: [false, false],
         connect: false,
-    }));
+    });
     st.reasm = [Reassembler::resume(n0), Reassembler::resume(n1)];
     st.held = held;
-    st
 }
 
 /// A TCP segment without data: nothing for reassembly or the parsers (the
@@ -1046,23 +1066,26 @@ fn tcp_segment(
             return;
         }
         ctx.stats.tcp_streams_active += 1;
-        let mut st = TcpState::new(TcpApp::Probe);
+        // A block an ended stream left (warm, no allocation), or a new one,
+        // set up in place.
+        let mut st = ctx.blocks.streams.take_empty();
+        st.app = TcpApp::Probe;
         for (r, i) in st.reasm.iter_mut().zip(isn.iter()) {
             if let Some(i) = i {
                 r.on_syn(*i);
             }
         }
-        // A block an ended stream left (warm, no allocation), or a new one.
-        flow.app = App::Tcp(ctx.blocks.streams.take(st));
+        flow.app = App::Tcp(st);
     }
     if matches!(flow.app, App::HttpIdle(_))
         && let App::HttpIdle(idle) = std::mem::replace(&mut flow.app, App::Done)
     {
         // Still counted in `tcp_streams_active` and the buffer budget.
         let mut idle = idle;
-        let st = resume_http(ctx.cfg, &mut idle);
+        let mut st = ctx.blocks.streams.take_empty();
+        resume_http(ctx.cfg, &mut idle, &mut st);
         ctx.blocks.idle.recycle(idle);
-        flow.app = App::Tcp(ctx.blocks.streams.take(st));
+        flow.app = App::Tcp(st);
     }
     let App::Tcp(st) = &mut flow.app else { return };
     // SYN with data (TFO): data starts after the SYN's sequence number.
