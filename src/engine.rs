@@ -6,6 +6,7 @@
 
 use crate::decode::{self, DecodedPacket, Transport as L4};
 use crate::detect::dns_cache::DnsCache;
+use crate::detect::host_misses::HostMisses;
 use crate::detect::hosts::{Detector, HostClass};
 use crate::detect::mcp::{Carrier, Direction, McpSession};
 use crate::findings::{Evidence, Micros, Observation, Signal, Transport};
@@ -323,6 +324,7 @@ struct Ctx<'a> {
     /// Scratch list for HTTP parser events, reused by every connection.
     events: &'a mut Vec<HttpEvent>,
     blocks: &'a mut StreamBlocks,
+    host_misses: &'a mut HostMisses,
 }
 
 /// Heap blocks of one kind, for reuse: an ended one is emptied after a
@@ -484,6 +486,8 @@ pub struct Engine {
     http_events: Vec<HttpEvent>,
     /// Blocks of ended streams, reused by new ones (see `SPARE_STREAMS`).
     blocks: StreamBlocks,
+    /// Host values that matched no known server (see `known_path`).
+    host_misses: HostMisses,
     now: Micros,
 }
 
@@ -503,6 +507,7 @@ impl Engine {
             out: Vec::new(),
             http_events: Vec::new(),
             blocks: StreamBlocks::default(),
+            host_misses: HostMisses::default(),
             now: 0,
         }
     }
@@ -530,6 +535,8 @@ impl Engine {
     /// Replace the detector (signature reload); existing flows keep their state.
     pub fn set_detector(&mut self, detector: Arc<Detector>) {
         self.detector = detector;
+        // New signatures: a name that matched nothing may match now.
+        self.host_misses.clear();
     }
 
     /// The flow table and the context its handlers need, borrowed together.
@@ -544,6 +551,7 @@ impl Engine {
             now,
             http_events,
             blocks,
+            host_misses,
             ..
         } = self;
         (
@@ -556,6 +564,7 @@ impl Engine {
                 cfg,
                 events: http_events,
                 blocks,
+                host_misses,
             },
             *now,
         )
@@ -1598,13 +1607,21 @@ fn ws_data(
 
 /// Cleartext request to a known server on one of its published paths.
 fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
-    let Some(name) = conv.raw_host().and_then(host_lookup_name) else {
+    let Some(raw) = conv.raw_host() else {
+        return;
+    };
+    if ctx.host_misses.contains(raw) {
+        return;
+    }
+    let name = host_lookup_name(raw);
+    let Some((name, m)) = name
+        .as_ref()
+        .and_then(|n| ctx.detector.signatures.match_host_buf(n).map(|m| (n, m)))
+    else {
+        ctx.host_misses.insert(raw);
         return;
     };
     let method = conv.request.as_ref().map_or("", Head::method);
-    let Some(m) = ctx.detector.signatures.match_host_buf(&name) else {
-        return;
-    };
     let host = name.as_str().to_owned();
     let target = conv.raw_target().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
@@ -2310,6 +2327,37 @@ mod tests {
         assert_eq!(engine.blocks.idle.retiring.len(), RETIRE_AFTER);
         assert_eq!(engine.blocks.idle.spare.len(), 5);
         assert!(engine.blocks.idle.spare.iter().all(|i| i.request.is_none()));
+    }
+
+    /// The known-server check on Host: a value that matched nothing is
+    /// remembered (and answers the same nothing next time), a known
+    /// server's Host is never remembered and is reported on every
+    /// connection, and new signatures forget the misses.
+    #[test]
+    fn host_misses_are_remembered_until_the_signatures_change() {
+        let mut engine = test_engine();
+        let mut ts = 1_700_000_000_000_000;
+        let plain = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+        let known = "GET /mcp HTTP/1.1\r\nHost: agenttools.wolfram.com\r\n\r\n";
+        for c in 0..3 {
+            let out = observations(&mut engine, &conn(c, &[(0, plain.as_bytes())]), &mut ts);
+            assert!(out.is_empty(), "{out:?}");
+            assert!(engine.host_misses.contains("www.example.org"));
+            let out = observations(
+                &mut engine,
+                &conn(10 + c, &[(0, known.as_bytes())]),
+                &mut ts,
+            );
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert!(
+                out[0].contains("HttpPath") && out[0].contains("KnownServer"),
+                "{out:?}"
+            );
+            assert!(!engine.host_misses.contains("agenttools.wolfram.com"));
+        }
+        let same = engine.detector.clone();
+        engine.set_detector(same);
+        assert!(!engine.host_misses.contains("www.example.org"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! host classification against signatures and the allowlist.
 
 pub mod dns_cache;
+pub mod host_misses;
 pub mod hosts;
 pub mod jsonrpc;
 pub mod mcp;
