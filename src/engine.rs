@@ -206,6 +206,23 @@ struct HttpApp {
     connect: bool,
 }
 
+impl HttpApp {
+    /// A connection between messages, with these parsers and conversation
+    /// and nothing else pending (no upgrade, tunnel or event stream).
+    fn new(req: HttpStream, resp: HttpStream, conv: Conversation) -> Self {
+        HttpApp {
+            req,
+            resp,
+            conv,
+            sse: None,
+            ws_requested: false,
+            ws_extensions: None,
+            upgraded: [false, false],
+            connect: false,
+        }
+    }
+}
+
 // Per-connection state is allocated for every inspected stream (up to
 // `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
@@ -1008,20 +1025,15 @@ fn resume_http(cfg: &EngineConfig, idle: &mut IdleHttp, st: &mut TcpState) {
         held,
     } = *idle;
     let request = request.take();
-    st.app = TcpApp::Http(HttpApp {
-        req: HttpStream::resume(Side::Request, cfg.http, p0),
-        resp: HttpStream::resume(Side::Response, cfg.http, p1),
-        conv: Conversation {
+    st.app = TcpApp::Http(HttpApp::new(
+        HttpStream::resume(Side::Request, cfg.http, p0),
+        HttpStream::resume(Side::Response, cfg.http, p1),
+        Conversation {
             request,
             host_checked,
             ..Conversation::default()
         },
-        sse: None,
-        ws_requested: false,
-        ws_extensions: None,
-        upgraded: [false, false],
-        connect: false,
-    });
+    ));
     st.reasm = [Reassembler::resume(n0), Reassembler::resume(n1)];
     st.held = held;
 }
@@ -1087,10 +1099,9 @@ fn tcp_segment(
         flow.app = App::Tcp(st);
     }
     if matches!(flow.app, App::HttpIdle(_))
-        && let App::HttpIdle(idle) = std::mem::replace(&mut flow.app, App::Done)
+        && let App::HttpIdle(mut idle) = std::mem::replace(&mut flow.app, App::Done)
     {
         // Still counted in `tcp_streams_active` and the buffer budget.
-        let mut idle = idle;
         let mut st = ctx.blocks.streams.take_empty();
         resume_http(ctx.cfg, &mut idle, &mut st);
         ctx.blocks.idle.recycle(idle);
@@ -1243,16 +1254,11 @@ fn tcp_chunk(
         *app = if is_tls {
             TcpApp::Tls
         } else if is_http {
-            TcpApp::Http(HttpApp {
-                req: HttpStream::new(Side::Request, ctx.cfg.http),
-                resp: HttpStream::new(Side::Response, ctx.cfg.http),
-                conv: Conversation::default(),
-                sse: None,
-                ws_requested: false,
-                ws_extensions: None,
-                upgraded: [false, false],
-                connect: false,
-            })
+            TcpApp::Http(HttpApp::new(
+                HttpStream::new(Side::Request, ctx.cfg.http),
+                HttpStream::new(Side::Response, ctx.cfg.http),
+                Conversation::default(),
+            ))
         } else if meta.server_port == 53 {
             TcpApp::Dns
         } else {
