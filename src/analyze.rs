@@ -123,45 +123,20 @@ fn analyze_serial(
     detector: &Arc<Detector>,
     bar: Option<&indicatif::ProgressBar>,
 ) -> Outcome {
-    let mut engine = Engine::new(opts.engine.clone(), detector.clone());
-    let mut agg = Aggregator::new(MAX_FINDINGS);
-    let mut pool = (opts.workers > 1).then(|| Pool::start(opts, detector));
-    // One worker: frames are still gathered in batches, so that the engine
-    // can prefetch the flows of the frames ahead (see `Batch::feed`).
-    // Observations keep their order, so the output is the same.
-    let mut batch = Batch::new(0);
-    let every = |_, _, _: &[u8]| true;
-    let (unusable, damaged) = read_files(&opts.files, bar, every, |linktype, read| match read {
-        // A classic pcap: frames are taken a block at a time from the
-        // reader's buffer; one worker processes them there, uncopied.
-        Read::Block(block, frames) => {
-            if let Some(p) = pool.as_mut() {
-                for (ts, frame) in frames.iter().filter_map(|f| frame_at(block, f)) {
-                    p.push(linktype, ts, frame);
-                }
-                return;
-            }
-            feed_frames(linktype, block, frames, &mut engine);
-            for o in engine.drain_observations() {
-                agg.add(&o);
-            }
-        }
-        Read::Frame(ts, frame) => {
-            if let Some(p) = pool.as_mut() {
-                p.push(linktype, ts, frame);
-                return;
-            }
-            // A batch never spans files (each ends with `FileEnd`).
-            if batch.is_empty() {
-                batch.set_linktype(linktype);
-            }
-            batch.push(ts, frame);
-            if batch.full() {
-                run_batch(&mut batch, &mut engine, |o| agg.add(&o));
-            }
-        }
-        Read::FileEnd => run_batch(&mut batch, &mut engine, |o| agg.add(&o)),
-    });
+    let mut serial = Serial {
+        engine: Engine::new(opts.engine.clone(), detector.clone()),
+        agg: Aggregator::new(MAX_FINDINGS),
+        pool: (opts.workers > 1).then(|| Pool::start(opts, detector)),
+        batch: Batch::new(0),
+        frames: Vec::with_capacity(BLOCK_FRAMES),
+    };
+    let (unusable, damaged) = read_files(&opts.files, bar, &mut serial);
+    let Serial {
+        mut engine,
+        mut agg,
+        pool,
+        ..
+    } = serial;
     engine.finish();
     for o in engine.drain_observations() {
         agg.add(&o);
@@ -180,30 +155,29 @@ fn analyze_serial(
     }
 }
 
-/// What [`read_files`] hands on.
-enum Read<'a> {
-    /// A classic pcap, a block at a time: the block's bytes and the place of
-    /// each of its frames (uncopied).
-    Block(&'a [u8], &'a [FrameAt]),
-    /// Other formats, a frame at a time.
-    Frame(Micros, &'a [u8]),
-    /// The end of a file (its last frames were handed on).
-    FileEnd,
+/// Where [`read_files`] hands what it reads.
+trait FrameSink {
+    /// One step through classic pcap file number `file` (see
+    /// [`FileSource::reads_blocks`]): the bytes of the records passed,
+    /// `None` at the end of the file.
+    fn records(&mut self, file: usize, src: &mut FileSource)
+    -> Result<Option<usize>, CaptureError>;
+    /// One frame of a file that libpcap reads.
+    fn frame(&mut self, linktype: i32, ts: Micros, frame: &[u8]);
+    /// The end of a file: its last frames are to be handed on.
+    fn file_end(&mut self);
 }
 
-/// Every frame of every file that `keep` accepts (given the file's link
-/// type), in order, to `each` with the file's link type. Returns the files
-/// that could not be opened and those that ended in a read error (what came
+/// Every frame of every file, in order, to `sink`. Returns the files that
+/// could not be opened and those that ended in a read error (what came
 /// before it was handed on).
 fn read_files(
     files: &[PathBuf],
     bar: Option<&indicatif::ProgressBar>,
-    mut keep: impl FnMut(i32, Micros, &[u8]) -> bool,
-    mut each: impl FnMut(i32, Read<'_>),
+    sink: &mut impl FrameSink,
 ) -> (Vec<CaptureError>, Vec<CaptureError>) {
     let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
-    let mut frames = Vec::with_capacity(BLOCK_FRAMES);
-    for path in files {
+    for (i, path) in files.iter().enumerate() {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
             Err(e) => {
@@ -213,43 +187,90 @@ fn read_files(
         };
         let linktype = src.linktype();
         let read = loop {
-            if src.reads_blocks() {
-                let kept = |ts, frame: &[u8]| keep(linktype, ts, frame);
-                match src.next_frames(&mut frames, BLOCK_FRAMES, kept) {
-                    Ok([]) => break Ok(()),
-                    Ok(block) => {
-                        if let Some(b) = bar {
-                            // Record headers and captured bytes.
-                            b.inc(block.len() as u64);
-                        }
-                        if !frames.is_empty() {
-                            each(linktype, Read::Block(block, &frames));
-                        }
-                    }
+            let passed = if src.reads_blocks() {
+                match sink.records(i, &mut src) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => break Ok(()),
                     Err(e) => break Err(e),
                 }
             } else {
                 match src.next_frame() {
                     Ok(Some(frame)) => {
-                        if let Some(b) = bar {
-                            // pcap record header + captured bytes.
-                            b.inc(16 + frame.data.len() as u64);
-                        }
-                        if keep(linktype, frame.ts, frame.data) {
-                            each(linktype, Read::Frame(frame.ts, frame.data));
-                        }
+                        sink.frame(linktype, frame.ts, frame.data);
+                        // pcap record header + captured bytes.
+                        16 + frame.data.len()
                     }
                     Ok(None) => break Ok(()),
                     Err(e) => break Err(e),
                 }
+            };
+            if let Some(b) = bar {
+                b.inc(passed as u64);
             }
         };
-        each(linktype, Read::FileEnd);
+        sink.file_end();
         if let Err(e) = read {
             damaged.push(e);
         }
     }
     (unusable, damaged)
+}
+
+/// [`analyze_serial`]'s reading thread: one engine, or a [`Pool`].
+struct Serial {
+    engine: Engine,
+    agg: Aggregator,
+    pool: Option<Pool>,
+    /// One worker: frames are still gathered in batches, so that the engine
+    /// can prefetch the flows of the frames ahead (see [`feed_frames`]).
+    /// Observations keep their order, so the output is the same. A batch
+    /// never spans files.
+    batch: Batch,
+    frames: Vec<FrameAt>,
+}
+
+impl FrameSink for Serial {
+    /// A block at a time from the reader's buffer; one worker processes
+    /// the frames there, uncopied.
+    fn records(&mut self, _: usize, src: &mut FileSource) -> Result<Option<usize>, CaptureError> {
+        let linktype = src.linktype();
+        let every = |_, _, _: &[u8]| true;
+        let block = src.next_frames(&mut self.frames, (BLOCK_FRAMES, usize::MAX), every)?;
+        if block.is_empty() {
+            return Ok(None);
+        }
+        if let Some(p) = self.pool.as_mut() {
+            for (ts, frame) in self.frames.iter().filter_map(|f| frame_at(block, f)) {
+                p.push(linktype, ts, frame);
+            }
+        } else {
+            feed_frames(linktype, block, &self.frames, &mut self.engine);
+            for o in self.engine.drain_observations() {
+                self.agg.add(&o);
+            }
+        }
+        Ok(Some(block.len()))
+    }
+
+    fn frame(&mut self, linktype: i32, ts: Micros, frame: &[u8]) {
+        if let Some(p) = self.pool.as_mut() {
+            p.push(linktype, ts, frame);
+            return;
+        }
+        if self.batch.is_empty() {
+            self.batch.set_linktype(linktype);
+        }
+        self.batch.push(ts, frame);
+        if self.batch.full() {
+            let agg = &mut self.agg;
+            run_batch(&mut self.batch, &mut self.engine, |o| agg.add(&o));
+        }
+    }
+
+    fn file_end(&mut self) {
+        let agg = &mut self.agg;
+        run_batch(&mut self.batch, &mut self.engine, |o| agg.add(&o));
+    }
 }
 
 /// Feed a batch to the engine, hand its observations on, empty it.
@@ -307,10 +328,10 @@ fn prime_foreign_dns(
 /// keeps the frames of its shard (the symmetric flow hash of [`shard`]), so
 /// no thread hands frames to another, nothing is copied, and N workers use N
 /// cores (a reading thread would be one more, on the cores the workers
-/// need). Reading is cheap next to processing: the page cache serves every
-/// reader. A worker stores the DNS answers it skips in the shared name cache
-/// as it meets them, so a connection an answer names finds it whichever
-/// worker handles each, as with one worker.
+/// need, and frames read on one core and analysed on another cost as much
+/// as reading them twice). The page cache serves every reader. Only one
+/// worker walks each block of records and sorts its frames into shards
+/// ([`SharedWalks`]); the others read past it with their lists.
 fn analyze_parallel(
     opts: &AnalyzeOptions,
     detector: &Arc<Detector>,
@@ -320,48 +341,34 @@ fn analyze_parallel(
     let cache = Arc::new(std::sync::Mutex::new(
         crate::detect::dns_cache::DnsCache::new(opts.engine.dns_cache_size.max(1)),
     ));
+    let walks = Arc::new(SharedWalks::default());
     let (obs, collect) = spawn_collector();
     let workers: Vec<_> = (0..n)
         .map(|id| {
-            let cfg = opts.engine.for_worker(id, n);
-            let (det, cache, obs) = (detector.clone(), cache.clone(), obs.clone());
+            let mut worker = ShardWorker {
+                id,
+                lists: (0..n).map(|_| ShardLists::default()).collect(),
+                walks: walks.clone(),
+                engine: Engine::with_dns_cache(
+                    opts.engine.for_worker(id, n),
+                    detector.clone(),
+                    cache.clone(),
+                ),
+                detector: detector.clone(),
+                cache: cache.clone(),
+                batch: Batch::new(0),
+                obs: obs.clone(),
+            };
             let files = opts.files.clone();
             // The first worker shows the progress.
             let bar = bar.filter(|_| id == 0).cloned();
             std::thread::spawn(move || {
-                let mut engine = Engine::with_dns_cache(cfg, det.clone(), cache.clone());
-                let mut batch = Batch::new(0);
-                let send = |o| {
-                    let _ = obs.send(o);
-                };
-                // The frames of this worker's shard; the DNS answers of the
-                // others are stored in the shared cache as they are met.
-                let keep = |lt, ts, frame: &[u8]| {
-                    let (w, dns) = shard(lt, frame, n);
-                    if dns && w != id {
-                        prime_foreign_dns(&det, &cache, ts, lt, frame);
-                    }
-                    w == id
-                };
-                let (unusable, damaged) =
-                    read_files(&files, bar.as_ref(), keep, |lt, read| match read {
-                        Read::Block(block, frames) => {
-                            feed_frames(lt, block, frames, &mut engine);
-                            engine.drain_observations().for_each(send);
-                        }
-                        Read::Frame(ts, frame) => {
-                            if batch.is_empty() {
-                                batch.set_linktype(lt);
-                            }
-                            batch.push(ts, frame);
-                            if batch.full() {
-                                run_batch(&mut batch, &mut engine, send);
-                            }
-                        }
-                        Read::FileEnd => run_batch(&mut batch, &mut engine, send),
-                    });
+                let (unusable, damaged) = read_files(&files, bar.as_ref(), &mut worker);
+                let mut engine = worker.engine;
                 engine.finish();
-                engine.drain_observations().for_each(send);
+                for o in engine.drain_observations() {
+                    let _ = worker.obs.send(o);
+                }
                 (engine.stats().clone(), unusable, damaged)
             })
         })
@@ -387,6 +394,228 @@ fn analyze_parallel(
         out.agg = agg;
     }
     out
+}
+
+/// The frames of one worker's shard in a block of records, and (how many
+/// of those come before it, the frame) of each DNS frame of another shard:
+/// its answers go to the shared name cache at that place, so that a
+/// connection an answer names finds it whichever worker handles each, as
+/// with one worker.
+#[derive(Default)]
+struct ShardLists {
+    frames: Vec<FrameAt>,
+    foreign_dns: Vec<(usize, FrameAt)>,
+}
+
+impl ShardLists {
+    fn with_capacity(frames: usize) -> Self {
+        ShardLists {
+            frames: Vec::with_capacity(frames),
+            foreign_dns: Vec::new(),
+        }
+    }
+
+    /// Place a frame (at `at`) of shard `w` in every worker's lists.
+    fn route(lists: &mut [ShardLists], w: usize, dns: bool, at: FrameAt) {
+        if dns {
+            for (v, l) in lists.iter_mut().enumerate() {
+                if v != w {
+                    l.foreign_dns.push((l.frames.len(), at));
+                }
+            }
+        }
+        if let Some(l) = lists.get_mut(w) {
+            l.frames.push(at);
+        }
+    }
+}
+
+/// A block of records that one worker walked: where it is in which file,
+/// and the lists of the workers that have not passed it yet.
+struct Walked {
+    file: usize,
+    start: u64,
+    len: usize,
+    records: u64,
+    lists: Vec<Option<ShardLists>>,
+}
+
+/// Blocks of records walked by one worker, for the others to read past:
+/// the worker that reaches a block first walks it, sorts its frames into
+/// shards and leaves the others' lists here; the others only take their
+/// list. Whichever worker is ahead does the walking, which slows it until
+/// another is ahead, so the walking shares itself out and no worker ever
+/// waits for another. A worker that finds nothing walks the block itself.
+/// Bounded: the oldest blocks go first.
+#[derive(Default)]
+struct SharedWalks(std::sync::Mutex<std::collections::VecDeque<Walked>>);
+
+/// Bytes of records in a block that one worker walks for all.
+const WALK_BYTES: u64 = 256 * 1024;
+/// Blocks kept for the workers behind (the lists take 16 bytes a frame: at
+/// most 12 MiB of lists for blocks of frames without payload).
+const WALKS_KEPT: usize = 256;
+
+impl SharedWalks {
+    /// Worker `worker`'s list of the block at `start` of `file`, with the
+    /// block's length and number of records, if another worker walked it.
+    fn take(&self, file: usize, start: u64, worker: usize) -> Option<(usize, u64, ShardLists)> {
+        let mut q = self.0.lock().ok()?;
+        let i = q.iter().position(|w| w.file == file && w.start == start)?;
+        let w = q.get_mut(i)?;
+        let (len, records) = (w.len, w.records);
+        let mine = w.lists.get_mut(worker)?.take();
+        if w.lists.iter().all(Option::is_none) {
+            q.remove(i);
+        }
+        Some((len, records, mine?))
+    }
+
+    fn publish(&self, walked: Walked) {
+        let Ok(mut q) = self.0.lock() else {
+            return;
+        };
+        if q.iter()
+            .any(|w| w.file == walked.file && w.start == walked.start)
+        {
+            return;
+        }
+        if q.len() >= WALKS_KEPT {
+            q.pop_front();
+        }
+        q.push_back(walked);
+    }
+}
+
+/// One of [`analyze_parallel`]'s workers.
+struct ShardWorker {
+    id: usize,
+    /// Every worker's lists for the block being walked.
+    lists: Vec<ShardLists>,
+    walks: Arc<SharedWalks>,
+    engine: Engine,
+    detector: Arc<Detector>,
+    cache: Arc<std::sync::Mutex<crate::detect::dns_cache::DnsCache>>,
+    /// Frames of a file libpcap reads (a batch never spans files).
+    batch: Batch,
+    obs: crossbeam_channel::Sender<crate::findings::Observation>,
+}
+
+impl ShardWorker {
+    /// Feed this worker's frames of a block, storing the DNS answers of the
+    /// other shards in the shared cache at their place among them.
+    fn feed(&mut self, linktype: i32, block: &[u8], lists: &ShardLists) {
+        let mut from = 0;
+        for &(before, dns) in &lists.foreign_dns {
+            if let Some(run) = lists.frames.get(from..before) {
+                feed_frames(linktype, block, run, &mut self.engine);
+            }
+            from = before;
+            if let Some((ts, frame)) = frame_at(block, &dns) {
+                prime_foreign_dns(&self.detector, &self.cache, ts, linktype, frame);
+            }
+        }
+        if let Some(run) = lists.frames.get(from..) {
+            feed_frames(linktype, block, run, &mut self.engine);
+        }
+        for o in self.engine.drain_observations() {
+            let _ = self.obs.send(o);
+        }
+    }
+}
+
+impl FrameSink for ShardWorker {
+    /// The next block: read past with the list another worker left, or
+    /// walked and sorted into shards here.
+    fn records(
+        &mut self,
+        file: usize,
+        src: &mut FileSource,
+    ) -> Result<Option<usize>, CaptureError> {
+        let linktype = src.linktype();
+        let pos = src.position();
+        if let Some((len, records, mine)) = self.walks.take(file, pos, self.id)
+            // The file is shorter than when the other worker read it: walk.
+            && let Some(block) = src.skip_records(len, records)?
+        {
+            self.feed(linktype, block, &mine);
+            return Ok(Some(len));
+        }
+        // Blocks end at the first record on or past a multiple of
+        // WALK_BYTES, where every worker's walk ends whatever its buffer
+        // holds (unless its buffer ends first), so that all fall in step.
+        let limit = usize::try_from(WALK_BYTES - pos % WALK_BYTES).unwrap_or(usize::MAX);
+        let n = self.lists.len();
+        let mut records = 0u64;
+        let lists = &mut self.lists;
+        let route = |ts, offset, frame: &[u8]| {
+            let (w, dns) = shard(linktype, frame, n);
+            ShardLists::route(lists, w, dns, (ts, offset, frame.len() as u32));
+            records += 1;
+            false
+        };
+        let block = src.next_frames(&mut Vec::new(), (usize::MAX, limit), route)?;
+        if block.is_empty() {
+            return Ok(None);
+        }
+        let len = block.len();
+        let others = self
+            .lists
+            .iter_mut()
+            .enumerate()
+            .map(|(v, l)| {
+                (v != self.id).then(|| {
+                    let fresh = ShardLists::with_capacity(l.frames.len());
+                    std::mem::replace(l, fresh)
+                })
+            })
+            .collect();
+        self.walks.publish(Walked {
+            file,
+            start: pos,
+            len,
+            records,
+            lists: others,
+        });
+        // This worker's list, emptied after for the next block.
+        let Some(mut mine) = self.lists.get_mut(self.id).map(std::mem::take) else {
+            return Ok(Some(len));
+        };
+        self.feed(linktype, block, &mine);
+        mine.frames.clear();
+        mine.foreign_dns.clear();
+        if let Some(l) = self.lists.get_mut(self.id) {
+            *l = mine;
+        }
+        Ok(Some(len))
+    }
+
+    fn frame(&mut self, linktype: i32, ts: Micros, frame: &[u8]) {
+        let (w, dns) = shard(linktype, frame, self.lists.len());
+        if dns && w != self.id {
+            prime_foreign_dns(&self.detector, &self.cache, ts, linktype, frame);
+        }
+        if w != self.id {
+            return;
+        }
+        if self.batch.is_empty() {
+            self.batch.set_linktype(linktype);
+        }
+        self.batch.push(ts, frame);
+        if self.batch.full() {
+            let obs = &self.obs;
+            run_batch(&mut self.batch, &mut self.engine, |o| {
+                let _ = obs.send(o);
+            });
+        }
+    }
+
+    fn file_end(&mut self) {
+        let obs = &self.obs;
+        run_batch(&mut self.batch, &mut self.engine, |o| {
+            let _ = obs.send(o);
+        });
+    }
 }
 
 /// `--workers N`: the reading thread shards frames by a symmetric flow hash
@@ -502,5 +731,128 @@ impl Pool {
             .join()
             .unwrap_or_else(|_| Aggregator::new(MAX_FINDINGS));
         (stats, agg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signatures::SignatureSet;
+    use crate::signatures::allowlist::Allowlist;
+
+    /// pcaps/demo.pcap `times` times over, each copy 100 s after the one
+    /// before: a file of many blocks.
+    fn long_capture(times: i64, name: &str) -> PathBuf {
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap");
+        let mut src = FileSource::open(&demo).expect("demo capture");
+        let mut frames = Vec::new();
+        while let Ok(Some(f)) = src.next_frame() {
+            frames.push((f.ts, f.data.to_vec()));
+        }
+        let mut out = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        for copy in 0..times {
+            for (ts, data) in &frames {
+                let ts = ts + copy * 100_000_000;
+                let len = data.len() as u32;
+                let (sec, usec) = ((ts / 1_000_000) as u32, (ts % 1_000_000) as u32);
+                for x in [sec, usec, len, len] {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+                out.extend_from_slice(data);
+            }
+        }
+        let path =
+            std::env::temp_dir().join(format!("shadowmcp-{name}-{}.pcap", std::process::id()));
+        std::fs::write(&path, out).expect("write capture");
+        path
+    }
+
+    /// Worker `id` of two reading `files` alone: its packet count and its
+    /// observations.
+    fn run_worker(id: usize, walks: &Arc<SharedWalks>, files: &[PathBuf]) -> (u64, Vec<String>) {
+        let sigs = SignatureSet::builtin().expect("built-in signatures");
+        let detector = Arc::new(Detector::new(sigs, Allowlist::empty()));
+        let cache = Arc::new(std::sync::Mutex::new(
+            crate::detect::dns_cache::DnsCache::new(1024),
+        ));
+        let (obs, rx) = crossbeam_channel::unbounded();
+        let mut worker = ShardWorker {
+            id,
+            lists: (0..2).map(|_| ShardLists::default()).collect(),
+            walks: walks.clone(),
+            engine: Engine::with_dns_cache(
+                EngineConfig::default().for_worker(id, 2),
+                detector.clone(),
+                cache.clone(),
+            ),
+            detector,
+            cache,
+            batch: Batch::new(0),
+            obs,
+        };
+        let (unusable, damaged) = read_files(files, None, &mut worker);
+        assert!(unusable.is_empty() && damaged.is_empty());
+        worker.engine.finish();
+        let packets = worker.engine.stats().packets;
+        for o in worker.engine.drain_observations() {
+            let _ = worker.obs.send(o);
+        }
+        drop(worker);
+        (packets, rx.iter().map(|o| format!("{o:?}")).collect())
+    }
+
+    /// A worker that reads past the blocks another worker walked, with the
+    /// lists that worker left, sees exactly what it sees walking them itself.
+    #[test]
+    fn reading_past_walked_blocks_is_walking_them() {
+        let path = long_capture(12, "walked");
+        let files = vec![path.clone()];
+        let alone = run_worker(1, &Arc::new(SharedWalks::default()), &files);
+        // Worker 0 walks the whole file first and leaves every block.
+        let walks = Arc::new(SharedWalks::default());
+        let first = run_worker(0, &walks, &files);
+        let left = walks.0.lock().map(|q| q.len()).unwrap_or(0);
+        let after = run_worker(1, &walks, &files);
+        let remaining = walks.0.lock().map(|q| q.len()).unwrap_or(usize::MAX);
+        let _ = std::fs::remove_file(&path);
+        // Several blocks, all of them taken by worker 1.
+        assert!(left >= 5, "{left} blocks");
+        assert_eq!(remaining, 0);
+        assert!(alone.0 > 1000 && !alone.1.is_empty());
+        assert_eq!(after, alone);
+        // The two workers split the packets.
+        assert!(first.0 > 1000);
+    }
+
+    #[test]
+    fn walked_blocks_are_taken_once_by_each_worker_and_bounded() {
+        let walks = SharedWalks::default();
+        let walked = |start, lists: usize| Walked {
+            file: 0,
+            start,
+            len: 10,
+            records: 1,
+            lists: (0..lists)
+                .map(|i| (i > 0).then(ShardLists::default))
+                .collect(),
+        };
+        walks.publish(walked(100, 3));
+        // The same block walked again by another worker is not kept twice.
+        walks.publish(walked(100, 3));
+        assert!(walks.take(0, 100, 0).is_none(), "the walker's own");
+        assert!(walks.take(1, 100, 1).is_none(), "another file");
+        assert_eq!(walks.take(0, 100, 1).map(|t| (t.0, t.1)), Some((10, 1)));
+        assert!(walks.take(0, 100, 1).is_none(), "taken once");
+        assert!(walks.take(0, 100, 2).is_some());
+        assert_eq!(walks.0.lock().map(|q| q.len()).ok(), Some(0));
+        for i in 0..WALKS_KEPT as u64 + 10 {
+            walks.publish(walked(i * 10, 2));
+        }
+        assert_eq!(walks.0.lock().map(|q| q.len()).ok(), Some(WALKS_KEPT));
+        assert!(walks.take(0, 0, 1).is_none(), "the oldest went first");
+        assert!(walks.take(0, (WALKS_KEPT as u64 + 9) * 10, 1).is_some());
     }
 }

@@ -140,27 +140,59 @@ impl FileSource {
     }
 
     /// Classic pcap files: up to `max` next frames without copying them,
-    /// those `keep` accepts (see [`pcapfile::PcapReader::next_frames_where`]);
-    /// empty bytes at the end of the file, and for files that libpcap reads
-    /// (use `next_frame`).
+    /// none that starts `max_bytes` or more into the block, those `keep`
+    /// accepts (see [`pcapfile::PcapReader::next_frames_where`]); empty
+    /// bytes at the end of the file, and for files that libpcap reads (use
+    /// `next_frame`).
     pub fn next_frames(
         &mut self,
         frames: &mut Vec<FrameAt>,
-        max: usize,
-        mut keep: impl FnMut(Micros, &[u8]) -> bool,
+        (max, max_bytes): (usize, usize),
+        keep: impl FnMut(Micros, u32, &[u8]) -> bool,
     ) -> Result<&[u8], CaptureError> {
         let Reader::Classic(r) = &mut self.reader else {
             frames.clear();
             return Ok(&[]);
         };
-        let mut walked = 0u64;
-        let counted = |ts, frame: &[u8]| {
-            walked += 1;
-            keep(ts, frame)
+        match r.next_frames_where(frames, max, max_bytes, keep) {
+            Ok((block, walked)) => {
+                self.packets += walked as u64;
+                Ok(block)
+            }
+            Err(message) => Err(CaptureError {
+                file: self.path.clone(),
+                packet: self.packets + 1,
+                message,
+            }),
+        }
+    }
+
+    /// Classic pcap files: offset in the file of the next record (0 for
+    /// files that libpcap reads).
+    pub fn position(&self) -> u64 {
+        match &self.reader {
+            Reader::Classic(r) => r.position(),
+            Reader::Libpcap(_) => 0,
+        }
+    }
+
+    /// Classic pcap files: the next `len` bytes, `records` whole records
+    /// that another reader of the file walked, read past; `Ok(None)` (and
+    /// nothing read past) when the file does not have them, and for files
+    /// that libpcap reads.
+    pub fn skip_records(
+        &mut self,
+        len: usize,
+        records: u64,
+    ) -> Result<Option<&[u8]>, CaptureError> {
+        let Reader::Classic(r) = &mut self.reader else {
+            return Ok(None);
         };
-        match r.next_frames_where(frames, max, counted) {
+        match r.skip(len) {
             Ok(block) => {
-                self.packets += walked;
+                if block.is_some() {
+                    self.packets += records;
+                }
                 Ok(block)
             }
             Err(message) => Err(CaptureError {

@@ -21,7 +21,7 @@ const RECORD_HEADER: usize = 16;
 
 /// (timestamp in microseconds, captured length) of a record header; the
 /// length is not checked.
-#[inline]
+#[inline(always)]
 fn parse_record_header(h: &[u8; RECORD_HEADER], swapped: bool, nanos: bool) -> (i64, u32) {
     // One fixed-size header: fields read without per-field bounds checks.
     let [s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3, ..] = *h;
@@ -53,6 +53,8 @@ pub struct PcapReader<R> {
     /// Unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// Offset in the file of `buf[0]`.
+    buf_offset: u64,
     eof: bool,
     swapped: bool,
     nanos: bool,
@@ -68,6 +70,7 @@ impl<R: Read> PcapReader<R> {
             buf: vec![0; BUF_BYTES],
             start: 0,
             end: 0,
+            buf_offset: 0,
             eof: false,
             swapped: false,
             nanos: false,
@@ -104,6 +107,23 @@ impl<R: Read> PcapReader<R> {
         self.linktype
     }
 
+    /// Offset in the file of the next record.
+    pub fn position(&self) -> u64 {
+        self.buf_offset + self.start as u64
+    }
+
+    /// The next `len` bytes, read past as whole records that someone else
+    /// walked (see [`PcapReader::next_frames_where`]); `Ok(None)`, and
+    /// nothing read past, when the file has fewer.
+    pub fn skip(&mut self, len: usize) -> Result<Option<&[u8]>, String> {
+        if self.fill(len).map_err(|e| e.to_string())? < len {
+            return Ok(None);
+        }
+        let at = self.start;
+        self.start += len;
+        Ok(self.buf.get(at..at + len))
+    }
+
     fn u16_at(&self, at: usize) -> u16 {
         let b = self
             .buf
@@ -132,6 +152,7 @@ impl<R: Read> PcapReader<R> {
         }
         // Move the unread tail to the front, grow for one large record.
         self.buf.copy_within(self.start..self.end, 0);
+        self.buf_offset += self.start as u64;
         self.end -= self.start;
         self.start = 0;
         if self.buf.len() < need {
@@ -220,52 +241,100 @@ impl<R: Read> PcapReader<R> {
     /// record is reported by the call that reaches it first, as by
     /// [`PcapReader::next_frame`].
     pub fn next_frames(&mut self, frames: &mut Vec<FrameAt>, max: usize) -> Result<&[u8], String> {
-        self.next_frames_where(frames, max, |_, _| true)
+        Ok(self
+            .next_frames_where(frames, max, usize::MAX, |_, _, _| true)?
+            .0)
     }
 
     /// [`PcapReader::next_frames`], keeping in `frames` only the frames
-    /// `keep` accepts: the records are walked and the frames filtered in one
-    /// pass (each of N workers reading a file walks every record of it).
-    /// The returned bytes hold every walked record; they are empty only at
-    /// the end of the file, while `frames` may be empty before it.
+    /// `keep` accepts (given the timestamp, the frame's offset in the
+    /// returned bytes, the frame): the records are walked and the frames
+    /// filtered in one pass. The walk stops at the first record that starts
+    /// `max_bytes` or more after the first.
+    /// The returned bytes hold every walked record, and the number of those
+    /// records; they are empty only at the end of the file, while `frames`
+    /// may be empty before it.
     pub fn next_frames_where(
         &mut self,
         frames: &mut Vec<FrameAt>,
         max: usize,
-        mut keep: impl FnMut(i64, &[u8]) -> bool,
-    ) -> Result<&[u8], String> {
+        max_bytes: usize,
+        keep: impl FnMut(i64, u32, &[u8]) -> bool,
+    ) -> Result<(&[u8], usize), String> {
         frames.clear();
         if !self.ensure_record()? {
-            return Ok(&[]);
+            return Ok((&[], 0));
         }
         let base = self.start;
-        let mut at = base;
         let buffered = self.buf.get(..self.end).unwrap_or_default();
-        let (swapped, nanos) = (self.swapped, self.nanos);
-        for _ in 0..max {
-            let Some(h) = buffered.get(at..).and_then(|r| r.first_chunk()) else {
-                break;
-            };
-            let (ts, caplen) = parse_record_header(h, swapped, nanos);
-            let body = at + RECORD_HEADER;
-            // A record cut by the end of the buffer, or damaged: left to
-            // the next call (which refills, or reports it).
-            let Some(frame) = buffered.get(body..body + caplen as usize) else {
-                break;
-            };
-            if caplen > MAX_CAPLEN {
-                break;
-            }
-            if keep(ts, frame) {
-                frames.push((ts, (body - base) as u32, caplen));
-            }
-            at = body + caplen as usize;
-        }
+        // The usual layout (this machine's byte order, microseconds) has a
+        // loop of its own that does not test them on every record.
+        let (at, walked) = if !self.swapped && !self.nanos {
+            walk(buffered, base, false, false, frames, (max, max_bytes), keep)
+        } else {
+            let (swapped, nanos) = (self.swapped, self.nanos);
+            walk(
+                buffered,
+                base,
+                swapped,
+                nanos,
+                frames,
+                (max, max_bytes),
+                keep,
+            )
+        };
         self.start = at;
-        self.buf
+        let block = self
+            .buf
             .get(base..at)
-            .ok_or_else(|| "records outside the read buffer".to_string())
+            .ok_or_else(|| "records outside the read buffer".to_string())?;
+        Ok((block, walked))
     }
+}
+
+/// Up to `max` whole records of `buffered` from `base` (and none that
+/// starts `max_bytes` after it or later), the frames `keep` accepts placed in
+/// `frames` (offsets from `base`); returns where the walk
+/// stopped and the number of records walked. A record cut by the end of the
+/// buffer, or damaged, is left to the next call (which refills, or reports
+/// it).
+#[inline(always)]
+fn walk(
+    buffered: &[u8],
+    base: usize,
+    swapped: bool,
+    nanos: bool,
+    frames: &mut Vec<FrameAt>,
+    (max, max_bytes): (usize, usize),
+    mut keep: impl FnMut(i64, u32, &[u8]) -> bool,
+) -> (usize, usize) {
+    let mut at = base;
+    let mut walked = 0;
+    let stop = base.saturating_add(max_bytes);
+    for _ in 0..max {
+        if at >= stop {
+            break;
+        }
+        let Some(h) = buffered.get(at..).and_then(|r| r.first_chunk()) else {
+            break;
+        };
+        let (ts, caplen) = parse_record_header(h, swapped, nanos);
+        let body = at + RECORD_HEADER;
+        let Some(frame) = buffered.get(body..body + caplen as usize) else {
+            break;
+        };
+        if caplen > MAX_CAPLEN {
+            break;
+        }
+        walked += 1;
+        // Offsets within one buffer (a few MiB at most) fit.
+        let offset = (body - base) as u32;
+        if keep(ts, offset, frame) {
+            frames.push((ts, offset, caplen));
+        }
+        at = body + caplen as usize;
+    }
+    (at, walked)
 }
 
 #[cfg(test)]
@@ -354,9 +423,9 @@ mod tests {
         };
         let (mut out, mut walked, mut frames) = (Vec::new(), 0, Vec::new());
         loop {
-            match r.next_frames_where(&mut frames, max, &keep) {
-                Ok([]) => return (out, walked, None),
-                Ok(block) => {
+            match r.next_frames_where(&mut frames, max, usize::MAX, |t, _, d: &[u8]| keep(t, d)) {
+                Ok(([], _)) => return (out, walked, None),
+                Ok((block, _)) => {
                     walked += block.len();
                     for &(ts, off, len) in &frames {
                         let (o, l) = (off as usize, len as usize);
@@ -366,6 +435,41 @@ mod tests {
                 Err(e) => return (out, walked, Some(e)),
             }
         }
+    }
+
+    /// A walk limited in bytes stops at the first record on or past the
+    /// limit; another reader that skips the same bytes is at the same
+    /// record, and a skip past the end reads nothing.
+    #[test]
+    fn limited_walks_and_skips_meet_at_the_same_record() {
+        let data = [7u8; 100];
+        let recs: Vec<(u32, u32, &[u8])> = (0..50).map(|i| (i, 0, &data[..])).collect();
+        let f = file([0xd4, 0xc3, 0xb2, 0xa1], false, &recs);
+        let open = || match PcapReader::sniff(&f[..], |_| true) {
+            Ok(Sniff::Classic(r)) => r,
+            _ => panic!("not classic"),
+        };
+        let (mut a, mut b) = (open(), open());
+        assert_eq!(a.position(), FILE_HEADER as u64);
+        let mut frames = Vec::new();
+        // Records of 116 bytes start at 0, 116 and 232 of the walk.
+        let (block, walked) = a
+            .next_frames_where(&mut frames, usize::MAX, 250, |_, _, _| true)
+            .unwrap();
+        assert_eq!((block.len(), walked, frames.len()), (348, 3, 3));
+        let block = block.to_vec();
+        assert_eq!(a.position(), FILE_HEADER as u64 + 348);
+        assert_eq!(b.skip(348).unwrap(), Some(&block[..]));
+        assert_eq!(b.position(), a.position());
+        let rest = 47 * 116;
+        assert_eq!(b.skip(rest + 1).unwrap(), None);
+        assert_eq!(b.position(), a.position());
+        assert_eq!(
+            b.next_frame().unwrap().map(|f| f.ts),
+            a.next_frame().unwrap().map(|f| f.ts)
+        );
+        assert!(b.skip(rest - 116).unwrap().is_some());
+        assert!(b.next_frame().unwrap().is_none());
     }
 
     /// Frame by frame and block by block read the same frames and fail the
