@@ -440,21 +440,34 @@ struct Walked {
     lists: Vec<Option<ShardLists>>,
 }
 
+impl Walked {
+    /// Frames and DNS places held in the lists not yet taken.
+    fn entries(&self) -> usize {
+        self.lists
+            .iter()
+            .flatten()
+            .map(|l| l.frames.len() + l.foreign_dns.len())
+            .sum()
+    }
+}
+
 /// Blocks of records walked by one worker, for the others to read past:
 /// the worker that reaches a block first walks it, sorts its frames into
 /// shards and leaves the others' lists here; the others only take their
 /// list. Whichever worker is ahead does the walking, which slows it until
 /// another is ahead, so the walking shares itself out and no worker ever
 /// waits for another. A worker that finds nothing walks the block itself.
-/// Bounded: the oldest blocks go first.
+/// Bounded in blocks and in list entries: the oldest blocks go first.
 #[derive(Default)]
 struct SharedWalks(std::sync::Mutex<std::collections::VecDeque<Walked>>);
 
 /// Bytes of records in a block that one worker walks for all.
 const WALK_BYTES: u64 = 256 * 1024;
-/// Blocks kept for the workers behind (the lists take 16 bytes a frame: at
-/// most 12 MiB of lists for blocks of frames without payload).
+/// Blocks kept for the workers behind.
 const WALKS_KEPT: usize = 256;
+/// List entries kept (16 bytes a frame, 24 a DNS place): a DNS flood read
+/// by many workers puts every frame in every list.
+const WALKED_ENTRIES_KEPT: usize = 1 << 20;
 
 impl SharedWalks {
     /// Worker `worker`'s list of the block at `start` of `file`, with the
@@ -480,8 +493,12 @@ impl SharedWalks {
         {
             return;
         }
-        if q.len() >= WALKS_KEPT {
-            q.pop_front();
+        let mut held: usize = q.iter().map(Walked::entries).sum::<usize>() + walked.entries();
+        while q.len() >= WALKS_KEPT || held > WALKED_ENTRIES_KEPT {
+            let Some(old) = q.pop_front() else {
+                break;
+            };
+            held -= old.entries();
         }
         q.push_back(walked);
     }
@@ -854,5 +871,19 @@ mod tests {
         assert_eq!(walks.0.lock().map(|q| q.len()).ok(), Some(WALKS_KEPT));
         assert!(walks.take(0, 0, 1).is_none(), "the oldest went first");
         assert!(walks.take(0, (WALKS_KEPT as u64 + 9) * 10, 1).is_some());
+        // Three blocks of 400,000 frames each: the first goes.
+        let big = |start| {
+            let mut w = walked(start, 2);
+            if let Some(Some(l)) = w.lists.get_mut(1) {
+                l.frames = vec![(0, 0, 0); 400_000];
+            }
+            w
+        };
+        let walks = SharedWalks::default();
+        for start in [1, 2, 3] {
+            walks.publish(big(start));
+        }
+        assert!(walks.take(0, 1, 1).is_none(), "over the entries kept");
+        assert!(walks.take(0, 2, 1).is_some() && walks.take(0, 3, 1).is_some());
     }
 }
