@@ -257,19 +257,30 @@ impl FrameSink for Serial {
             p.push(linktype, ts, frame);
             return;
         }
-        if self.batch.is_empty() {
-            self.batch.set_linktype(linktype);
-        }
-        self.batch.push(ts, frame);
-        if self.batch.full() {
-            let agg = &mut self.agg;
-            run_batch(&mut self.batch, &mut self.engine, |o| agg.add(&o));
-        }
+        let agg = &mut self.agg;
+        let (batch, engine) = (&mut self.batch, &mut self.engine);
+        batch_frame(batch, engine, (linktype, ts, frame), |o| agg.add(&o));
     }
 
     fn file_end(&mut self) {
         let agg = &mut self.agg;
         run_batch(&mut self.batch, &mut self.engine, |o| agg.add(&o));
+    }
+}
+
+/// Add a frame (of a file libpcap reads) to a batch, which is run when full.
+fn batch_frame(
+    batch: &mut Batch,
+    engine: &mut Engine,
+    (linktype, ts, frame): (i32, Micros, &[u8]),
+    deliver: impl FnMut(crate::findings::Observation),
+) {
+    if batch.is_empty() {
+        batch.set_linktype(linktype);
+    }
+    batch.push(ts, frame);
+    if batch.full() {
+        run_batch(batch, engine, deliver);
     }
 }
 
@@ -615,16 +626,11 @@ impl FrameSink for ShardWorker {
         if w != self.id {
             return;
         }
-        if self.batch.is_empty() {
-            self.batch.set_linktype(linktype);
-        }
-        self.batch.push(ts, frame);
-        if self.batch.full() {
-            let obs = &self.obs;
-            run_batch(&mut self.batch, &mut self.engine, |o| {
-                let _ = obs.send(o);
-            });
-        }
+        let obs = &self.obs;
+        let (batch, engine) = (&mut self.batch, &mut self.engine);
+        batch_frame(batch, engine, (linktype, ts, frame), |o| {
+            let _ = obs.send(o);
+        });
     }
 
     fn file_end(&mut self) {
