@@ -1,16 +1,18 @@
 //! `shadowmcp analyze`: capture files in, findings out.
 
 use crate::capture::{CaptureError, FileSource, FrameAt};
+use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
-use crate::engine::{Engine, EngineConfig};
-use crate::findings::Micros;
+use crate::engine::{Engine, EngineConfig, frame_at};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
-use crate::sensor::{Batch, feed_frames, frame_at, shard};
+use crate::findings::{Micros, Observation};
+use crate::pipeline::{self, Batch, DetectorSlot, ObservationSender, QueuePolicy, Workers, shard};
 use crate::stats::Stats;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Distinct (client, server) pairs kept per run.
 pub const MAX_FINDINGS: usize = 100_000;
@@ -71,10 +73,12 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         agg,
         unusable,
         damaged,
-    } = if opts.workers > 1 && regular {
+    } = if opts.workers <= 1 {
+        analyze_serial(opts, &detector, bar.as_ref())
+    } else if regular {
         analyze_parallel(opts, &detector, bar.as_ref())
     } else {
-        analyze_serial(opts, &detector, bar.as_ref())
+        analyze_piped(opts, &detector, bar.as_ref())
     };
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -115,9 +119,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     }
 }
 
-/// One worker on the reading thread, or (`--workers N` on a pipe or a
-/// device, which can be read only once) a reading thread that hands frames
-/// to N workers.
+/// One worker, on the reading thread: no hand-off at all.
 fn analyze_serial(
     opts: &AnalyzeOptions,
     detector: &Arc<Detector>,
@@ -126,7 +128,6 @@ fn analyze_serial(
     let mut serial = Serial {
         engine: Engine::new(opts.engine.clone(), detector.clone()),
         agg: Aggregator::new(MAX_FINDINGS),
-        pool: (opts.workers > 1).then(|| Pool::start(opts, detector)),
         batch: Batch::new(0),
         frames: Vec::with_capacity(BLOCK_FRAMES),
     };
@@ -134,25 +135,92 @@ fn analyze_serial(
     let Serial {
         mut engine,
         mut agg,
-        pool,
         ..
     } = serial;
     engine.finish();
     for o in engine.drain_observations() {
         agg.add(&o);
     }
-    let mut stats = engine.stats().clone();
-    if let Some(p) = pool {
-        let (pool_stats, pool_agg) = p.finish();
-        stats.merge(&pool_stats);
-        agg = pool_agg;
-    }
     Outcome {
-        stats,
+        stats: engine.stats().clone(),
         agg,
         unusable,
         damaged,
     }
+}
+
+/// `--workers N` on a pipe or a device, which can be read only once: the
+/// reading thread shards frames into batches for N worker threads, as the
+/// live sensor's capture thread does; offline, full queues make the reader
+/// wait instead of dropping.
+fn analyze_piped(
+    opts: &AnalyzeOptions,
+    detector: &Arc<Detector>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Outcome {
+    let n = opts.workers.max(1);
+    let cache = Arc::new(Mutex::new(DnsCache::new(opts.engine.dns_cache_size.max(1))));
+    let slot = Arc::new(DetectorSlot::new(detector.clone()));
+    let (obs, collect) = spawn_collector();
+    let engines = pipeline::engines(&opts.engine, n, detector, &cache);
+    let workers = match Workers::start(engines, PIPED_QUEUE_BATCHES, &slot, &obs, |_| ()) {
+        Ok(w) => w,
+        // No thread could be started: the analysis still runs, on this one.
+        Err(_) => {
+            drop(obs);
+            let _ = collect.join();
+            return analyze_serial(opts, detector, bar);
+        }
+    };
+    drop(obs);
+    let mut piped = Piped {
+        dispatch: workers.dispatcher(QueuePolicy::Block, &slot, &cache),
+        frames: Vec::with_capacity(BLOCK_FRAMES),
+    };
+    let (unusable, damaged) = read_files(&opts.files, bar, &mut piped);
+    drop(piped);
+    let mut stats = Stats::default();
+    for e in workers.finish() {
+        stats.merge(e.stats());
+    }
+    Outcome {
+        stats,
+        agg: collect
+            .join()
+            .unwrap_or_else(|_| Aggregator::new(MAX_FINDINGS)),
+        unusable,
+        damaged,
+    }
+}
+
+/// Batches queued per worker when reading a pipe.
+const PIPED_QUEUE_BATCHES: usize = 64;
+
+/// [`analyze_piped`]'s reading thread.
+struct Piped {
+    dispatch: pipeline::Dispatcher,
+    frames: Vec<FrameAt>,
+}
+
+impl FrameSink for Piped {
+    fn records(&mut self, _: usize, src: &mut FileSource) -> Result<Option<usize>, CaptureError> {
+        let linktype = src.linktype();
+        let every = |_, _, _: &[u8]| true;
+        let block = src.next_frames(&mut self.frames, (BLOCK_FRAMES, usize::MAX), every)?;
+        if block.is_empty() {
+            return Ok(None);
+        }
+        for (ts, frame) in self.frames.iter().filter_map(|f| frame_at(block, f)) {
+            self.dispatch.push(linktype, ts, frame);
+        }
+        Ok(Some(block.len()))
+    }
+
+    fn frame(&mut self, linktype: i32, ts: Micros, frame: &[u8]) {
+        self.dispatch.push(linktype, ts, frame);
+    }
+
+    fn file_end(&mut self) {}
 }
 
 /// Where [`read_files`] hands what it reads.
@@ -216,22 +284,20 @@ fn read_files(
     (unusable, damaged)
 }
 
-/// [`analyze_serial`]'s reading thread: one engine, or a [`Pool`].
+/// [`analyze_serial`]'s reading thread and its engine.
 struct Serial {
     engine: Engine,
     agg: Aggregator,
-    pool: Option<Pool>,
-    /// One worker: frames are still gathered in batches, so that the engine
-    /// can prefetch the flows of the frames ahead (see [`feed_frames`]).
-    /// Observations keep their order, so the output is the same. A batch
-    /// never spans files.
+    /// Frames of a file libpcap reads, gathered in batches so that the
+    /// engine can prefetch the flows of the frames ahead. A batch never
+    /// spans files.
     batch: Batch,
     frames: Vec<FrameAt>,
 }
 
 impl FrameSink for Serial {
-    /// A block at a time from the reader's buffer; one worker processes
-    /// the frames there, uncopied.
+    /// A block at a time from the reader's buffer, processed there,
+    /// uncopied.
     fn records(&mut self, _: usize, src: &mut FileSource) -> Result<Option<usize>, CaptureError> {
         let linktype = src.linktype();
         let every = |_, _, _: &[u8]| true;
@@ -239,27 +305,18 @@ impl FrameSink for Serial {
         if block.is_empty() {
             return Ok(None);
         }
-        if let Some(p) = self.pool.as_mut() {
-            for (ts, frame) in self.frames.iter().filter_map(|f| frame_at(block, f)) {
-                p.push(linktype, ts, frame);
-            }
-        } else {
-            feed_frames(linktype, block, &self.frames, &mut self.engine);
-            for o in self.engine.drain_observations() {
-                self.agg.add(&o);
-            }
+        self.engine.process_batch(linktype, block, &self.frames);
+        for o in self.engine.drain_observations() {
+            self.agg.add(&o);
         }
         Ok(Some(block.len()))
     }
 
     fn frame(&mut self, linktype: i32, ts: Micros, frame: &[u8]) {
-        if let Some(p) = self.pool.as_mut() {
-            p.push(linktype, ts, frame);
-            return;
-        }
-        let agg = &mut self.agg;
-        let (batch, engine) = (&mut self.batch, &mut self.engine);
-        batch_frame(batch, engine, (linktype, ts, frame), |o| agg.add(&o));
+        let (agg, engine) = (&mut self.agg, &mut self.engine);
+        self.batch.add(linktype, ts, frame, |b| {
+            run_batch(b, engine, |o| agg.add(&o))
+        });
     }
 
     fn file_end(&mut self) {
@@ -268,30 +325,10 @@ impl FrameSink for Serial {
     }
 }
 
-/// Add a frame (of a file libpcap reads) to a batch, which is run when full.
-fn batch_frame(
-    batch: &mut Batch,
-    engine: &mut Engine,
-    (linktype, ts, frame): (i32, Micros, &[u8]),
-    deliver: impl FnMut(crate::findings::Observation),
-) {
-    if batch.is_empty() {
-        batch.set_linktype(linktype);
-    }
-    batch.push(ts, frame);
-    if batch.full() {
-        run_batch(batch, engine, deliver);
-    }
-}
-
-/// Feed a batch to the engine, hand its observations on, empty it.
-fn run_batch(
-    batch: &mut Batch,
-    engine: &mut Engine,
-    mut deliver: impl FnMut(crate::findings::Observation),
-) {
-    batch.feed(engine);
-    engine.drain_observations().for_each(&mut deliver);
+/// Run a batch on the engine, hand its observations on, empty it.
+fn run_batch(batch: &mut Batch, engine: &mut Engine, deliver: impl FnMut(Observation)) {
+    batch.run(engine);
+    engine.drain_observations().for_each(deliver);
     let lt = batch.linktype();
     batch.clear(lt);
 }
@@ -304,12 +341,11 @@ struct Outcome {
     damaged: Vec<CaptureError>,
 }
 
-/// One thread that aggregates the observations of several engines.
-fn spawn_collector() -> (
-    crossbeam_channel::Sender<crate::findings::Observation>,
-    std::thread::JoinHandle<Aggregator>,
-) {
-    let (tx, rx) = crossbeam_channel::bounded::<crate::findings::Observation>(65_536);
+/// One thread that aggregates the observations of several engines; offline
+/// nothing is dropped (a full queue makes the workers wait).
+fn spawn_collector() -> (ObservationSender, std::thread::JoinHandle<Aggregator>) {
+    let (tx, rx) = crossbeam_channel::bounded::<Observation>(65_536);
+    let tx = ObservationSender::new(tx, QueuePolicy::Block, Arc::default());
     let handle = std::thread::spawn(move || {
         let mut agg = Aggregator::new(MAX_FINDINGS);
         for o in rx {
@@ -377,9 +413,7 @@ fn analyze_parallel(
                 let (unusable, damaged) = read_files(&files, bar.as_ref(), &mut worker);
                 let mut engine = worker.engine;
                 engine.finish();
-                for o in engine.drain_observations() {
-                    let _ = worker.obs.send(o);
-                }
+                worker.obs.send_all(&mut engine);
                 (engine.stats().clone(), unusable, damaged)
             })
         })
@@ -526,7 +560,7 @@ struct ShardWorker {
     cache: Arc<std::sync::Mutex<crate::detect::dns_cache::DnsCache>>,
     /// Frames of a file libpcap reads (a batch never spans files).
     batch: Batch,
-    obs: crossbeam_channel::Sender<crate::findings::Observation>,
+    obs: ObservationSender,
 }
 
 impl ShardWorker {
@@ -536,7 +570,7 @@ impl ShardWorker {
         let mut from = 0;
         for &(before, dns) in &lists.foreign_dns {
             if let Some(run) = lists.frames.get(from..before) {
-                feed_frames(linktype, block, run, &mut self.engine);
+                self.engine.process_batch(linktype, block, run);
             }
             from = before;
             if let Some((ts, frame)) = frame_at(block, &dns) {
@@ -544,11 +578,9 @@ impl ShardWorker {
             }
         }
         if let Some(run) = lists.frames.get(from..) {
-            feed_frames(linktype, block, run, &mut self.engine);
+            self.engine.process_batch(linktype, block, run);
         }
-        for o in self.engine.drain_observations() {
-            let _ = self.obs.send(o);
-        }
+        self.obs.send_all(&mut self.engine);
     }
 }
 
@@ -626,134 +658,15 @@ impl FrameSink for ShardWorker {
         if w != self.id {
             return;
         }
-        let obs = &self.obs;
-        let (batch, engine) = (&mut self.batch, &mut self.engine);
-        batch_frame(batch, engine, (linktype, ts, frame), |o| {
-            let _ = obs.send(o);
+        let (obs, engine) = (&self.obs, &mut self.engine);
+        self.batch.add(linktype, ts, frame, |b| {
+            run_batch(b, engine, |o| obs.send(o))
         });
     }
 
     fn file_end(&mut self) {
         let obs = &self.obs;
-        run_batch(&mut self.batch, &mut self.engine, |o| {
-            let _ = obs.send(o);
-        });
-    }
-}
-
-/// `--workers N`: the reading thread shards frames by a symmetric flow hash
-/// into batches for N engine threads (sharing one DNS name cache); a
-/// collector thread aggregates their observations. Offline, nothing is
-/// dropped: full queues make the reader wait.
-struct Pool {
-    detector: Arc<Detector>,
-    cache: Arc<std::sync::Mutex<crate::detect::dns_cache::DnsCache>>,
-    queues: Vec<crossbeam_channel::Sender<Batch>>,
-    /// Batches the workers are done with, to be filled again: a new batch
-    /// per hand-off would cost an allocation and page faults on 512 KiB.
-    recycled: crossbeam_channel::Receiver<Batch>,
-    pending: Vec<Batch>,
-    workers: Vec<std::thread::JoinHandle<crate::stats::Stats>>,
-    collector: std::thread::JoinHandle<Aggregator>,
-}
-
-impl Pool {
-    fn start(opts: &AnalyzeOptions, detector: &Arc<Detector>) -> Pool {
-        let n = opts.workers;
-        let cache = Arc::new(std::sync::Mutex::new(
-            crate::detect::dns_cache::DnsCache::new(opts.engine.dns_cache_size.max(1)),
-        ));
-        let (obs_tx, collector) = spawn_collector();
-        let mut queues = Vec::new();
-        let mut workers = Vec::new();
-        // Every batch in flight can come back: queues plus one per worker.
-        let (free_tx, free_rx) = crossbeam_channel::bounded::<Batch>(n * 66);
-        for id in 0..n {
-            let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
-            queues.push(tx);
-            let cfg = opts.engine.for_worker(id, n);
-            let (det, cache, obs) = (detector.clone(), cache.clone(), obs_tx.clone());
-            let free = free_tx.clone();
-            workers.push(std::thread::spawn(move || {
-                let mut engine = Engine::with_dns_cache(cfg, det, cache);
-                for mut batch in rx {
-                    batch.feed(&mut engine);
-                    for o in engine.drain_observations() {
-                        let _ = obs.send(o);
-                    }
-                    batch.clear(0);
-                    // Full (cannot happen) or reader gone: just drop it.
-                    let _ = free.try_send(batch);
-                }
-                engine.finish();
-                for o in engine.drain_observations() {
-                    let _ = obs.send(o);
-                }
-                engine.stats().clone()
-            }));
-        }
-        Pool {
-            detector: detector.clone(),
-            cache,
-            queues,
-            recycled: free_rx,
-            pending: (0..n).map(|_| Batch::new(0)).collect(),
-            workers,
-            collector,
-        }
-    }
-
-    fn push(&mut self, linktype: i32, ts: crate::findings::Micros, frame: &[u8]) {
-        let (w, dns) = shard(linktype, frame, self.queues.len());
-        if dns {
-            crate::engine::prime_dns_cache(&self.detector, &self.cache, ts, linktype, frame);
-        }
-        let Some(b) = self.pending.get_mut(w) else {
-            return;
-        };
-        if !b.is_empty() && b.linktype() != linktype {
-            self.flush(w);
-        }
-        let Some(b) = self.pending.get_mut(w) else {
-            return;
-        };
-        if b.is_empty() {
-            b.set_linktype(linktype);
-        }
-        b.push(ts, frame);
-        if b.full() || dns {
-            self.flush(w);
-        }
-    }
-
-    fn flush(&mut self, w: usize) {
-        let (Some(slot), Some(q)) = (self.pending.get_mut(w), self.queues.get(w)) else {
-            return;
-        };
-        if slot.is_empty() {
-            return;
-        }
-        let next = self.recycled.try_recv().unwrap_or_else(|_| Batch::new(0));
-        let batch = std::mem::replace(slot, next);
-        let _ = q.send(batch);
-    }
-
-    fn finish(mut self) -> (crate::stats::Stats, Aggregator) {
-        for w in 0..self.queues.len() {
-            self.flush(w);
-        }
-        drop(std::mem::take(&mut self.queues));
-        let mut stats = crate::stats::Stats::default();
-        for h in self.workers {
-            if let Ok(s) = h.join() {
-                stats.merge(&s);
-            }
-        }
-        let agg = self
-            .collector
-            .join()
-            .unwrap_or_else(|_| Aggregator::new(MAX_FINDINGS));
-        (stats, agg)
+        run_batch(&mut self.batch, &mut self.engine, |o| obs.send(o));
     }
 }
 
@@ -801,7 +714,8 @@ mod tests {
         let cache = Arc::new(std::sync::Mutex::new(
             crate::detect::dns_cache::DnsCache::new(1024),
         ));
-        let (obs, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let obs = ObservationSender::new(tx, QueuePolicy::Block, Arc::default());
         let mut worker = ShardWorker {
             id,
             lists: (0..2).map(|_| ShardLists::default()).collect(),
@@ -820,9 +734,7 @@ mod tests {
         assert!(unusable.is_empty() && damaged.is_empty());
         worker.engine.finish();
         let packets = worker.engine.stats().packets;
-        for o in worker.engine.drain_observations() {
-            let _ = worker.obs.send(o);
-        }
+        worker.obs.send_all(&mut worker.engine);
         drop(worker);
         (packets, rx.iter().map(|o| format!("{o:?}")).collect())
     }

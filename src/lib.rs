@@ -13,6 +13,8 @@ pub mod engine;
 pub mod findings;
 pub mod flow;
 pub mod metrics;
+pub mod pipeline;
+pub mod prefetch;
 pub mod privileges;
 pub mod proto;
 pub mod redact;

@@ -34,6 +34,8 @@ impl fmt::Display for CaptureError {
     }
 }
 
+impl std::error::Error for CaptureError {}
+
 /// Where a frame sits in a block of frames: (timestamp, offset, captured
 /// length).
 pub type FrameAt = (Micros, u32, u32);

@@ -74,7 +74,7 @@ impl FlowIndex {
     #[inline]
     pub fn prefetch(&self, hash: u32) {
         if let Some(e) = self.entries.get(hash as usize & self.mask()) {
-            super::prefetch(e);
+            crate::prefetch::prefetch(e);
         }
     }
 

@@ -316,7 +316,7 @@ impl<T> FlowTable<T> {
         if let Some(s) = self.slots.get(i as usize) {
             // A slot spans two or three lines (the compiler orders its
             // fields, so the key may sit in any): load them all.
-            super::prefetch_all(s);
+            crate::prefetch::prefetch_all(s);
         }
         Some(i)
     }
@@ -379,7 +379,7 @@ impl<T> FlowTable<T> {
             // time), catch up now.
             if closed_for <= self.closed_timeout.saturating_add(CATCH_UP_AFTER) {
                 if let Some(n) = self.slots.get(next as usize) {
-                    super::prefetch_all(n);
+                    crate::prefetch::prefetch_all(n);
                 }
                 break;
             }

@@ -51,9 +51,6 @@ pub const MAX_WORKERS: usize = 1024;
 /// Longest label value taken from a name (interface, sink, vendor, version),
 /// in bytes; longer values are cut at a character boundary.
 pub const MAX_LABEL_BYTES: usize = 64;
-/// Default sampling of the per-packet timing histogram: one packet in this
-/// many is timed, so the clock reads cost nothing measurable.
-pub const PACKET_SAMPLE_EVERY: u64 = 256;
 /// Default listener of the metrics endpoint: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9108";
 
@@ -859,7 +856,7 @@ impl Metrics {
         let packet_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 PACKET_SECONDS,
-                "Time to process one packet in a worker (sampled, one packet in N).",
+                "Time to process one packet in a worker: the mean over each batch of packets (up to 256).",
             )
             .buckets(PACKET_SECONDS_BUCKETS.to_vec()),
         )?;
@@ -1105,39 +1102,6 @@ impl Metrics {
         if seconds.is_finite() && seconds >= 0.0 {
             self.packet_seconds.observe(seconds);
         }
-    }
-}
-
-/// Decides which packets a worker times: one in `every`. Lives in the worker
-/// (no sharing), so it costs one increment per packet.
-#[derive(Debug, Clone)]
-pub struct PacketSampler {
-    every: u64,
-    n: u64,
-}
-
-impl PacketSampler {
-    pub fn new(every: u64) -> Self {
-        Self {
-            every: every.max(1),
-            n: 0,
-        }
-    }
-
-    /// True for the first packet and then every `every`-th.
-    pub fn tick(&mut self) -> bool {
-        let hit = self.n == 0;
-        self.n += 1;
-        if self.n >= self.every {
-            self.n = 0;
-        }
-        hit
-    }
-}
-
-impl Default for PacketSampler {
-    fn default() -> Self {
-        Self::new(PACKET_SAMPLE_EVERY)
     }
 }
 

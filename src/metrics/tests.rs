@@ -497,18 +497,6 @@ fn packet_histogram_buckets() {
     assert_eq!(value(&m, &bucket, &[("le", "+Inf")]), Some(4.0));
 }
 
-#[test]
-fn sampler_picks_one_in_n() {
-    let mut s = PacketSampler::new(4);
-    let hits: Vec<bool> = (0..9).map(|_| s.tick()).collect();
-    assert_eq!(
-        hits,
-        [true, false, false, false, true, false, false, false, true]
-    );
-    let mut s = PacketSampler::new(0);
-    assert!((0..5).all(|_| s.tick()));
-}
-
 /// Populate every source so that every family has at least one series.
 fn populated() -> Metrics {
     let m = Metrics::with_build("9.9.9", "abc123").expect("registry builds");

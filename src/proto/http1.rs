@@ -176,12 +176,12 @@ impl Head {
     /// only.
     pub fn prefetch_blocks(&self) {
         if let Some(b) = self.text.as_bytes().first() {
-            crate::flow::prefetch_block_header(b);
+            crate::prefetch::prefetch_block_header(b);
         }
         if self.fields.spilled()
             && let Some(f) = self.fields.first()
         {
-            crate::flow::prefetch_block_header(f);
+            crate::prefetch::prefetch_block_header(f);
         }
     }
 

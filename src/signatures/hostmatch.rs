@@ -10,6 +10,7 @@
 //! * placeholder: `bedrock-agentcore.{region}.amazonaws.com`, where `{region}`
 //!   stands for exactly one non-empty label. Both forms can be combined.
 
+use crate::proto::host::{DOT_BYTE, NAME_BYTE, NUMERIC_BYTE, UPPER_BYTE, host_byte};
 use std::borrow::Cow;
 
 /// Longest host name in dotted text form: 255 octets on the wire minus the
@@ -89,44 +90,6 @@ impl<'a> HostBuf<'a> {
         let h = self.as_str();
         (h, h.get(self.last_label..).unwrap_or(h))
     }
-}
-
-/// Byte classes of host names, as bits of [`host_byte`]: a byte a name may
-/// have (letter, digit, `-`, `_`, `.`), an upper-case letter, a dot, a byte
-/// of a dotted-decimal address (digit or dot), a colon.
-pub(crate) const NAME_BYTE: u8 = 1;
-pub(crate) const UPPER_BYTE: u8 = 2;
-pub(crate) const DOT_BYTE: u8 = 4;
-pub(crate) const NUMERIC_BYTE: u8 = 8;
-pub(crate) const COLON_BYTE: u8 = 16;
-
-const HOST_BYTES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = if c.is_ascii_digit() {
-            NAME_BYTE | NUMERIC_BYTE
-        } else if c.is_ascii_lowercase() || c == b'-' || c == b'_' {
-            NAME_BYTE
-        } else if c.is_ascii_uppercase() {
-            NAME_BYTE | UPPER_BYTE
-        } else if c == b'.' {
-            NAME_BYTE | DOT_BYTE | NUMERIC_BYTE
-        } else if c == b':' {
-            COLON_BYTE
-        } else {
-            0
-        };
-        b += 1;
-    }
-    t
-};
-
-/// The class bits of one byte of a host name (see [`NAME_BYTE`]).
-#[inline]
-pub(crate) fn host_byte(b: u8) -> u8 {
-    HOST_BYTES[usize::from(b)]
 }
 
 pub(crate) fn is_placeholder(label: &str) -> bool {

@@ -1,0 +1,141 @@
+//! Observations: what a conversation proved, with the flow's addresses and
+//! Community ID, handed to the findings layer. Shared by every application
+//! module (HTTP and WebSocket carry the same conversation state).
+
+use super::context::{Ctx, FlowMeta, lock};
+use crate::detect::hosts::HostClass;
+use crate::detect::mcp::McpSession;
+use crate::findings::{Evidence, McpInventory, Observation, Signal, Transport};
+use crate::flow::PROTO_TCP;
+use crate::flow::PROTO_UDP;
+use crate::flow::community_id::community_id_v1;
+use crate::proto::host::host_without_port;
+use crate::proto::http1::Head;
+use crate::redact::redact_target;
+
+/// What a cleartext conversation has shown so far.
+#[derive(Debug, Default)]
+pub(super) struct Conversation {
+    pub(super) session: McpSession,
+    /// The latest request head, as sent: its Host and target are
+    /// normalised and redacted only when an observation is made. A request
+    /// without Host is given the previous request's.
+    pub(super) request: Option<Head>,
+    pub(super) legacy_sse: bool,
+    pub(super) websocket: bool,
+    /// The known-server path check ran (once per connection).
+    pub(super) host_checked: bool,
+    pub(super) counted: bool,
+}
+
+impl Conversation {
+    pub(super) fn raw_host(&self) -> Option<&str> {
+        self.request.as_ref()?.header("host")
+    }
+
+    pub(super) fn raw_target(&self) -> Option<&str> {
+        self.request.as_ref().map(Head::target)
+    }
+
+    pub(super) fn host(&self) -> Option<String> {
+        self.raw_host().and_then(host_without_port)
+    }
+
+    pub(super) fn path(&self) -> Option<String> {
+        self.raw_target().map(redact_target)
+    }
+}
+
+/// Emit what a cleartext conversation proved since the last call.
+pub(super) fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation) {
+    let evidence = conv.session.take_new_evidence();
+    let changed = conv.session.take_inventory_changed();
+    if !conv.session.is_confirmed() || (evidence.is_empty() && !changed) {
+        return;
+    }
+    if !conv.counted {
+        conv.counted = true;
+        ctx.stats.mcp_sessions_confirmed += 1;
+    }
+    if evidence.iter().any(|e| e.signal == Signal::SseEndpoint) {
+        conv.legacy_sse = true;
+    }
+    let transport = if conv.websocket {
+        Transport::Websocket
+    } else if conv.legacy_sse {
+        Transport::Sse
+    } else {
+        Transport::StreamableHttp
+    };
+    let name = conv.host().or_else(|| {
+        lock(ctx.dns_cache)
+            .lookup(meta.server, meta.ts)
+            .map(str::to_owned)
+    });
+    let inventory = conv.session.inventory().clone();
+    push_observation(
+        ctx,
+        meta,
+        name,
+        conv.path(),
+        transport,
+        evidence,
+        Some(inventory),
+    );
+}
+
+pub(super) fn push_observation(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    server_name: Option<String>,
+    path: Option<String>,
+    transport: Transport,
+    evidence: Vec<Evidence>,
+    mcp: Option<McpInventory>,
+) {
+    let community_id = (meta.proto == PROTO_TCP || meta.proto == PROTO_UDP).then(|| {
+        community_id_v1(
+            ctx.cfg.community_id_seed,
+            meta.client,
+            meta.client_port,
+            meta.server,
+            meta.server_port,
+            meta.proto,
+        )
+    });
+    ctx.out.push(Observation {
+        ts: meta.ts,
+        flow_id: meta.id,
+        client_ip: meta.client,
+        client_port: Some(meta.client_port),
+        server_ip: Some(meta.server),
+        server_port: Some(meta.server_port),
+        server_name,
+        path,
+        transport,
+        community_id,
+        evidence,
+        mcp,
+    });
+}
+
+/// Evidence that explains why a name matters.
+pub(super) fn name_evidence(class: &HostClass<'_>, name: &str, out: &mut Vec<Evidence>) {
+    if let Some(m) = class.known {
+        let mut d = m.server.vendor.clone();
+        if m.server.shared_host {
+            d.push_str(" (shared host: name alone does not prove MCP)");
+        }
+        if !m.exact {
+            d.push_str(&format!(" (pattern {})", m.server.host));
+        }
+        out.push(Evidence::new(Signal::KnownServer, d));
+    }
+    // The heuristic only adds something for names that are not on the list.
+    if class.heuristic && class.known.is_none() {
+        out.push(Evidence::new(
+            Signal::HostnameHeuristic,
+            format!("'mcp' label in {name}"),
+        ));
+    }
+}

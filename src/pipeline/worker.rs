@@ -1,0 +1,103 @@
+//! The worker loop: one engine fed with batches from its queue, its
+//! observations handed on, its counters reported. The same loop for live
+//! capture, pipes and capture files.
+
+use super::batch::Batch;
+use super::detector::DetectorView;
+use super::dispatch::QueuePolicy;
+use crate::engine::Engine;
+use crate::findings::Observation;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often a running worker reports its counters.
+pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+
+/// Where workers send observations, with the queue policy of their source.
+#[derive(Clone)]
+pub struct ObservationSender {
+    tx: Sender<Observation>,
+    policy: QueuePolicy,
+    dropped: Arc<AtomicU64>,
+}
+
+impl ObservationSender {
+    /// `dropped` counts observations lost on a full queue
+    /// (`QueuePolicy::DropNewest`).
+    pub fn new(tx: Sender<Observation>, policy: QueuePolicy, dropped: Arc<AtomicU64>) -> Self {
+        Self {
+            tx,
+            policy,
+            dropped,
+        }
+    }
+
+    pub fn send(&self, o: Observation) {
+        let sent = match self.policy {
+            QueuePolicy::Block => self.tx.send(o).is_ok(),
+            QueuePolicy::DropNewest => self.tx.try_send(o).is_ok(),
+        };
+        if !sent {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every observation an engine made since the last call.
+    pub fn send_all(&self, engine: &mut Engine) {
+        for o in engine.drain_observations() {
+            self.send(o);
+        }
+    }
+}
+
+/// What a worker tells whoever watches it (metrics, the final summary).
+pub trait Monitor: Send {
+    /// The engine's counters, every [`REPORT_EVERY`] and once at the end.
+    fn report(&mut self, _engine: &Engine) {}
+    /// A batch of `frames` frames took `seconds`.
+    fn batch_done(&mut self, _frames: usize, _seconds: f64) {}
+}
+
+/// No one watches (offline runs read the counters at the end).
+impl Monitor for () {}
+
+/// Run an engine on the batches of `input` until every sender is gone,
+/// then finish its flows. Batches go back to `free` for reuse.
+pub fn run(
+    mut engine: Engine,
+    input: Receiver<Batch>,
+    free: Sender<Batch>,
+    mut detector: DetectorView,
+    out: ObservationSender,
+    monitor: &mut impl Monitor,
+) -> Engine {
+    let mut last_report = Instant::now();
+    loop {
+        match input.recv_timeout(REPORT_EVERY) {
+            Ok(batch) => {
+                if let Some(d) = detector.changed() {
+                    engine.set_detector(d);
+                }
+                let start = Instant::now();
+                batch.run(&mut engine);
+                monitor.batch_done(batch.len(), start.elapsed().as_secs_f64());
+                out.send_all(&mut engine);
+                // Full (more batches in flight than the pool keeps) or the
+                // reader gone: dropped.
+                let _ = free.try_send(batch);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_report.elapsed() >= REPORT_EVERY {
+            last_report = Instant::now();
+            monitor.report(&engine);
+        }
+    }
+    engine.finish();
+    out.send_all(&mut engine);
+    monitor.report(&engine);
+    engine
+}
