@@ -2,12 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shadowmcp::analyze::{AnalyzeOptions, AnalyzeResult, analyze};
-use shadowmcp::decode::DecodeError;
+use shadowmcp::config::Config;
 use shadowmcp::detect::hosts::Detector;
 use shadowmcp::engine::EngineConfig;
 use shadowmcp::findings::aggregate::Confidence;
 use shadowmcp::findings::output::{write_json_lines, write_text};
-use shadowmcp::signatures::allowlist::Allowlist;
 use shadowmcp::signatures::{ServerKind, SignatureSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -72,18 +71,17 @@ struct RunArgs {
     /// Promiscuous mode (needs CAP_NET_ADMIN).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     promisc: Option<bool>,
-    /// Worker threads (packets are sharded by flow).
+    /// Worker threads, packets sharded by flow [default: capture.workers,
+    /// or one per core].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Metrics listener (/metrics, /healthz, /readyz).
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
-    /// Allowlist of sanctioned servers.
-    #[arg(long, value_name = "FILE")]
-    allowlist: Option<PathBuf>,
-    /// Signature directory replacing the built-in set.
-    #[arg(long, value_name = "DIR")]
-    signatures: Option<PathBuf>,
+    #[command(flatten)]
+    detection: DetectionArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Alert sink (repeatable): jsonl:PATH|-, webhook:URL, syslog+udp://HOST:PORT,
     /// syslog+tcp://…, syslog+tls://…, alertmanager:URL (docs/sinks.md).
     #[arg(long = "sink", value_name = "SPEC")]
@@ -109,58 +107,162 @@ struct AnalyzeArgs {
     /// Capture files (pcap or pcapng), read in order as one timeline.
     #[arg(required = true, value_name = "PCAP")]
     files: Vec<PathBuf>,
-    /// Signature directory replacing the built-in set (see signatures/README.md).
-    #[arg(long, value_name = "DIR")]
-    signatures: Option<PathBuf>,
-    /// Sanctioned servers: one host, *.suffix, IP or CIDR per line; '#' comments.
-    #[arg(long, value_name = "FILE")]
-    allowlist: Option<PathBuf>,
+    /// TOML configuration file, as for `run`: its detection and limits
+    /// settings apply (flags override them); capture, sinks and metrics
+    /// settings are not used.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    detection: DetectionArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
     /// Write findings to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Also report traffic to servers on the allowlist (verdict "sanctioned").
-    #[arg(long)]
-    report_sanctioned: bool,
     /// Exit with status 3 when at least one shadow finding was made.
     #[arg(long)]
     fail_on_findings: bool,
-    /// Report only findings at or above this confidence.
-    #[arg(long, value_enum, default_value = "low")]
-    min_confidence: Confidence,
-    /// Maximum flows tracked at once; the least recently seen is evicted.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    max_flows: usize,
-    /// TCP streams reassembled and parsed at once; beyond, new streams are
-    /// counted and not inspected.
-    #[arg(long, default_value_t = 65_536, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
-    max_tcp_streams: u32,
-    /// MiB the buffers of inspected TCP streams may hold (out-of-order
-    /// segments, partial messages, bodies); over it, streams holding more
-    /// than their share are no longer inspected.
-    #[arg(long, default_value_t = 256, value_name = "MIB",
-          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
-    tcp_buffer_mib: u32,
-    /// Seconds without packets after which a flow is finished.
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    flow_timeout: u64,
-    /// Seconds a TCP flow is kept after it ended (FIN both ways, or RST),
-    /// for its late packets; at most --flow-timeout.
-    #[arg(long, default_value_t = 5, value_name = "SECS")]
-    closed_timeout: u64,
-    /// Engine threads (packets are sharded by flow); 1 keeps output order
-    /// and DNS attribution exactly reproducible.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    workers: usize,
+    /// Engine threads (packets are sharded by flow); the output is the same
+    /// for any number.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
     /// Do not print the run summary on standard error.
     #[arg(short, long)]
     quiet: bool,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+/// Detection settings of `analyze` and `run`; each overrides the
+/// configuration file's `[detection]` value.
+#[derive(Args)]
+struct DetectionArgs {
+    /// Signature directory replacing the built-in set (see signatures/README.md).
+    #[arg(long, value_name = "DIR")]
+    signatures: Option<PathBuf>,
+    /// Sanctioned servers: one host, *.suffix, IP or CIDR per line; '#' comments.
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// Also report traffic to servers on the allowlist (verdict "sanctioned").
+    #[arg(long)]
+    report_sanctioned: bool,
+    /// Report only findings at or above this confidence [default: low].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    min_confidence: Option<Confidence>,
+}
+
+impl DetectionArgs {
+    fn apply(&self, cfg: &mut Config) {
+        let d = &mut cfg.detection;
+        if self.signatures.is_some() {
+            d.signatures.clone_from(&self.signatures);
+        }
+        if self.allowlist.is_some() {
+            d.allowlist.clone_from(&self.allowlist);
+        }
+        d.report_sanctioned |= self.report_sanctioned;
+        if let Some(c) = self.min_confidence {
+            d.min_confidence = c;
+        }
+    }
+}
+
+/// Memory bounds and timeouts of `analyze` and `run`; each overrides the
+/// configuration file's `[limits]` value (docs/configuration.md gives
+/// every default).
+#[derive(Args)]
+struct LimitArgs {
+    /// Maximum flows tracked at once; the least recently seen is evicted
+    /// [default: 1000000].
+    #[arg(long, value_name = "N")]
+    max_flows: Option<usize>,
+    /// TCP streams reassembled and parsed at once; beyond, new streams are
+    /// counted and not inspected [default: 65536].
+    #[arg(long, value_name = "N")]
+    max_tcp_streams: Option<usize>,
+    /// MiB the buffers of inspected TCP streams may hold (out-of-order
+    /// segments, partial messages, bodies); over it, streams holding more
+    /// than their share are no longer inspected [default: 256].
+    #[arg(long, value_name = "MIB")]
+    tcp_buffer_mib: Option<usize>,
+    /// Seconds without packets after which a flow is finished [default: 300].
+    #[arg(long, value_name = "SECS")]
+    flow_timeout: Option<u64>,
+    /// Seconds a TCP flow is kept after it ended (FIN both ways, or RST),
+    /// for its late packets; at most --flow-timeout [default: 5].
+    #[arg(long, value_name = "SECS")]
+    closed_timeout: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The flag that set the configuration key `key`, if one did.
+    fn flag_for(&self, key: &str) -> Option<&'static str> {
+        match key {
+            "limits.max_flows" => self.max_flows.is_some().then_some("--max-flows"),
+            "limits.max_tcp_streams" => self
+                .max_tcp_streams
+                .is_some()
+                .then_some("--max-tcp-streams"),
+            "limits.tcp_buffer_mib" => self.tcp_buffer_mib.is_some().then_some("--tcp-buffer-mib"),
+            "limits.flow_timeout_secs" => self.flow_timeout.is_some().then_some("--flow-timeout"),
+            "limits.closed_flow_timeout_secs" => {
+                self.closed_timeout.is_some().then_some("--closed-timeout")
+            }
+            _ => None,
+        }
+    }
+
+    fn apply(&self, cfg: &mut Config) {
+        let l = &mut cfg.limits;
+        if let Some(v) = self.max_flows {
+            l.max_flows = v;
+        }
+        if let Some(v) = self.max_tcp_streams {
+            l.max_tcp_streams = v;
+        }
+        if let Some(v) = self.tcp_buffer_mib {
+            l.tcp_buffer_mib = v;
+        }
+        if let Some(v) = self.flow_timeout {
+            l.flow_timeout_secs = v;
+        }
+        if let Some(v) = self.closed_timeout {
+            l.closed_flow_timeout_secs = v;
+        }
+    }
+}
+
+/// Check the configuration after the flags were applied: an error in a
+/// value a flag set names the flag, others the file and key.
+fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> Result<(), ExitCode> {
+    let Err(e) = cfg.validate(origin) else {
+        return Ok(());
+    };
+    match limits.flag_for(&e.key) {
+        Some(flag) => eprintln!("error: {flag}: {}", e.message),
+        None => eprintln!("error: {e}"),
+    }
+    Err(ExitCode::from(EXIT_USAGE))
+}
+
+/// The configuration file (or the defaults), where it came from for error
+/// messages.
+fn load_config(path: Option<&Path>) -> Result<(Config, String), ExitCode> {
+    match path {
+        Some(p) => match Config::load(p) {
+            Ok(c) => Ok((c, p.display().to_string())),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        },
+        None => Ok((Config::default(), "command line".to_owned())),
+    }
 }
 
 #[derive(Subcommand)]
@@ -215,7 +317,6 @@ fn main() -> ExitCode {
 }
 
 fn run_sensor(args: RunArgs) -> ExitCode {
-    use shadowmcp::config::Config;
     use shadowmcp::sinks::SinkConfig;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHADOWMCP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -224,15 +325,9 @@ fn run_sensor(args: RunArgs) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let mut cfg = match &args.config {
-        Some(p) => match Config::load(p) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        },
-        None => Config::default(),
+    let (mut cfg, origin) = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     if !args.interfaces.is_empty() {
         cfg.capture.interfaces = args.interfaces.clone();
@@ -255,12 +350,8 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     if let Some(v) = args.metrics_listen {
         cfg.metrics.listen = v;
     }
-    if args.allowlist.is_some() {
-        cfg.detection.allowlist = args.allowlist;
-    }
-    if args.signatures.is_some() {
-        cfg.detection.signatures = args.signatures;
-    }
+    args.detection.apply(&mut cfg);
+    args.limits.apply(&mut cfg);
     if args.user.is_some() {
         cfg.privileges.user = args.user;
     }
@@ -273,13 +364,8 @@ fn run_sensor(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let origin = args
-        .config
-        .as_ref()
-        .map_or_else(|| "command line".to_owned(), |p| p.display().to_string());
-    if let Err(e) = cfg.validate(&origin) {
-        eprintln!("error: {e}");
-        return ExitCode::from(EXIT_USAGE);
+    if let Err(code) = validate(&cfg, &origin, &args.limits) {
+        return code;
     }
     for (i, s) in cfg.sinks.iter().enumerate() {
         if let Err(e) = s.validate() {
@@ -288,7 +374,7 @@ fn run_sensor(args: RunArgs) -> ExitCode {
         }
     }
     if args.check_config {
-        return match shadowmcp::sensor::load_detector(&cfg) {
+        return match Detector::load(&cfg.detection) {
             Ok(d) => {
                 println!(
                     "{origin}: OK — {} interface(s), {} worker(s), {} sink(s), signatures {} ({} servers), allowlist {} entries",
@@ -302,7 +388,7 @@ fn run_sensor(args: RunArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(errors) => {
-                for e in errors {
+                for e in errors.0 {
                     eprintln!("error: {e}");
                 }
                 ExitCode::from(EXIT_USAGE)
@@ -380,40 +466,33 @@ fn print_signatures(set: &SignatureSet) {
 }
 
 fn run_analyze(args: AnalyzeArgs) -> ExitCode {
-    let signatures = match load_signatures(args.signatures.as_deref()) {
-        Ok(s) => s,
+    let (mut cfg, origin) = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
         Err(code) => return code,
     };
-    let allowlist = match &args.allowlist {
-        Some(p) => match Allowlist::load(p) {
-            Ok(a) => a,
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("error: {e}");
-                }
-                return ExitCode::from(EXIT_USAGE);
+    args.detection.apply(&mut cfg);
+    args.limits.apply(&mut cfg);
+    // The limits are checked against the analysis's workers.
+    cfg.capture.workers = usize::from(args.workers);
+    if let Err(code) = validate(&cfg, &origin, &args.limits) {
+        return code;
+    }
+    let detector = match Detector::load(&cfg.detection) {
+        Ok(d) => Arc::new(d),
+        Err(errors) => {
+            for e in errors.0 {
+                eprintln!("error: {e}");
             }
-        },
-        None => Allowlist::empty(),
-    };
-    let detector = Arc::new(Detector::new(signatures, allowlist));
-    let engine = EngineConfig {
-        max_flows: args.max_flows.max(1),
-        max_tcp_streams: args.max_tcp_streams as usize,
-        max_buffered_bytes: (args.tcp_buffer_mib as usize).saturating_mul(1 << 20),
-        flow_idle_timeout: i64::try_from(args.flow_timeout.saturating_mul(1_000_000))
-            .unwrap_or(i64::MAX),
-        flow_closed_timeout: i64::try_from(args.closed_timeout.saturating_mul(1_000_000))
-            .unwrap_or(i64::MAX),
-        ..EngineConfig::default()
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let opts = AnalyzeOptions {
         files: args.files.clone(),
-        engine,
-        report_sanctioned: args.report_sanctioned,
-        min_confidence: args.min_confidence,
+        engine: EngineConfig::from(&cfg),
+        report_sanctioned: cfg.detection.report_sanctioned,
+        min_confidence: cfg.detection.min_confidence,
         progress: !args.no_progress,
-        workers: args.workers.max(1),
+        workers: usize::from(args.workers),
     };
     let result = analyze(&opts, detector);
 
@@ -465,66 +544,9 @@ fn print_summary(r: &AnalyzeResult) {
     let s = &r.stats;
     let mut e = std::io::stderr().lock();
     let _ = writeln!(e, "── shadowmcp summary ──");
-    let _ = writeln!(
-        e,
-        "packets {}  bytes {}  (ipv4 {}, ipv6 {}, tcp {}, udp {}, other {})",
-        s.packets, s.bytes, s.ipv4, s.ipv6, s.tcp, s.udp, s.other_ip
-    );
-    let errs: Vec<String> = DecodeError::ALL
-        .iter()
-        .zip(s.decode_errors.iter())
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{} {n}", k.as_str()))
-        .collect();
-    let _ = writeln!(
-        e,
-        "decode errors {}{}",
-        s.decode_errors_total(),
-        if errs.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", errs.join(", "))
-        }
-    );
-    let _ = writeln!(
-        e,
-        "flows {}  evicted idle {}  evicted at cap {}  tcp gaps {}{}",
-        s.flows_created,
-        s.flows_evicted_idle,
-        s.flows_evicted_capacity,
-        s.tcp_gaps,
-        // Analysis was partial: say so, and why.
-        if s.tcp_streams_skipped + s.tcp_streams_shed > 0 {
-            format!(
-                "  tcp streams not inspected: {} at the stream cap, {} over the buffer budget",
-                s.tcp_streams_skipped, s.tcp_streams_shed
-            )
-        } else {
-            String::new()
-        }
-    );
-    let _ = writeln!(
-        e,
-        "dns {} (errors {})  tls hellos {} (errors {}, ech {})  quic hellos {} (errors {})",
-        s.dns_messages,
-        s.dns_errors,
-        s.tls_client_hellos,
-        s.tls_errors,
-        s.tls_ech,
-        s.quic_client_hellos,
-        s.quic_errors
-    );
-    let _ = writeln!(
-        e,
-        "http requests {} responses {} (errors {})  sse events {}  websocket messages {} (errors {})  mcp sessions {}",
-        s.http_requests,
-        s.http_responses,
-        s.http_errors,
-        s.sse_events,
-        s.websocket_messages,
-        s.websocket_errors,
-        s.mcp_sessions_confirmed
-    );
+    for line in s.summary_lines() {
+        let _ = writeln!(e, "{line}");
+    }
     let _ = writeln!(
         e,
         "findings: shadow {}  sanctioned {}  | reported high {}  medium {}  low {}{}{}",

@@ -25,8 +25,6 @@ use crate::metrics::{CaptureCounters, CaptureEvent, Counter32, Health, Metrics, 
 use crate::pipeline::{
     self, DetectorSlot, DetectorView, Dispatcher, Monitor, ObservationSender, QueuePolicy, Workers,
 };
-use crate::signatures::SignatureSet;
-use crate::signatures::allowlist::Allowlist;
 use crate::sinks::SinkSet;
 use crate::stats::Stats;
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
@@ -54,8 +52,8 @@ const REOPEN_MAX_DELAY: Duration = Duration::from_secs(5);
 pub enum SensorError {
     #[error("no interface to capture on (capture.interfaces or --interface)")]
     NoInterface,
-    #[error("{}", .0.join("\n"))]
-    Signatures(Vec<String>),
+    #[error(transparent)]
+    Signatures(#[from] crate::detect::hosts::LoadErrors),
     #[error("sink: {0}")]
     Sink(String),
     #[error("metrics: {0}")]
@@ -105,21 +103,6 @@ pub struct InterfaceState {
     pub packets: u64,
     pub bytes: u64,
     pub reopen_failures: u64,
-}
-
-/// Build the detector from the configured signature and allowlist files.
-pub fn load_detector(cfg: &Config) -> Result<Detector, Vec<String>> {
-    let sigs = match &cfg.detection.signatures {
-        Some(dir) => SignatureSet::load_dir(dir),
-        None => SignatureSet::builtin(),
-    }
-    .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let allow = match &cfg.detection.allowlist {
-        Some(p) => Allowlist::load(p)
-            .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?,
-        None => Allowlist::empty(),
-    };
-    Ok(Detector::new(sigs, allow))
 }
 
 fn wall_micros() -> Micros {
@@ -442,7 +425,7 @@ impl Sensor {
         if cfg.capture.interfaces.is_empty() {
             return Err(SensorError::NoInterface);
         }
-        let detector = load_detector(&cfg).map_err(SensorError::Signatures)?;
+        let detector = Detector::load(&cfg.detection)?;
         info!(
             signatures = detector.signatures.version.as_str(),
             servers = detector.signatures.servers.len(),
@@ -702,7 +685,7 @@ impl Sensor {
 /// SIGHUP: load signatures and allowlist again; a broken file keeps the
 /// previous set.
 fn reload(cfg: &Config, slot: &DetectorSlot, state: &SensorState) {
-    match load_detector(cfg) {
+    match Detector::load(&cfg.detection) {
         Ok(d) => {
             info!(
                 signatures = d.signatures.version.as_str(),
@@ -718,7 +701,7 @@ fn reload(cfg: &Config, slot: &DetectorSlot, state: &SensorState) {
             state.reloads_ok.fetch_add(1, Ordering::Relaxed);
         }
         Err(errors) => {
-            for e in errors {
+            for e in errors.0 {
                 error!("reload failed, keeping the previous set: {e}");
             }
             state.metrics.reload(false);

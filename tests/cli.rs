@@ -343,3 +343,73 @@ fn bad_sensor_config_names_key_and_position() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// `analyze --config` reads the same TOML as `run`: its detection and
+/// limits settings apply, flags override them, and a bad value names the
+/// file and the key (or the flag that set it).
+#[test]
+fn analyze_reads_the_run_configuration() {
+    let cfg = tmp("analyze.toml");
+    std::fs::write(&cfg, "[detection]\nmin_confidence = \"high\"\n").expect("write config");
+    let capture = root().join("pcaps/tls-sni-known.pcap");
+    let o = bin()
+        .args(["analyze", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg(&capture)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let high = findings(&o);
+    assert_eq!(high.len(), 2, "only notion and linear are high");
+    let o = bin()
+        .args(["analyze", "--quiet", "--min-confidence", "low", "--config"])
+        .arg(&cfg)
+        .arg(&capture)
+        .output()
+        .expect("run");
+    assert!(
+        findings(&o).len() > high.len(),
+        "the flag overrides the file"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[limits]\nflow_timeout_secs = 10\nclosed_flow_timeout_secs = 20\n",
+    )
+    .expect("write config");
+    let o = bin()
+        .args(["analyze", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg(&capture)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("analyze.toml") && err.contains("limits.closed_flow_timeout_secs"),
+        "{err}"
+    );
+}
+
+/// Limits that would lose findings or cannot be met are refused, naming
+/// the flag.
+#[test]
+fn analyze_refuses_limits_that_cannot_work() {
+    let capture = root().join("pcaps/tls-sni-known.pcap");
+    for (args, names) in [
+        (vec!["--flow-timeout", "0"], "--flow-timeout"),
+        (vec!["--closed-timeout", "400"], "--closed-timeout"),
+        (vec!["--max-flows", "0"], "--max-flows"),
+        (vec!["--workers", "0"], "--workers"),
+        (vec!["--workers", "100000"], "--workers"),
+    ] {
+        let o = bin()
+            .arg("analyze")
+            .args(&args)
+            .arg(&capture)
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(names), "{args:?}: {}", stderr(&o));
+    }
+}

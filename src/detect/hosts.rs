@@ -3,8 +3,21 @@
 //! worth reporting, and why?".
 
 use super::mcp::McpClassifier;
+use crate::config::DetectionConfig;
 use crate::signatures::allowlist::Allowlist;
 use crate::signatures::{HostMatch, SignatureSet};
+
+/// Why signatures or the allowlist could not be loaded: every problem, each
+/// naming its file, line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct LoadErrors(pub Vec<String>);
+
+impl LoadErrors {
+    fn of<E: std::fmt::Display>(errors: &[E]) -> Self {
+        LoadErrors(errors.iter().map(ToString::to_string).collect())
+    }
+}
 
 #[derive(Debug)]
 pub struct Detector {
@@ -36,6 +49,22 @@ impl Detector {
             allowlist,
             classifier,
         }
+    }
+
+    /// The detector a configuration names: its signature directory (or the
+    /// built-in set) and allowlist (or none). Used by `analyze`, by `run` at
+    /// start and on every reload.
+    pub fn load(cfg: &DetectionConfig) -> Result<Self, LoadErrors> {
+        let sigs = match &cfg.signatures {
+            Some(dir) => SignatureSet::load_dir(dir),
+            None => SignatureSet::builtin(),
+        }
+        .map_err(|e| LoadErrors::of(&e))?;
+        let allow = match &cfg.allowlist {
+            Some(p) => Allowlist::load(p).map_err(|e| LoadErrors::of(&e))?,
+            None => Allowlist::empty(),
+        };
+        Ok(Detector::new(sigs, allow))
     }
 
     /// Classify a host name; `None` when nothing about the name is notable.

@@ -26,7 +26,7 @@ pub use server::{Health, serve, serve_listener};
 use crate::decode::DecodeError;
 use crate::findings::aggregate::{Severity, Verdict, rules};
 use crate::findings::output::FindingRecord;
-use crate::stats::Stats;
+use crate::stats::{COUNTERS, Stats};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
@@ -60,50 +60,8 @@ pub const PACKET_SECONDS_BUCKETS: [f64; 13] = [
     1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
 ];
 
-// ---------------------------------------------------------------------------
-// Metric names: the interface. Keep in sync with docs/metrics.md (tested).
-
-pub const BUILD_INFO: &str = "shadowmcp_build_info";
-pub const WORKERS: &str = "shadowmcp_workers";
-pub const PACKETS: &str = "shadowmcp_packets_total";
-pub const BYTES: &str = "shadowmcp_bytes_total";
-pub const CAPTURE_DROPS: &str = "shadowmcp_capture_drops_total";
-pub const CAPTURE_UP: &str = "shadowmcp_capture_up";
-pub const CAPTURE_FAILURES: &str = "shadowmcp_capture_failures_total";
-pub const CAPTURE_REOPENS: &str = "shadowmcp_capture_reopens_total";
-pub const PROCESSED_PACKETS: &str = "shadowmcp_processed_packets_total";
-pub const PROCESSED_BYTES: &str = "shadowmcp_processed_bytes_total";
-pub const IP_PACKETS: &str = "shadowmcp_ip_packets_total";
-pub const TRANSPORT_PACKETS: &str = "shadowmcp_transport_packets_total";
-pub const DECODE_ERRORS: &str = "shadowmcp_decode_errors_total";
-pub const FLOWS_ACTIVE: &str = "shadowmcp_flows_active";
-pub const FLOWS_CREATED: &str = "shadowmcp_flows_created_total";
-pub const FLOWS_EVICTED: &str = "shadowmcp_flows_evicted_total";
-pub const TCP_GAPS: &str = "shadowmcp_tcp_gaps_total";
-pub const TCP_STREAM_OVERFLOWS: &str = "shadowmcp_tcp_stream_overflows_total";
-pub const PARSER_MESSAGES: &str = "shadowmcp_parser_messages_total";
-pub const PARSER_ERRORS: &str = "shadowmcp_parser_errors_total";
-pub const TLS_ECH: &str = "shadowmcp_tls_ech_total";
-pub const MCP_SESSIONS: &str = "shadowmcp_mcp_sessions_total";
-pub const DNS_CACHE_EVICTIONS: &str = "shadowmcp_dns_cache_evictions_total";
-pub const TCP_STREAMS_SKIPPED: &str = "shadowmcp_tcp_streams_skipped_total";
-pub const TCP_STREAMS_SHED: &str = "shadowmcp_tcp_streams_shed_total";
-pub const TCP_BUFFERED_BYTES: &str = "shadowmcp_tcp_buffered_bytes";
-pub const FINDINGS: &str = "shadowmcp_findings_total";
-pub const FINDINGS_SUPPRESSED: &str = "shadowmcp_findings_suppressed_total";
-pub const FINDINGS_DROPPED: &str = "shadowmcp_findings_dropped_total";
-pub const SINK_DELIVERIES: &str = "shadowmcp_sink_deliveries_total";
-pub const SINK_RETRIES: &str = "shadowmcp_sink_retries_total";
-pub const SINK_FAILURES: &str = "shadowmcp_sink_failures_total";
-pub const SINK_DROPPED: &str = "shadowmcp_sink_dropped_total";
-pub const SINK_QUEUE_DEPTH: &str = "shadowmcp_sink_queue_depth";
-pub const SINK_SPOOL_BYTES: &str = "shadowmcp_sink_spool_bytes";
-pub const SIGNATURES_INFO: &str = "shadowmcp_signatures_info";
-pub const SIGNATURE_SERVERS: &str = "shadowmcp_signature_servers";
-pub const SIGNATURE_RELOADS: &str = "shadowmcp_signature_reloads_total";
-pub const SIGNATURE_LAST_RELOAD: &str =
-    "shadowmcp_signature_last_successful_reload_timestamp_seconds";
-pub const PACKET_SECONDS: &str = "shadowmcp_packet_processing_seconds";
+pub mod names;
+pub use names::*;
 
 /// Protocol label values of the parser families, in export order.
 pub const PROTOCOLS: [&str; 6] = ["dns", "tls", "quic", "http", "sse", "websocket"];
@@ -222,83 +180,16 @@ impl<const N: usize> Mono<N> {
     }
 }
 
-// Field order of a flattened `Stats`.
-const S_PACKETS: usize = 0;
-const S_BYTES: usize = 1;
-const S_IPV4: usize = 2;
-const S_IPV6: usize = 3;
-const S_TCP: usize = 4;
-const S_UDP: usize = 5;
-const S_OTHER_IP: usize = 6;
-const S_DECODE: usize = 7; // ..7 + DecodeError::ALL.len()
-const S_FLOWS_CREATED: usize = 12;
-const S_EVICT_IDLE: usize = 13;
-const S_EVICT_CAP: usize = 14;
-const S_TCP_GAPS: usize = 15;
-const S_TCP_OVERFLOW: usize = 16;
-const S_DNS: usize = 17;
-const S_DNS_ERR: usize = 18;
-const S_TLS: usize = 19;
-const S_TLS_ERR: usize = 20;
-const S_TLS_ECH: usize = 21;
-const S_QUIC: usize = 22;
-const S_QUIC_ERR: usize = 23;
-const S_HTTP_REQ: usize = 24;
-const S_HTTP_RESP: usize = 25;
-const S_HTTP_ERR: usize = 26;
-const S_SSE: usize = 27;
-const S_WS: usize = 28;
-const S_WS_ERR: usize = 29;
-const S_MCP: usize = 30;
-const S_DNS_CACHE_EVICT: usize = 31;
-const S_TCP_SKIPPED: usize = 32;
-const S_TCP_SHED: usize = 33;
-const S_TCP_BUFFERED: usize = 34;
-const STAT_FIELDS: usize = 35;
+/// A flattened `Stats`: the counter table's values, then the decode
+/// errors by kind.
+const STAT_FIELDS: usize = COUNTERS.len() + DecodeError::ALL.len();
 
 fn flatten(s: &Stats) -> [u64; STAT_FIELDS] {
     let mut v = [0u64; STAT_FIELDS];
-    let pairs = [
-        (S_PACKETS, s.packets),
-        (S_BYTES, s.bytes),
-        (S_IPV4, s.ipv4),
-        (S_IPV6, s.ipv6),
-        (S_TCP, s.tcp),
-        (S_UDP, s.udp),
-        (S_OTHER_IP, s.other_ip),
-        (S_FLOWS_CREATED, s.flows_created),
-        (S_EVICT_IDLE, s.flows_evicted_idle),
-        (S_EVICT_CAP, s.flows_evicted_capacity),
-        (S_TCP_GAPS, s.tcp_gaps),
-        (S_TCP_OVERFLOW, s.tcp_stream_overflow),
-        (S_DNS, s.dns_messages),
-        (S_DNS_ERR, s.dns_errors),
-        (S_TLS, s.tls_client_hellos),
-        (S_TLS_ERR, s.tls_errors),
-        (S_TLS_ECH, s.tls_ech),
-        (S_QUIC, s.quic_client_hellos),
-        (S_QUIC_ERR, s.quic_errors),
-        (S_HTTP_REQ, s.http_requests),
-        (S_HTTP_RESP, s.http_responses),
-        (S_HTTP_ERR, s.http_errors),
-        (S_SSE, s.sse_events),
-        (S_WS, s.websocket_messages),
-        (S_WS_ERR, s.websocket_errors),
-        (S_MCP, s.mcp_sessions_confirmed),
-        (S_DNS_CACHE_EVICT, s.dns_cache_evictions),
-        (S_TCP_SKIPPED, s.tcp_streams_skipped),
-        (S_TCP_SHED, s.tcp_streams_shed),
-        (S_TCP_BUFFERED, s.tcp_buffered_bytes),
-    ];
-    for (i, x) in pairs {
-        if let Some(slot) = v.get_mut(i) {
-            *slot = x;
-        }
-    }
-    for (k, x) in s.decode_errors.iter().enumerate() {
-        if let Some(slot) = v.get_mut(S_DECODE + k) {
-            *slot = *x;
-        }
+    let values = s.values();
+    let all = values.iter().chain(s.decode_errors.iter());
+    for (slot, x) in v.iter_mut().zip(all) {
+        *slot = *x;
     }
     v
 }
@@ -564,50 +455,19 @@ impl SnapshotCollector {
         let t = |i: usize| total.get(i).copied().unwrap_or(0);
         let one = |name, v| (name, Vec::new(), v);
         let lab = |name, l: &str, v| (name, vec![l.to_string()], v);
-        out.push(one(PROCESSED_PACKETS, t(S_PACKETS)));
-        out.push(one(PROCESSED_BYTES, t(S_BYTES)));
-        out.push(lab(IP_PACKETS, "4", t(S_IPV4)));
-        out.push(lab(IP_PACKETS, "6", t(S_IPV6)));
-        out.push(lab(TRANSPORT_PACKETS, "tcp", t(S_TCP)));
-        out.push(lab(TRANSPORT_PACKETS, "udp", t(S_UDP)));
-        out.push(lab(TRANSPORT_PACKETS, "other", t(S_OTHER_IP)));
+        // Every exported counter of the table; series of one family and
+        // label are summed (a counter vector adds what it is given twice).
+        for (i, def) in COUNTERS.iter().enumerate() {
+            match def.metric {
+                Some((family, None)) => out.push(one(family, t(i))),
+                Some((family, Some(label))) => out.push(lab(family, label, t(i))),
+                None => {}
+            }
+        }
         for (k, e) in DecodeError::ALL.iter().enumerate() {
-            out.push(lab(DECODE_ERRORS, e.as_str(), t(S_DECODE + k)));
+            out.push(lab(DECODE_ERRORS, e.as_str(), t(COUNTERS.len() + k)));
         }
         out.push(one(FLOWS_ACTIVE, active));
-        out.push(one(FLOWS_CREATED, t(S_FLOWS_CREATED)));
-        out.push(lab(FLOWS_EVICTED, "idle", t(S_EVICT_IDLE)));
-        out.push(lab(FLOWS_EVICTED, "capacity", t(S_EVICT_CAP)));
-        out.push(one(TCP_GAPS, t(S_TCP_GAPS)));
-        out.push(one(TCP_STREAM_OVERFLOWS, t(S_TCP_OVERFLOW)));
-        // SSE events are parsed inside HTTP response bodies: their framing
-        // errors are counted under http, so the sse error series stays 0.
-        let messages = [
-            t(S_DNS),
-            t(S_TLS),
-            t(S_QUIC),
-            t(S_HTTP_REQ).saturating_add(t(S_HTTP_RESP)),
-            t(S_SSE),
-            t(S_WS),
-        ];
-        let errors = [
-            t(S_DNS_ERR),
-            t(S_TLS_ERR),
-            t(S_QUIC_ERR),
-            t(S_HTTP_ERR),
-            0,
-            t(S_WS_ERR),
-        ];
-        for ((p, m), e) in PROTOCOLS.iter().zip(messages).zip(errors) {
-            out.push(lab(PARSER_MESSAGES, p, m));
-            out.push(lab(PARSER_ERRORS, p, e));
-        }
-        out.push(one(TLS_ECH, t(S_TLS_ECH)));
-        out.push(one(MCP_SESSIONS, t(S_MCP)));
-        out.push(one(DNS_CACHE_EVICTIONS, t(S_DNS_CACHE_EVICT)));
-        out.push(one(TCP_STREAMS_SKIPPED, t(S_TCP_SKIPPED)));
-        out.push(one(TCP_STREAMS_SHED, t(S_TCP_SHED)));
-        out.push(one(TCP_BUFFERED_BYTES, t(S_TCP_BUFFERED)));
 
         for (iface, c) in &st.interfaces {
             out.push(lab(PACKETS, iface, c.value(0)));

@@ -666,3 +666,22 @@ fn pcap_counters_widen_across_wraps() {
     }
     assert_eq!(last, (2u64 * (1 << 32) + 7) as f64);
 }
+
+/// Every family the counter table names is declared, with a label exactly
+/// when the table gives one, and of the kind the counter is.
+#[test]
+fn counter_table_families_are_declared() {
+    use crate::stats::{COUNTERS, CounterKind};
+    for def in COUNTERS {
+        let Some((family, label)) = def.metric else {
+            continue;
+        };
+        let f = SNAPSHOT_FAMILIES
+            .iter()
+            .find(|f| f.name == family)
+            .unwrap_or_else(|| panic!("{} names undeclared family {family}", def.field));
+        assert_eq!(f.labels.len(), usize::from(label.is_some()), "{family}");
+        let gauge = matches!(f.kind, Kind::Gauge);
+        assert_eq!(gauge, def.kind == CounterKind::Level, "{}", def.field);
+    }
+}

@@ -299,7 +299,9 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
         HttpEvent::StreamData(data) => {
             if let Some(sse) = h.sse.as_mut() {
                 let mut events: Vec<SseEvent> = Vec::new();
+                let dropped = sse.dropped();
                 sse.feed(&data, &mut events);
+                ctx.stats.sse_errors += sse.dropped().saturating_sub(dropped);
                 for ev in &events {
                     ctx.stats.sse_events += 1;
                     if ev.event.as_deref() == Some("endpoint") {

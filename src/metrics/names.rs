@@ -1,0 +1,43 @@
+//! Metric names: the interface. Keep in sync with docs/metrics.md (tested).
+
+pub const BUILD_INFO: &str = "shadowmcp_build_info";
+pub const WORKERS: &str = "shadowmcp_workers";
+pub const PACKETS: &str = "shadowmcp_packets_total";
+pub const BYTES: &str = "shadowmcp_bytes_total";
+pub const CAPTURE_DROPS: &str = "shadowmcp_capture_drops_total";
+pub const CAPTURE_UP: &str = "shadowmcp_capture_up";
+pub const CAPTURE_FAILURES: &str = "shadowmcp_capture_failures_total";
+pub const CAPTURE_REOPENS: &str = "shadowmcp_capture_reopens_total";
+pub const PROCESSED_PACKETS: &str = "shadowmcp_processed_packets_total";
+pub const PROCESSED_BYTES: &str = "shadowmcp_processed_bytes_total";
+pub const IP_PACKETS: &str = "shadowmcp_ip_packets_total";
+pub const TRANSPORT_PACKETS: &str = "shadowmcp_transport_packets_total";
+pub const DECODE_ERRORS: &str = "shadowmcp_decode_errors_total";
+pub const FLOWS_ACTIVE: &str = "shadowmcp_flows_active";
+pub const FLOWS_CREATED: &str = "shadowmcp_flows_created_total";
+pub const FLOWS_EVICTED: &str = "shadowmcp_flows_evicted_total";
+pub const TCP_GAPS: &str = "shadowmcp_tcp_gaps_total";
+pub const TCP_STREAM_OVERFLOWS: &str = "shadowmcp_tcp_stream_overflows_total";
+pub const PARSER_MESSAGES: &str = "shadowmcp_parser_messages_total";
+pub const PARSER_ERRORS: &str = "shadowmcp_parser_errors_total";
+pub const TLS_ECH: &str = "shadowmcp_tls_ech_total";
+pub const MCP_SESSIONS: &str = "shadowmcp_mcp_sessions_total";
+pub const DNS_CACHE_EVICTIONS: &str = "shadowmcp_dns_cache_evictions_total";
+pub const TCP_STREAMS_SKIPPED: &str = "shadowmcp_tcp_streams_skipped_total";
+pub const TCP_STREAMS_SHED: &str = "shadowmcp_tcp_streams_shed_total";
+pub const TCP_BUFFERED_BYTES: &str = "shadowmcp_tcp_buffered_bytes";
+pub const FINDINGS: &str = "shadowmcp_findings_total";
+pub const FINDINGS_SUPPRESSED: &str = "shadowmcp_findings_suppressed_total";
+pub const FINDINGS_DROPPED: &str = "shadowmcp_findings_dropped_total";
+pub const SINK_DELIVERIES: &str = "shadowmcp_sink_deliveries_total";
+pub const SINK_RETRIES: &str = "shadowmcp_sink_retries_total";
+pub const SINK_FAILURES: &str = "shadowmcp_sink_failures_total";
+pub const SINK_DROPPED: &str = "shadowmcp_sink_dropped_total";
+pub const SINK_QUEUE_DEPTH: &str = "shadowmcp_sink_queue_depth";
+pub const SINK_SPOOL_BYTES: &str = "shadowmcp_sink_spool_bytes";
+pub const SIGNATURES_INFO: &str = "shadowmcp_signatures_info";
+pub const SIGNATURE_SERVERS: &str = "shadowmcp_signature_servers";
+pub const SIGNATURE_RELOADS: &str = "shadowmcp_signature_reloads_total";
+pub const SIGNATURE_LAST_RELOAD: &str =
+    "shadowmcp_signature_last_successful_reload_timestamp_seconds";
+pub const PACKET_SECONDS: &str = "shadowmcp_packet_processing_seconds";
