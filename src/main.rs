@@ -92,6 +92,16 @@ struct RunArgs {
     /// Validate the configuration (and signatures, allowlist, sinks) and exit.
     #[arg(long)]
     check_config: bool,
+    /// Log format on standard error: `text` for people, `json` (one object
+    /// per line) for log collectors. Level: SHADOWMCP_LOG (default info).
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -239,15 +249,14 @@ impl LimitArgs {
 
 /// Check the configuration after the flags were applied: an error in a
 /// value a flag set names the flag, others the file and key.
-fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> Result<(), ExitCode> {
+fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> Result<(), String> {
     let Err(e) = cfg.validate(origin) else {
         return Ok(());
     };
-    match limits.flag_for(&e.key) {
-        Some(flag) => eprintln!("error: {flag}: {}", e.message),
-        None => eprintln!("error: {e}"),
-    }
-    Err(ExitCode::from(EXIT_USAGE))
+    Err(match limits.flag_for(&e.key) {
+        Some(flag) => format!("{flag}: {}", e.message),
+        None => e.to_string(),
+    })
 }
 
 /// The configuration file (or the defaults), where it came from for error
@@ -320,14 +329,21 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     use shadowmcp::sinks::SinkConfig;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHADOWMCP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let (mut cfg, origin) = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+    let (mut cfg, origin) = match args.config.as_deref() {
+        Some(p) => match Config::load(p) {
+            Ok(c) => (c, p.display().to_string()),
+            Err(e) => return fail(e),
+        },
+        None => (Config::default(), "command line".to_owned()),
     };
     if !args.interfaces.is_empty() {
         cfg.capture.interfaces = args.interfaces.clone();
@@ -359,18 +375,16 @@ fn run_sensor(args: RunArgs) -> ExitCode {
         match SinkConfig::parse_cli(spec) {
             Ok(s) => cfg.sinks.push(s),
             Err(e) => {
-                eprintln!("error: --sink {spec}: {e}");
-                return ExitCode::from(EXIT_USAGE);
+                return fail(format!("--sink {spec}: {e}"));
             }
         }
     }
-    if let Err(code) = validate(&cfg, &origin, &args.limits) {
-        return code;
+    if let Err(e) = validate(&cfg, &origin, &args.limits) {
+        return fail(e);
     }
     for (i, s) in cfg.sinks.iter().enumerate() {
         if let Err(e) = s.validate() {
-            eprintln!("error: sinks[{i}]: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            return fail(format!("sinks[{i}]: {e}"));
         }
     }
     if args.check_config {
@@ -387,21 +401,21 @@ fn run_sensor(args: RunArgs) -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(errors) => {
-                for e in errors.0 {
-                    eprintln!("error: {e}");
-                }
-                ExitCode::from(EXIT_USAGE)
-            }
+            Err(errors) => fail(errors),
         };
     }
     match shadowmcp::sensor::run(shadowmcp::sensor::RunOptions { config: cfg }) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// A fatal error of `run`, logged in the chosen log format; exit 2.
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    for line in e.to_string().lines() {
+        tracing::error!("{line}");
+    }
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn load_signatures(dir: Option<&Path>) -> Result<SignatureSet, ExitCode> {
@@ -474,8 +488,9 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
     args.limits.apply(&mut cfg);
     // The limits are checked against the analysis's workers.
     cfg.capture.workers = usize::from(args.workers);
-    if let Err(code) = validate(&cfg, &origin, &args.limits) {
-        return code;
+    if let Err(e) = validate(&cfg, &origin, &args.limits) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
     }
     let detector = match Detector::load(&cfg.detection) {
         Ok(d) => Arc::new(d),

@@ -413,3 +413,41 @@ fn analyze_refuses_limits_that_cannot_work() {
         assert!(stderr(&o).contains(names), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// `run --log-format json`: every line on standard error is one JSON
+/// object, fatal errors included.
+#[test]
+fn run_logs_json_lines() {
+    let o = bin()
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "-i",
+            "nosuchif0",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "signatures loaded" && l["level"] == "INFO"),
+        "{err}"
+    );
+    let last = lines.last().expect("an error line");
+    assert_eq!(last["level"], "ERROR", "{err}");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nosuchif0")),
+        "{err}"
+    );
+}

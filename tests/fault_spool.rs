@@ -183,7 +183,7 @@ timeout_ms = 2000
     let log = lab.log("sensor");
     assert!(
         log.contains(
-            "warning: sink siem: 1 finding(s) dropped: spool write failed: No space left on device"
+            "sink siem: 1 finding(s) dropped: spool write failed: No space left on device"
         ),
         "{log}"
     );

@@ -480,6 +480,11 @@ impl Drop for Mount {
 #[test]
 fn spool_on_a_full_filesystem_drops_counts_logs_then_delivers_once() {
     if let Some(spool) = std::env::var_os(ENOSPC_CHILD) {
+        // Sinks log through tracing, as in the sensor.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
         return enospc_child(std::path::PathBuf::from(spool));
     }
     if !is_root() {
@@ -527,7 +532,9 @@ fn spool_on_a_full_filesystem_drops_counts_logs_then_delivers_once() {
     println!("{}", summary.unwrap_or_default());
     // Logged: the write error with its cause, and the count so far.
     assert!(
-        err.contains("warning: sink spool-full: 1 finding(s) dropped: spool write failed: No space left on device"),
+        err.contains(
+            "sink spool-full: 1 finding(s) dropped: spool write failed: No space left on device"
+        ),
         "{err}"
     );
     assert!(err.contains("finding(s) spooled"), "{err}");

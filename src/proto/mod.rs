@@ -11,7 +11,7 @@ pub mod sse;
 pub mod tls;
 pub mod websocket;
 
-/// Heap bytes charged for one live decompressor (inflate window and state,
-/// or a brotli/zstd decoder's buffers) in the engine's memory budget: an
-/// estimate, since the libraries do not report their allocations.
+/// Heap bytes charged for one live decompressor (a gzip or deflate inflate
+/// window and its state) in the engine's memory budget: an estimate, since
+/// the library does not report its allocations.
 pub const DECODER_BYTES: usize = 64 * 1024;

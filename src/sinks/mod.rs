@@ -1,7 +1,8 @@
 //! Alert sinks of the live sensor: where findings go once they are made.
 //!
-//! Every sink runs as its own tokio task behind a bounded queue. The per-packet
-//! engine calls [`SinkHandle::send`] (or [`SinkSet::send`]), which never waits:
+//! Every sink runs as its own tokio task behind a bounded queue. The live
+//! sensor's findings thread (after `findings::live` has held, suppressed or
+//! updated each finding) calls [`SinkSet::send_record`], which never waits:
 //! when a queue is full the finding goes to the on-disk spool (webhook with
 //! `spool_dir`) or is dropped and counted in [`SinkStats::dropped`].
 //!
@@ -139,9 +140,9 @@ pub(crate) fn output_ts(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
-/// Warnings go to standard error, prefixed with the sink name.
+/// A sink's warnings go to the sensor's log, with the sink's name.
 pub(crate) fn warn(name: &str, msg: &str) {
-    eprintln!("warning: sink {name}: {msg}");
+    tracing::warn!(sink = name, "sink {name}: {msg}");
 }
 
 /// True for 1, 2, 4, 8, … so that a flood of drops logs O(log n) lines
