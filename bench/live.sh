@@ -106,7 +106,7 @@ settle() {
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 out=bench/results/live-$stamp.tsv
-printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\tsensor_cpu_pct\n' | tee "$out"
+printf 'rate\tsent\tveth_rx_drops\tcaptured\tkernel_drops\tqueue_drops\tprocessed\tloss_pct\tactual_mbps\tactual_pps\tsensor_cpu_pct\tsensor_us_per_pkt\n' | tee "$out"
 rates=${mbps:-$pps}
 unit=$([ -n "$mbps" ] && echo mbps || echo pps)
 # The counters compared before and after each replay, as one line:
@@ -131,6 +131,7 @@ for r in $rates; do
     cpu1=$(cpu_secs) t1=$(date +%s.%N)
     settle
     read -r p1 c1 v1 k1 q1 <<<"$(counters)"
+    cpu2=$(cpu_secs)
     # Sensor CPU during the replay, in % of one core.
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", 100 * (b - a) / (e - s) }')
     sent=$(awk '/Successful packets:/ { print $3 }' "$work/replay.txt")
@@ -139,7 +140,17 @@ for r in $rates; do
     act_pps=$(echo "$rate_line" | sed -n 's/.*Mbps, \([0-9.]*\) pps.*/\1/p')
     got=$((p1 - p0))
     loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0 && g < s) ? 100 * (s - g) / s : 0 }')
-    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
-        $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" "$cpu" | tee -a "$out"
+    # Sensor CPU per processed packet, until every packet was processed.
+    us=$(awk -v a="$cpu0" -v b="$cpu2" -v g="$got" 'BEGIN { printf "%.3f", g > 0 ? 1e6 * (b - a) / g : 0 }')
+    printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
+        $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" "$cpu" "$us" | tee -a "$out"
 done
+# The same file through `analyze` (same binary, same workers): CPU per
+# packet offline, the figure the live sensor is compared with. Median of 3.
+packets=$("$bin" analyze --no-progress -o /dev/null --workers "$workers" "$file" 2>&1 | awk '/^packets/ { print $2; exit }')
+offline=$(for _ in 1 2 3; do
+    /usr/bin/time -f '%U %S' "$bin" analyze --quiet --no-progress -o /dev/null --workers "$workers" "$file" 2>&1 |
+        awk -v n="$packets" 'END { printf "%.3f\n", 1e6 * ($1 + $2) / n }'
+done | sort -n | sed -n 2p)
+echo "analyze on the same file: $offline us of CPU per packet ($packets packets, median of 3)" | tee -a "$out"
 echo "file: $file ($(stat -c %s "$file") bytes), workers: $workers, results: $out"

@@ -264,8 +264,118 @@ fn bench_engine(c: &mut Criterion) {
     g.finish();
 }
 
+/// What remembering Host misses saves (`detect::host_misses`, used by the
+/// HTTP application): the signature look-up of a Host that matches no known
+/// server, against the check of the 64-entry set of recent misses.
+fn bench_host_misses(c: &mut Criterion) {
+    use shadowmcp::detect::host_misses::HostMisses;
+    let sigs = signatures();
+    let host = "api.widgets.example.org";
+    let mut misses = HostMisses::default();
+    misses.insert(host);
+    let mut g = c.benchmark_group("host_misses");
+    g.bench_function("signature_lookup_miss", |b| {
+        b.iter(|| sigs.match_host(black_box(host)).is_none())
+    });
+    g.bench_function("remembered_miss", |b| {
+        b.iter(|| misses.contains(black_box(host)))
+    });
+    g.finish();
+}
+
+/// What the shared walk saves with N readers of one file (`analyze`'s
+/// parallel readers): walking a block of records and sharding every frame,
+/// against reading past a block another reader walked.
+fn bench_shared_walks(c: &mut Criterion) {
+    // 1 MiB of small frames, as in a flood of short connections.
+    let frame = {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 9, 9, 9], 64)
+            .tcp(40000, 80, 1, 65535)
+            .write(&mut out, &[0u8; 30])
+            .expect("frame");
+        out
+    };
+    let mut file = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        file.extend_from_slice(&v.to_le_bytes());
+    }
+    let records = (1 << 20) / (16 + frame.len());
+    for i in 0..records {
+        let mut f = frame.clone();
+        if let Some(b) = f.get_mut(35) {
+            *b = i as u8; // another source port low byte: another flow
+        }
+        for v in [1_700_000_000u32, i as u32, f.len() as u32, f.len() as u32] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        file.extend_from_slice(&f);
+    }
+    let path =
+        std::env::temp_dir().join(format!("shadowmcp-bench-walk-{}.pcap", std::process::id()));
+    std::fs::write(&path, &file).expect("write bench capture");
+    const BLOCK: usize = 256 * 1024;
+    // The blocks as a walk finds them: (bytes, records).
+    let mut blocks = Vec::new();
+    {
+        let mut src = FileSource::open(&path).expect("bench capture opens");
+        loop {
+            let mut n = 0u64;
+            let len = src
+                .next_frames(&mut Vec::new(), (usize::MAX, BLOCK), |_, _, _| {
+                    n += 1;
+                    false
+                })
+                .expect("reads")
+                .len();
+            if len == 0 {
+                break;
+            }
+            blocks.push((len, n));
+        }
+    }
+    let mut g = c.benchmark_group("shared_walks");
+    g.throughput(Throughput::Elements(records as u64));
+    g.bench_function("walk_and_shard", |b| {
+        b.iter(|| {
+            let mut src = FileSource::open(&path).expect("opens");
+            let mut shards = [0u64; 2];
+            while !src
+                .next_frames(&mut Vec::new(), (usize::MAX, BLOCK), |_, _, f| {
+                    let (w, _) = shadowmcp::pipeline::shard(1, f, 2);
+                    if let Some(s) = shards.get_mut(w) {
+                        *s += 1;
+                    }
+                    false
+                })
+                .expect("reads")
+                .is_empty()
+            {}
+            shards
+        })
+    });
+    g.bench_function("read_past_walked", |b| {
+        b.iter(|| {
+            let mut src = FileSource::open(&path).expect("opens");
+            let mut bytes = 0;
+            for &(len, n) in &blocks {
+                bytes += src
+                    .skip_records(len, n)
+                    .expect("reads")
+                    .map_or(0, <[u8]>::len);
+            }
+            bytes
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&path);
+}
+
 criterion_group!(
     benches,
+    bench_host_misses,
+    bench_shared_walks,
     bench_decode,
     bench_flow_lookup,
     bench_tls,

@@ -22,8 +22,8 @@ fn captures(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 
 #[test]
 fn suricata_verify_captures_give_no_finding_and_no_panic() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata/suricata-verify/pcaps");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/suricata-verify/pcaps");
     if !dir.is_dir() {
         println!("skipping: {} absent", dir.display());
         return;
