@@ -8,6 +8,32 @@
 use caps::{CapSet, Capability, CapsHashSet};
 use std::ffi::CString;
 
+/// Why privileges could not be dropped (the sensor does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error("no such user {0:?}")]
+    NoUser(String),
+    #[error("no such group {0:?}")]
+    NoGroup(String),
+    #[error("{what}: {source}")]
+    Call {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("setting {set} capabilities: {message}")]
+    Caps { set: String, message: String },
+    #[error("could regain root after dropping privileges")]
+    RootRegained,
+}
+
+/// The error of the system call just made.
+fn os_error(what: impl Into<String>) -> PrivilegeError {
+    PrivilegeError::Call {
+        what: what.into(),
+        source: std::io::Error::last_os_error(),
+    }
+}
+
 /// What the drop did, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
@@ -18,8 +44,8 @@ pub struct Dropped {
     pub kept: Vec<String>,
 }
 
-fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    let c = CString::new(name).map_err(|_| format!("user name {name:?} contains NUL"))?;
+fn lookup_user(name: &str) -> Result<(u32, u32), PrivilegeError> {
+    let c = CString::new(name).map_err(|_| PrivilegeError::NoUser(name.to_owned()))?;
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut result: *mut libc::passwd = std::ptr::null_mut();
@@ -35,13 +61,13 @@ fn lookup_user(name: &str) -> Result<(u32, u32), String> {
         )
     };
     if rc != 0 || result.is_null() {
-        return Err(format!("no such user {name:?}"));
+        return Err(PrivilegeError::NoUser(name.to_owned()));
     }
     Ok((pwd.pw_uid, pwd.pw_gid))
 }
 
-fn lookup_group(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("group name {name:?} contains NUL"))?;
+fn lookup_group(name: &str) -> Result<u32, PrivilegeError> {
+    let c = CString::new(name).map_err(|_| PrivilegeError::NoGroup(name.to_owned()))?;
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut result: *mut libc::group = std::ptr::null_mut();
@@ -56,7 +82,7 @@ fn lookup_group(name: &str) -> Result<u32, String> {
         )
     };
     if rc != 0 || result.is_null() {
-        return Err(format!("no such group {name:?}"));
+        return Err(PrivilegeError::NoGroup(name.to_owned()));
     }
     Ok(grp.gr_gid)
 }
@@ -79,7 +105,7 @@ pub fn drop_privileges(
     user: Option<&str>,
     group: Option<&str>,
     keep: &[Capability],
-) -> Result<Dropped, String> {
+) -> Result<Dropped, PrivilegeError> {
     // SAFETY: plain libc calls without pointers.
     let euid = unsafe { libc::geteuid() };
     // Only what the process holds now can be kept.
@@ -96,32 +122,23 @@ pub fn drop_privileges(
         // Without KEEPCAPS, leaving uid 0 empties the permitted set.
         // SAFETY: prctl with integer arguments only.
         if !keep.is_empty() && unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
-            return Err(format!(
-                "PR_SET_KEEPCAPS: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(os_error("PR_SET_KEEPCAPS"));
         }
         // Order matters: supplementary groups and gid while still root.
         // SAFETY: setgroups with a zero-length list does not read the pointer.
         if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
-            return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+            return Err(os_error("setgroups"));
         }
         // SAFETY: plain libc calls.
         if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
-            return Err(format!(
-                "setresgid({gid}): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(os_error(format!("setresgid({gid})")));
         }
         if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
-            return Err(format!(
-                "setresuid({uid}): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(os_error(format!("setresuid({uid})")));
         }
         // Paranoia: getting root back must now fail.
         if uid != 0 && unsafe { libc::setuid(0) } == 0 {
-            return Err("could regain root after dropping privileges".into());
+            return Err(PrivilegeError::RootRegained);
         }
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
@@ -133,14 +150,14 @@ pub fn drop_privileges(
     }
     // Effective must be a subset of permitted: narrow it first.
     for set in [CapSet::Effective, CapSet::Permitted] {
-        caps::set(None, set, &keep).map_err(|e| format!("setting {set:?} capabilities: {e}"))?;
+        caps::set(None, set, &keep).map_err(|e| PrivilegeError::Caps {
+            set: format!("{set:?}"),
+            message: e.to_string(),
+        })?;
     }
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(format!(
-            "PR_SET_NO_NEW_PRIVS: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(os_error("PR_SET_NO_NEW_PRIVS"));
     }
     // SAFETY: plain libc calls.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };

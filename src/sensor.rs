@@ -65,8 +65,8 @@ pub enum SensorError {
     },
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    #[error("{0}")]
-    Privileges(String),
+    #[error(transparent)]
+    Privileges(#[from] crate::privileges::PrivilegeError),
     #[error("cannot start the {what}: {source}")]
     Thread {
         what: &'static str,
@@ -723,8 +723,7 @@ fn drop_privileges(cfg: &Config) -> Result<(), SensorError> {
         cfg.privileges.user.as_deref(),
         cfg.privileges.group.as_deref(),
         &keep,
-    )
-    .map_err(SensorError::Privileges)?;
+    )?;
     if dropped.uid == 0 {
         warn!(
             "running as root (every capability cleared but the capture ones); set privileges.user to run as an unprivileged user"
