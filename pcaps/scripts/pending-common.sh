@@ -45,7 +45,29 @@ make_certs() {
 # NAME.keys and find the JSON-RPC methods in the decrypted HTTP or HTTP/2.
 check_decrypt() {
   local f="$PENDING/$1.pcap" k="$PENDING/$1.keys"
-  echo "check: tshark -n -r $f -o tls.keylog_file:$k -Y 'http.request || http2.type == 0' -T fields -e frame.number -e http.request.method -e http2.header.value -e json.value.string" >&2
-  timeout 60 tshark -n -r "$f" -o "tls.keylog_file:$k" -Y 'http.request || http2.type == 0' \
-    -T fields -e frame.number -e http.request.method -e json.value.string >&2
+  local cmd=(tshark -n -r "$f" -o "tls.keylog_file:$k" -Y 'http.request || http2.type == 0'
+             -T fields -e frame.number -e tcp.stream -e http.request.method -e json.value.string)
+  echo "check: ${cmd[*]}" >&2
+  timeout 60 "${cmd[@]}" >&2 2>/dev/null
+}
+
+# py_tls_session NAME PORT [SERVER-ARG...] -- [CLIENT-ARG...]
+# The FastMCP server on hypercorn with TLS for $NAME_A:PORT, and one Python
+# SDK client session (client_httpx.py) recorded into pending/NAME.pcap, its
+# TLS secrets into pending/NAME.keys (SSLKEYLOGFILE), then check_decrypt.
+py_tls_session() {
+  local name=$1 port=$2; shift 2
+  local sargs=() cargs=()
+  while [[ $# -gt 0 && $1 != -- ]]; do sargs+=("$1"); shift; done
+  [[ $# -gt 0 ]] && shift
+  cargs=("$@")
+  make_certs
+  start_server "$name" "$PYH2" "$SCRIPTS/py/hypercorn_server.py" --port "$port" \
+    --certfile "$WORK/server.pem" --keyfile "$WORK/server.key" --allowed-host "$NAME_A:$port" "${sargs[@]}"
+  wait_port 127.0.0.1 "$port"
+  rm -f "$PENDING/$name.keys"
+  SSLKEYLOGFILE="$PENDING/$name.keys" "$SCRIPTS/capture.sh" "pending/$name" "tcp port $port" -- \
+    "$PYH2" "$SCRIPTS/py/client_httpx.py" --url "https://$NAME_A:$port/mcp" \
+    --cafile "$WORK/ca.pem" --pin "$NAME_A=127.0.0.1" "${cargs[@]}"
+  check_decrypt "$name"
 }
