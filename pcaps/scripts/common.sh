@@ -7,11 +7,12 @@ SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PCAPS=$(cd "$SCRIPTS/.." && pwd)
 PY1="$SCRIPTS/.venv-mcp1/bin/python"   # mcp 1.x (requirements-mcp1.txt)
 PY2="$SCRIPTS/.venv-mcp2/bin/python"   # mcp 2.x (requirements-mcp2.txt)
+PYH2="$SCRIPTS/.venv-h2/bin/python"    # mcp 1.x + hypercorn/h2/grpcio (requirements-h2.txt)
 SERVER_TIMEOUT=${SERVER_TIMEOUT:-90}
 export PYTHONUNBUFFERED=1
 
 # Install the pinned SDKs on first use.
-if [[ ! -x "$PY1" || ! -x "$PY2" || ! -d "$SCRIPTS/node/node_modules" || ! -d "$SCRIPTS/node2/node_modules" ]]; then
+if [[ ! -x "$PY1" || ! -x "$PY2" || ! -x "$PYH2" || ! -d "$SCRIPTS/node/node_modules" || ! -d "$SCRIPTS/node2/node_modules" ]]; then
   "$SCRIPTS/setup.sh"
 fi
 
