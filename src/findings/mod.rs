@@ -64,7 +64,8 @@ impl Signal {
 /// How the client reached the server; ordered from weakest to strongest view.
 /// The legacy SSE transport ranks above Streamable HTTP because its POSTs look
 /// like Streamable HTTP: once the `endpoint` stream is seen, the whole
-/// conversation is the legacy transport.
+/// conversation is the legacy transport. `Http2` is Streamable HTTP carried
+/// by HTTP/2 (the legacy transport over HTTP/2 is still `Sse`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
@@ -72,6 +73,7 @@ pub enum Transport {
     Tls,
     Quic,
     StreamableHttp,
+    Http2,
     Sse,
     Websocket,
 }
