@@ -3,6 +3,7 @@
 //! Every parser bounds what it stores and never panics on input.
 
 pub mod dns;
+pub mod hpack;
 pub mod http1;
 pub mod ja4;
 pub mod quic;
