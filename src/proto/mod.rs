@@ -5,6 +5,7 @@
 pub mod dns;
 pub mod hpack;
 pub mod http1;
+pub mod http2;
 pub mod ja4;
 pub mod quic;
 pub mod sse;
