@@ -709,6 +709,146 @@ fn read_string(block: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<(), H
     }
 }
 
+/// A test-only HPACK encoder that can produce every representation, to
+/// check the decoder against any mix of them (and to build HTTP/2 frames).
+#[cfg(test)]
+pub(crate) mod test_encoder {
+    use super::{ENTRY_OVERHEAD, HUFFMAN, STATIC_TABLE};
+    use std::collections::VecDeque;
+
+    /// Encoder state mirroring the decoder's dynamic table.
+    pub struct Encoder {
+        table: VecDeque<(Vec<u8>, Vec<u8>)>,
+        size: usize,
+        max: usize,
+    }
+
+    impl Default for Encoder {
+        fn default() -> Self {
+            Self {
+                table: VecDeque::new(),
+                size: 0,
+                max: super::DEFAULT_TABLE_SIZE,
+            }
+        }
+    }
+
+    impl Encoder {
+        pub fn size(&self) -> usize {
+            self.size
+        }
+
+        pub fn size_update(&mut self, out: &mut Vec<u8>, max: usize) {
+            encode_int(out, 0x20, 5, max);
+            self.max = max;
+            self.evict(max);
+        }
+
+        fn evict(&mut self, max: usize) {
+            while self.size > max {
+                let (n, v) = self.table.pop_back().unwrap();
+                self.size -= n.len() + v.len() + ENTRY_OVERHEAD;
+            }
+        }
+
+        fn find(&self, name: &[u8], value: Option<&[u8]>) -> Option<usize> {
+            let stat = STATIC_TABLE
+                .iter()
+                .position(|&(n, v)| n == name && value.is_none_or(|x| x == v))
+                .map(|i| i + 1);
+            stat.or_else(|| {
+                self.table
+                    .iter()
+                    .position(|(n, v)| n == name && value.is_none_or(|x| x == v.as_slice()))
+                    .map(|i| i + 1 + STATIC_TABLE.len())
+            })
+        }
+
+        /// Encode a field. `choice` picks the representation: bits 0-1
+        /// indexed (when the pair is in a table) / with incremental
+        /// indexing / without indexing / never indexed; bit 2 name by index
+        /// when possible; bits 3 and 4 Huffman for name and value.
+        pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], choice: u8) {
+            let mut kind = choice & 3;
+            if kind == 0 {
+                if let Some(i) = self.find(name, Some(value)) {
+                    encode_int(out, 0x80, 7, i);
+                    return;
+                }
+                kind = 1;
+            }
+            let (bits, prefix) = match kind {
+                1 => (0x40, 6),
+                2 => (0x00, 4),
+                _ => (0x10, 4),
+            };
+            match self.find(name, None).filter(|_| choice & 4 != 0) {
+                Some(i) => encode_int(out, bits, prefix, i),
+                None => {
+                    encode_int(out, bits, prefix, 0);
+                    encode_str(out, name, choice & 8 != 0);
+                }
+            }
+            encode_str(out, value, choice & 16 != 0);
+            if kind == 1 {
+                let need = name.len() + value.len() + ENTRY_OVERHEAD;
+                if need > self.max {
+                    self.evict(0);
+                } else {
+                    self.evict(self.max - need);
+                    self.table.push_front((name.to_vec(), value.to_vec()));
+                    self.size += need;
+                }
+            }
+        }
+    }
+
+    pub fn encode_int(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
+        let max = (1usize << prefix) - 1;
+        if value < max {
+            out.push(first | value as u8);
+            return;
+        }
+        out.push(first | max as u8);
+        let mut v = value - max;
+        while v >= 128 {
+            out.push((v % 128) as u8 | 0x80);
+            v /= 128;
+        }
+        out.push(v as u8);
+    }
+
+    pub fn encode_str(out: &mut Vec<u8>, s: &[u8], huffman: bool) {
+        if !huffman {
+            encode_int(out, 0, 7, s.len());
+            out.extend_from_slice(s);
+            return;
+        }
+        let h = huffman_encode(s);
+        encode_int(out, 0x80, 7, h.len());
+        out.extend_from_slice(&h);
+    }
+
+    pub fn huffman_encode(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut acc: u64 = 0;
+        let mut bits = 0u32;
+        for &b in s {
+            let (code, len) = HUFFMAN[usize::from(b)];
+            acc = acc << len | u64::from(code);
+            bits += u32::from(len);
+            while bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        if bits > 0 {
+            out.push((acc << (8 - bits)) as u8 | (0xff >> bits));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1058,5 +1198,68 @@ mod tests {
         decode(&mut d, &b).unwrap();
         assert_eq!(d.table_size(), (0, 52));
         assert_eq!(d.table_len(), 0);
+    }
+    proptest::proptest! {
+        /// Any header list, encoded with any mix of representations (and
+        /// table size updates), decodes to itself, block after block.
+        #[test]
+        fn any_representation_mix_decodes_to_the_same_fields(
+            blocks in proptest::collection::vec(
+                (
+                    proptest::option::of(0usize..600),
+                    proptest::collection::vec(
+                        (
+                            proptest::sample::select(vec![
+                                ":method", ":path", ":authority", "content-type", "accept",
+                                "mcp-session-id", "x-custom", "cookie", "date",
+                            ]),
+                            proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                            proptest::num::u8::ANY,
+                        ),
+                        0..12,
+                    ),
+                ),
+                1..6,
+            )
+        ) {
+            let mut enc = test_encoder::Encoder::default();
+            let mut dec = HpackDecoder::new(4096);
+            for (update, fields) in blocks {
+                let mut block = Vec::new();
+                if let Some(size) = update {
+                    enc.size_update(&mut block, size);
+                }
+                let mut want = Vec::new();
+                for (name, value, choice) in fields {
+                    enc.field(&mut block, name.as_bytes(), &value, choice);
+                    want.push((name.as_bytes().to_vec(), value));
+                }
+                let mut got = Vec::new();
+                dec.decode(&block, |n, v| got.push((n.to_vec(), v.to_vec()))).unwrap();
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(dec.table_size().0, enc_size(&enc));
+            }
+        }
+
+        /// Huffman decoding inverts encoding for any bytes.
+        #[test]
+        fn huffman_round_trips(s in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let mut out = Vec::new();
+            huffman_decode(&test_encoder::huffman_encode(&s), &mut out).unwrap();
+            proptest::prop_assert_eq!(out, s);
+        }
+
+        /// Arbitrary blocks never panic, and the table stays within its cap.
+        #[test]
+        fn arbitrary_blocks_are_safe(block in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut dec = HpackDecoder::new(1024);
+            dec.set_allowed(1 << 20);
+            let _ = dec.decode(&block, |_, _| {});
+            proptest::prop_assert!(dec.table_size().0 <= 1024);
+        }
+    }
+
+    fn enc_size(enc: &test_encoder::Encoder) -> usize {
+        enc.size()
     }
 }

@@ -1484,3 +1484,942 @@ impl HeadBuilder {
         self.head
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::hpack::test_encoder::{Encoder, encode_int};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    type Ev = H2Event;
+
+    fn frame(ty: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = len.to_be_bytes()[1..].to_vec();
+        f.push(ty);
+        f.push(flags);
+        f.extend_from_slice(&sid.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn block(enc: &mut Encoder, fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (n, v) in fields {
+            enc.field(&mut b, n.as_bytes(), v.as_bytes(), 0x1c);
+        }
+        b
+    }
+
+    const END: u8 = FLAG_END_STREAM | FLAG_END_HEADERS;
+
+    fn client_start() -> Vec<u8> {
+        let mut c = PREFACE.to_vec();
+        c.extend(frame(SETTINGS, 0, 0, &[]));
+        c
+    }
+
+    /// Feed like the engine: append each segment to what is unconsumed.
+    fn feed_split(
+        conn: &mut H2Connection,
+        from: Sender,
+        bytes: &[u8],
+        seg: usize,
+    ) -> (Vec<Ev>, Option<H2Error>) {
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
+        let mut err = None;
+        for chunk in bytes.chunks(seg.max(1)) {
+            pending.extend_from_slice(chunk);
+            match conn.feed(from, &pending, &mut out) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            assert!(pending.len() <= conn.limits().max_caller_buffer() + seg);
+        }
+        if err.is_none() {
+            err = conn.error();
+        }
+        (out, err)
+    }
+
+    fn feed(conn: &mut H2Connection, from: Sender, bytes: &[u8]) -> Vec<Ev> {
+        let (ev, err) = feed_split(conn, from, bytes, bytes.len());
+        assert_eq!(err, None, "events so far: {ev:?}");
+        ev
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#;
+
+    /// A POST and its gzip-encoded response, as two byte streams.
+    fn exchange() -> (Vec<u8>, Vec<u8>) {
+        let mut ce = Encoder::default();
+        let mut c = client_start();
+        let req = block(
+            &mut ce,
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", "/mcp"),
+                (":authority", "mcp.example.com"),
+                ("content-type", "application/json"),
+                ("mcp-protocol-version", "2025-06-18"),
+            ],
+        );
+        c.extend(frame(HEADERS, FLAG_END_HEADERS, 1, &req));
+        c.extend(frame(DATA, FLAG_END_STREAM, 1, BODY));
+        let mut se = Encoder::default();
+        let mut s = frame(SETTINGS, 0, 0, &[]);
+        s.extend(frame(SETTINGS, FLAG_ACK, 0, &[]));
+        let resp = block(
+            &mut se,
+            &[
+                (":status", "200"),
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+        );
+        s.extend(frame(HEADERS, FLAG_END_HEADERS, 1, &resp));
+        let z = gzip(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        let (a, b) = z.split_at(z.len() / 2);
+        s.extend(frame(DATA, 0, 1, a));
+        s.extend(frame(DATA, FLAG_END_STREAM, 1, b));
+        (c, s)
+    }
+
+    #[test]
+    fn a_request_and_its_gzip_response_become_heads_and_bodies() {
+        let (c, s) = exchange();
+        let mut conn = H2Connection::new(H2Limits::default());
+        let ev = feed(&mut conn, Sender::Client, &c);
+        let [
+            Ev::Head { stream: 1, head },
+            Ev::Body {
+                stream: 1,
+                data,
+                truncated: false,
+            },
+            Ev::MessageEnd { stream: 1 },
+        ] = &ev[..]
+        else {
+            panic!("{ev:?}");
+        };
+        assert_eq!(head.method(), "POST");
+        assert_eq!(head.target(), "/mcp");
+        assert_eq!(head.header("Host"), Some("mcp.example.com"));
+        assert_eq!(head.header("MCP-Protocol-Version"), Some("2025-06-18"));
+        assert_eq!(head.header(":method"), None);
+        assert_eq!(data, BODY);
+        assert_eq!(conn.open_streams(), 1);
+        let ev = feed(&mut conn, Sender::Server, &s);
+        let [
+            Ev::Head { stream: 1, head },
+            Ev::Body {
+                stream: 1,
+                data,
+                truncated: false,
+            },
+            Ev::MessageEnd { stream: 1 },
+        ] = &ev[..]
+        else {
+            panic!("{ev:?}");
+        };
+        assert_eq!(head.status, 200);
+        assert_eq!(data, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        assert_eq!(conn.open_streams(), 0);
+        let st = conn.stats();
+        assert_eq!(st.frames[usize::from(DATA)], 3);
+        assert_eq!(st.frames[usize::from(SETTINGS)], 3);
+        assert_eq!(st.heads, 2);
+        assert_eq!(st.streams_opened, 1);
+    }
+
+    #[test]
+    fn every_segmentation_gives_the_same_events() {
+        let (c, s) = exchange();
+        let mut reference = H2Connection::new(H2Limits::default());
+        let want = (
+            feed(&mut reference, Sender::Client, &c),
+            feed(&mut reference, Sender::Server, &s),
+        );
+        for seg in 1..40 {
+            let mut conn = H2Connection::new(H2Limits::default());
+            let got = (
+                feed_split(&mut conn, Sender::Client, &c, seg),
+                feed_split(&mut conn, Sender::Server, &s, seg),
+            );
+            assert_eq!((got.0.0, got.1.0), want.clone(), "segments of {seg}");
+            assert_eq!(conn.stats(), reference.stats());
+        }
+    }
+
+    #[test]
+    fn continuation_frames_join_one_block() {
+        let mut enc = Encoder::default();
+        let req = block(
+            &mut enc,
+            &[
+                (":method", "GET"),
+                (":path", "/sse"),
+                ("accept", "text/event-stream"),
+            ],
+        );
+        let mut c = client_start();
+        c.extend(frame(HEADERS, FLAG_END_STREAM, 3, &req[..2]));
+        c.extend(frame(CONTINUATION, 0, 3, &req[2..5]));
+        c.extend(frame(CONTINUATION, FLAG_END_HEADERS, 3, &req[5..]));
+        let mut conn = H2Connection::new(H2Limits::default());
+        let ev = feed(&mut conn, Sender::Client, &c);
+        let [Ev::Head { stream: 3, head }, Ev::MessageEnd { stream: 3 }] = &ev[..] else {
+            panic!("{ev:?}");
+        };
+        assert_eq!(head.header("accept"), Some("text/event-stream"));
+        assert_eq!(head.header("host"), None);
+        assert_eq!(conn.stats().frames[usize::from(CONTINUATION)], 2);
+    }
+
+    #[test]
+    fn padding_and_priority_are_stripped() {
+        let mut enc = Encoder::default();
+        let req = block(&mut enc, &[(":method", "POST"), (":path", "/")]);
+        let mut p = vec![3u8];
+        p.extend_from_slice(&[0, 0, 0, 0, 16]); // PRIORITY fields
+        p.extend_from_slice(&req);
+        p.extend_from_slice(&[0; 3]);
+        let mut c = client_start();
+        c.extend(frame(
+            HEADERS,
+            FLAG_END_HEADERS | FLAG_PADDED | FLAG_PRIORITY,
+            1,
+            &p,
+        ));
+        let mut d = vec![5u8];
+        d.extend_from_slice(b"hello");
+        d.extend_from_slice(&[0; 5]);
+        c.extend(frame(DATA, FLAG_PADDED, 1, &d));
+        c.extend(frame(DATA, FLAG_PADDED | FLAG_END_STREAM, 1, &[0]));
+        let mut conn = H2Connection::new(H2Limits::default());
+        for seg in [1, 7, c.len()] {
+            let mut conn2 = H2Connection::new(H2Limits::default());
+            let (ev, err) = feed_split(&mut conn2, Sender::Client, &c, seg);
+            assert_eq!(err, None);
+            assert!(
+                matches!(&ev[1], Ev::Body { data, .. } if data == b"hello"),
+                "{ev:?}"
+            );
+        }
+        let ev = feed(&mut conn, Sender::Client, &c);
+        assert_eq!(ev.len(), 3);
+        // Padding longer than the frame is an error.
+        let mut conn = H2Connection::new(H2Limits::default());
+        let mut bad = client_start();
+        bad.extend(frame(DATA, FLAG_PADDED, 1, &[4, 1, 2]));
+        let (_, err) = feed_split(&mut conn, Sender::Client, &bad, 64);
+        assert!(matches!(err, Some(H2Error::Protocol(_))), "{err:?}");
+    }
+
+    #[test]
+    fn control_frames_and_unknown_types_are_read_and_counted() {
+        let mut c = client_start();
+        c.extend(frame(PRIORITY, 0, 1, &[0, 0, 0, 0, 7]));
+        c.extend(frame(PING, 0, 0, &[1; 8]));
+        c.extend(frame(WINDOW_UPDATE, 0, 0, &[0, 1, 0, 0]));
+        c.extend(frame(0xfa, 0x3, 5, &[9; 40]));
+        c.extend(frame(PING, FLAG_ACK, 0, &[1; 8]));
+        let mut conn = H2Connection::new(H2Limits::default());
+        assert!(feed(&mut conn, Sender::Client, &c).is_empty());
+        let f = conn.stats().frames;
+        assert_eq!(
+            (f[2], f[6], f[8], f[10]),
+            (1, 2, 1, 1),
+            "priority, ping, window_update, unknown"
+        );
+        for (ty, len, sid) in [
+            (PRIORITY, 4, 1),
+            (PING, 7, 0),
+            (WINDOW_UPDATE, 3, 0),
+            (RST_STREAM, 5, 1),
+            (SETTINGS, 5, 0),
+        ] {
+            let mut bad = client_start();
+            bad.extend(frame(ty, 0, sid, &vec![0; len]));
+            let mut conn = H2Connection::new(H2Limits::default());
+            let (_, err) = feed_split(&mut conn, Sender::Client, &bad, 100);
+            assert!(
+                matches!(err, Some(H2Error::BadFrame(_))),
+                "type {ty}: {err:?}"
+            );
+        }
+        for (ty, len, sid) in [
+            (PING, 8, 1),
+            (SETTINGS, 0, 1),
+            (DATA, 1, 0),
+            (RST_STREAM, 4, 0),
+        ] {
+            let mut bad = client_start();
+            bad.extend(frame(ty, 0, sid, &vec![0; len]));
+            let mut conn = H2Connection::new(H2Limits::default());
+            let (_, err) = feed_split(&mut conn, Sender::Client, &bad, 100);
+            assert!(
+                matches!(err, Some(H2Error::Protocol(_))),
+                "type {ty}: {err:?}"
+            );
+        }
+    }
+
+    fn open(conn: &mut H2Connection, enc: &mut Encoder, sid: u32, end: bool) -> Vec<Ev> {
+        let req = block(enc, &[(":method", "POST"), (":path", "/mcp")]);
+        let flags = if end { END } else { FLAG_END_HEADERS };
+        feed(conn, Sender::Client, &frame(HEADERS, flags, sid, &req))
+    }
+
+    fn started() -> (H2Connection, Encoder) {
+        let mut conn = H2Connection::new(H2Limits::default());
+        feed(&mut conn, Sender::Client, &client_start());
+        (conn, Encoder::default())
+    }
+
+    #[test]
+    fn rst_stream_delivers_the_partial_body_and_closes_the_stream() {
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, false);
+        feed(&mut conn, Sender::Client, &frame(DATA, 0, 1, b"partial"));
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(RST_STREAM, 0, 1, &[0, 0, 0, 8]),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Body {
+                    stream: 1,
+                    data: b"partial".to_vec(),
+                    truncated: true
+                },
+                Ev::Reset { stream: 1, code: 8 }
+            ]
+        );
+        assert_eq!(conn.open_streams(), 0);
+        // Later frames on it are ignored, but HPACK stays in step.
+        let mut se = Encoder::default();
+        let resp = block(&mut se, &[(":status", "200"), ("x-after", "reset")]);
+        assert!(feed(&mut conn, Sender::Server, &frame(HEADERS, END, 1, &resp)).is_empty());
+        open(&mut conn, &mut enc, 3, true);
+        let resp = block(&mut se, &[(":status", "204"), ("x-after", "reset")]);
+        let ev = feed(&mut conn, Sender::Server, &frame(HEADERS, END, 3, &resp));
+        assert!(
+            matches!(&ev[0], Ev::Head { stream: 3, head } if head.status == 204 && head.header("x-after") == Some("reset"))
+        );
+        assert_eq!(conn.stats().ignored_frames, 1);
+        assert_eq!(conn.stats().streams_reset, 1);
+    }
+
+    #[test]
+    fn goaway_is_reported_and_its_debug_data_skipped() {
+        let (mut conn, _) = started();
+        let mut p = vec![0, 0, 0, 5, 0, 0, 0, 2];
+        p.extend_from_slice(&[b'x'; 100]);
+        let mut s = frame(GOAWAY, 0, 0, &p);
+        s.extend(frame(PING, 0, 0, &[0; 8]));
+        for seg in [1, 10, s.len()] {
+            let mut c = H2Connection::new(H2Limits::default());
+            feed(&mut c, Sender::Client, &client_start());
+            let (ev, err) = feed_split(&mut c, Sender::Server, &s, seg);
+            assert_eq!(err, None);
+            assert_eq!(
+                ev,
+                vec![Ev::GoAway {
+                    last_stream: 5,
+                    code: 2
+                }]
+            );
+            assert_eq!(c.stats().frames[usize::from(PING)], 1);
+        }
+        let (_, err) = feed_split(&mut conn, Sender::Server, &frame(GOAWAY, 0, 0, &[0; 7]), 64);
+        assert_eq!(err, Some(H2Error::BadFrame("GOAWAY")));
+    }
+
+    #[test]
+    fn push_promise_carries_a_request_and_opens_the_promised_stream() {
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, true);
+        let mut se = Encoder::default();
+        let pushed = block(
+            &mut se,
+            &[
+                (":method", "GET"),
+                (":path", "/style.css"),
+                (":authority", "a.example"),
+            ],
+        );
+        let mut p = vec![0, 0, 0, 2];
+        p.extend_from_slice(&pushed);
+        let mut s = frame(PUSH_PROMISE, FLAG_END_HEADERS, 1, &p);
+        let resp = block(&mut se, &[(":status", "200")]);
+        s.extend(frame(HEADERS, FLAG_END_HEADERS, 2, &resp));
+        s.extend(frame(DATA, FLAG_END_STREAM, 2, b"body{}"));
+        let ev = feed(&mut conn, Sender::Server, &s);
+        let [
+            Ev::PushPromise {
+                stream: 1,
+                promised: 2,
+                head,
+            },
+            Ev::Head { stream: 2, .. },
+            Ev::Body { stream: 2, .. },
+            Ev::MessageEnd { stream: 2 },
+        ] = &ev[..]
+        else {
+            panic!("{ev:?}");
+        };
+        assert_eq!(head.target(), "/style.css");
+        assert_eq!(head.header("host"), Some("a.example"));
+        // The promised stream is done in both directions.
+        assert_eq!(conn.open_streams(), 1);
+        // A client may not push.
+        let mut conn = H2Connection::new(H2Limits::default());
+        let mut c = client_start();
+        c.extend(frame(
+            PUSH_PROMISE,
+            FLAG_END_HEADERS,
+            1,
+            &[0, 0, 0, 2, 0x82],
+        ));
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 100);
+        assert!(matches!(err, Some(H2Error::Protocol(_))));
+    }
+
+    #[test]
+    fn trailers_interim_heads_and_event_streams() {
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, true);
+        let mut se = Encoder::default();
+        let mut s = frame(
+            HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &block(&mut se, &[(":status", "103"), ("link", "</a>")]),
+        );
+        s.extend(frame(
+            HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &block(
+                &mut se,
+                &[(":status", "200"), ("content-type", "text/event-stream")],
+            ),
+        ));
+        s.extend(frame(DATA, 0, 1, b"data: {\"a\":1}\n\n"));
+        s.extend(frame(DATA, 0, 1, b"data: 2\n\n"));
+        s.extend(frame(
+            HEADERS,
+            END,
+            1,
+            &block(&mut se, &[("grpc-status", "0")]),
+        ));
+        let ev = feed(&mut conn, Sender::Server, &s);
+        let [
+            Ev::Head { head: h1, .. },
+            Ev::Head { head: h2, .. },
+            Ev::StreamData { stream: 1, data },
+            Ev::Trailers { stream: 1, head: t },
+            Ev::MessageEnd { stream: 1 },
+        ] = &ev[..]
+        else {
+            panic!("{ev:?}");
+        };
+        assert_eq!((h1.status, h2.status), (103, 200));
+        assert_eq!(data, b"data: {\"a\":1}\n\ndata: 2\n\n");
+        assert_eq!(t.header("grpc-status"), Some("0"));
+        assert_eq!(conn.stats().trailers, 1);
+        assert_eq!(conn.open_streams(), 0);
+    }
+
+    #[test]
+    fn frames_above_the_receivers_max_frame_size_are_errors() {
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, true);
+        let mut se = Encoder::default();
+        feed(
+            &mut conn,
+            Sender::Server,
+            &frame(
+                HEADERS,
+                FLAG_END_HEADERS,
+                1,
+                &block(&mut se, &[(":status", "200")]),
+            ),
+        );
+        let big = vec![b'a'; 16_385];
+        let (_, err) = feed_split(&mut conn, Sender::Server, &frame(DATA, 0, 1, &big), 16);
+        assert_eq!(
+            err,
+            Some(H2Error::FrameTooLarge {
+                len: 16_385,
+                max: 16_384
+            })
+        );
+        assert_eq!(conn.stats().oversized_frames, 1);
+        assert_eq!(conn.stats().errors, 1);
+        // Once the client allows larger frames, the server may send them,
+        // up to the observer's cap.
+        let limits = H2Limits {
+            max_frame_size: 32_768,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(limits);
+        let mut c = PREFACE.to_vec();
+        c.extend(frame(SETTINGS, 0, 0, &[0, 5, 0, 1, 0, 0]));
+        feed(&mut conn, Sender::Client, &c);
+        open(&mut conn, &mut Encoder::default(), 1, true);
+        let mut se = Encoder::default();
+        let mut s = frame(
+            HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &block(&mut se, &[(":status", "200")]),
+        );
+        s.extend(frame(DATA, FLAG_END_STREAM, 1, &big));
+        let ev = feed(&mut conn, Sender::Server, &s);
+        assert!(
+            matches!(&ev[1], Ev::Body { data, truncated: false, .. } if data.len() == big.len())
+        );
+        let (_, err) = feed_split(
+            &mut conn,
+            Sender::Server,
+            &frame(DATA, 0, 1, &vec![0; 32_769]),
+            4096,
+        );
+        assert_eq!(
+            err,
+            Some(H2Error::FrameTooLarge {
+                len: 32_769,
+                max: 32_768
+            })
+        );
+        // The client's frames are still bounded by the server's default.
+        let mut conn = H2Connection::new(limits);
+        let mut c = client_start();
+        c.extend(frame(DATA, 0, 1, &big));
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 4096);
+        assert!(matches!(err, Some(H2Error::FrameTooLarge { .. })));
+    }
+
+    #[test]
+    fn continuation_floods_are_cut_by_frames_and_by_bytes() {
+        let limits = H2Limits {
+            max_continuation_frames: 4,
+            max_header_block_bytes: 100,
+            ..H2Limits::default()
+        };
+        let mut c = client_start();
+        c.extend(frame(HEADERS, 0, 1, &[0x82]));
+        for _ in 0..5 {
+            c.extend(frame(CONTINUATION, 0, 1, &[]));
+        }
+        let mut conn = H2Connection::new(limits);
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 50);
+        assert_eq!(err, Some(H2Error::TooManyContinuations));
+        assert_eq!(conn.stats().header_block_overflows, 1);
+        let mut c = client_start();
+        c.extend(frame(HEADERS, 0, 1, &[0x82; 60]));
+        c.extend(frame(CONTINUATION, 0, 1, &[0x82; 60]));
+        let mut conn = H2Connection::new(limits);
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 50);
+        assert_eq!(err, Some(H2Error::HeaderBlockTooLarge));
+        // One frame above the block bound is refused from its header alone.
+        let mut c = client_start();
+        c.extend(frame(HEADERS, FLAG_END_HEADERS, 1, &[0x82; 101])[..12].to_vec());
+        let mut conn = H2Connection::new(limits);
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 50);
+        assert_eq!(err, Some(H2Error::HeaderBlockTooLarge));
+        // Another frame inside a block is a protocol error.
+        let mut c = client_start();
+        c.extend(frame(HEADERS, 0, 1, &[0x82]));
+        c.extend(frame(PING, 0, 0, &[0; 8]));
+        let mut conn = H2Connection::new(limits);
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 50);
+        assert!(matches!(err, Some(H2Error::Protocol(_))));
+        let mut c = client_start();
+        c.extend(frame(CONTINUATION, FLAG_END_HEADERS, 1, &[0x82]));
+        let mut conn = H2Connection::new(limits);
+        let (_, err) = feed_split(&mut conn, Sender::Client, &c, 50);
+        assert!(matches!(err, Some(H2Error::Protocol(_))));
+    }
+
+    #[test]
+    fn hpack_table_is_bounded_by_setting_and_cap() {
+        let limits = H2Limits {
+            max_table_size: 8192,
+            ..H2Limits::default()
+        };
+        // The client allows 65536; the server's encoder selects 8192: fine.
+        let mut c = PREFACE.to_vec();
+        c.extend(frame(SETTINGS, 0, 0, &[0, 1, 0, 1, 0, 0]));
+        let mut conn = H2Connection::new(limits);
+        feed(&mut conn, Sender::Client, &c);
+        open(&mut conn, &mut Encoder::default(), 1, true);
+        let mut b = Vec::new();
+        encode_int(&mut b, 0x20, 5, 8192);
+        b.push(0x88);
+        let ev = feed(&mut conn, Sender::Server, &frame(HEADERS, END, 1, &b));
+        assert!(matches!(&ev[0], Ev::Head { head, .. } if head.status == 200));
+        // Above the observer's cap: the connection stops.
+        open(&mut conn, &mut Encoder::default(), 3, true);
+        let mut b = Vec::new();
+        encode_int(&mut b, 0x20, 5, 16384);
+        let (_, err) = feed_split(&mut conn, Sender::Server, &frame(HEADERS, END, 3, &b), 64);
+        assert_eq!(
+            err,
+            Some(H2Error::Hpack(HpackError::TableSizeOverCap(16384, 8192)))
+        );
+        assert_eq!(conn.stats().hpack_table_overflows, 1);
+        assert_eq!(conn.stats().hpack_errors, 1);
+        // Above what the receiver advertised (default 4096).
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, true);
+        let mut b = Vec::new();
+        encode_int(&mut b, 0x20, 5, 4097);
+        let (_, err) = feed_split(&mut conn, Sender::Server, &frame(HEADERS, END, 1, &b), 64);
+        assert_eq!(
+            err,
+            Some(H2Error::Hpack(HpackError::TableSizeUpdate(4097, 4096)))
+        );
+    }
+
+    #[test]
+    fn header_lists_beyond_the_bound_are_truncated_not_fatal() {
+        let limits = H2Limits {
+            max_header_list_bytes: 200,
+            max_headers: 3,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(H2Limits {
+            max_header_list_bytes: 10_000,
+            ..limits
+        });
+        feed(&mut conn, Sender::Client, &client_start());
+        let mut enc = Encoder::default();
+        let fields: Vec<(String, String)> =
+            (0..6).map(|i| (format!("x-{i}"), "v".repeat(10))).collect();
+        let mut list: Vec<(&str, &str)> = vec![(":method", "GET"), (":path", "/")];
+        list.extend(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(HEADERS, END, 1, &block(&mut enc, &list)),
+        );
+        let Ev::Head { head, .. } = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(head.headers().count(), 3);
+        assert_eq!(conn.stats().truncated_header_lists, 1);
+        // Bytes: the pseudo-fields (42 + 38) and two fields of 45 fit in 200.
+        let mut conn = H2Connection::new(H2Limits {
+            max_headers: 100,
+            ..limits
+        });
+        feed(&mut conn, Sender::Client, &client_start());
+        let mut enc = Encoder::default();
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(HEADERS, END, 1, &block(&mut enc, &list)),
+        );
+        let Ev::Head { head, .. } = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(head.headers().count(), 2);
+        assert_eq!(head.method(), "GET");
+    }
+
+    #[test]
+    fn streams_beyond_the_concurrency_bound_are_not_followed() {
+        let limits = H2Limits {
+            max_concurrent_streams: 2,
+            max_total_streams: 5,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(limits);
+        feed(&mut conn, Sender::Client, &client_start());
+        let mut enc = Encoder::default();
+        assert_eq!(open(&mut conn, &mut enc, 1, false).len(), 1);
+        assert_eq!(open(&mut conn, &mut enc, 3, false).len(), 1);
+        assert!(open(&mut conn, &mut enc, 5, false).is_empty());
+        assert_eq!(conn.stats().streams_untracked, 1);
+        // DATA on the untracked stream is ignored.
+        assert!(
+            feed(
+                &mut conn,
+                Sender::Client,
+                &frame(DATA, FLAG_END_STREAM, 5, b"x")
+            )
+            .is_empty()
+        );
+        // Closing one makes room again.
+        feed(&mut conn, Sender::Client, &frame(RST_STREAM, 0, 1, &[0; 4]));
+        assert_eq!(open(&mut conn, &mut enc, 7, false).len(), 1);
+        assert_eq!(open(&mut conn, &mut enc, 9, true).len(), 0);
+        // The sixth stream exceeds the total.
+        let req = block(&mut enc, &[(":method", "GET"), (":path", "/")]);
+        let (_, err) = feed_split(
+            &mut conn,
+            Sender::Client,
+            &frame(HEADERS, END, 11, &req),
+            100,
+        );
+        assert_eq!(err, Some(H2Error::TooManyStreams));
+        assert_eq!(conn.stats().stream_limit_trips, 1);
+    }
+
+    #[test]
+    fn rapid_resets_stop_the_connection() {
+        let limits = H2Limits {
+            max_rapid_resets: 3,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(limits);
+        feed(&mut conn, Sender::Client, &client_start());
+        let mut enc = Encoder::default();
+        let mut c = Vec::new();
+        for i in 0..4u32 {
+            let req = block(&mut enc, &[(":method", "GET"), (":path", "/")]);
+            c.extend(frame(HEADERS, END, 2 * i + 1, &req));
+            c.extend(frame(RST_STREAM, 0, 2 * i + 1, &[0, 0, 0, 8]));
+        }
+        let (ev, err) = feed_split(&mut conn, Sender::Client, &c, 1000);
+        assert_eq!(err, Some(H2Error::RapidReset));
+        assert_eq!(
+            ev.iter().filter(|e| matches!(e, Ev::Reset { .. })).count(),
+            3
+        );
+        assert_eq!(conn.stats().rapid_reset_trips, 1);
+        // Resets after a response head do not count.
+        let (mut conn, mut enc) = started();
+        let mut se = Encoder::default();
+        for i in 0..10u32 {
+            open(&mut conn, &mut enc, 2 * i + 1, true);
+            let resp = block(&mut se, &[(":status", "200")]);
+            feed(
+                &mut conn,
+                Sender::Server,
+                &frame(HEADERS, FLAG_END_HEADERS, 2 * i + 1, &resp),
+            );
+            feed(
+                &mut conn,
+                Sender::Client,
+                &frame(RST_STREAM, 0, 2 * i + 1, &[0, 0, 0, 8]),
+            );
+        }
+        assert_eq!(conn.stats().rapid_resets, 0);
+    }
+
+    #[test]
+    fn bodies_are_bounded_per_stream_and_per_connection() {
+        let limits = H2Limits {
+            max_body_bytes: 10,
+            max_connection_body_bytes: 15,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(limits);
+        feed(&mut conn, Sender::Client, &client_start());
+        let mut enc = Encoder::default();
+        open(&mut conn, &mut enc, 1, false);
+        open(&mut conn, &mut enc, 3, false);
+        feed(&mut conn, Sender::Client, &frame(DATA, 0, 1, &[b'a'; 12]));
+        let held = conn.held_bytes();
+        feed(&mut conn, Sender::Client, &frame(DATA, 0, 3, &[b'b'; 8]));
+        assert!(conn.held_bytes() > held);
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(DATA, FLAG_END_STREAM, 1, &[]),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Body {
+                    stream: 1,
+                    data: vec![b'a'; 10],
+                    truncated: true
+                },
+                Ev::MessageEnd { stream: 1 }
+            ]
+        );
+        // Stream 3 got only what the connection bound left (15 - 10).
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(DATA, FLAG_END_STREAM, 3, &[]),
+        );
+        assert!(matches!(&ev[0], Ev::Body { data, truncated: true, .. } if data.len() == 5));
+        assert_eq!(conn.stats().truncated_bodies, 2);
+        // A gzip bomb stops at the decoded bound.
+        let limits = H2Limits {
+            max_decoded_bytes: 1000,
+            ..H2Limits::default()
+        };
+        let mut conn = H2Connection::new(limits);
+        feed(&mut conn, Sender::Client, &client_start());
+        let req = block(
+            &mut Encoder::default(),
+            &[
+                (":method", "POST"),
+                (":path", "/"),
+                ("content-encoding", "gzip"),
+            ],
+        );
+        feed(
+            &mut conn,
+            Sender::Client,
+            &frame(HEADERS, FLAG_END_HEADERS, 1, &req),
+        );
+        let z = gzip(&vec![b'z'; 100_000]);
+        let ev = feed(
+            &mut conn,
+            Sender::Client,
+            &frame(DATA, FLAG_END_STREAM, 1, &z),
+        );
+        assert!(
+            matches!(&ev[0], Ev::Body { data, truncated: true, .. } if data.len() == 1000),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn errors_stop_both_directions_and_persist() {
+        let mut conn = H2Connection::new(H2Limits::default());
+        let mut out = Vec::new();
+        assert_eq!(
+            conn.feed(Sender::Client, b"GET / HTTP/1.1\r\n", &mut out),
+            Err(H2Error::BadPreface)
+        );
+        assert_eq!(
+            conn.feed(Sender::Server, &frame(PING, 0, 0, &[0; 8]), &mut out),
+            Err(H2Error::BadPreface)
+        );
+        assert_eq!(conn.stats().errors, 1);
+        // An error after progress: consumed bytes returned, error next.
+        let mut conn = H2Connection::new(H2Limits::default());
+        let mut c = client_start();
+        c.extend(frame(PING, 0, 0, &[0; 3]));
+        let n = conn.feed(Sender::Client, &c, &mut out).unwrap();
+        assert_eq!(n, client_start().len());
+        assert_eq!(conn.error(), Some(H2Error::BadFrame("PING")));
+        assert_eq!(
+            conn.feed(Sender::Client, &c[n..], &mut out),
+            Err(H2Error::BadFrame("PING"))
+        );
+        // A gap is final too.
+        let (mut conn, _) = started();
+        conn.on_gap();
+        assert_eq!(
+            conn.feed(Sender::Client, &[0; 9], &mut out),
+            Err(H2Error::Gap)
+        );
+        // A prefix of the preface waits.
+        let mut conn = H2Connection::new(H2Limits::default());
+        assert_eq!(conn.feed(Sender::Client, &PREFACE[..10], &mut out), Ok(0));
+        assert!(looks_like_preface(&PREFACE[..10]));
+        assert!(!looks_like_preface(b"PRI * HTTP/1.1"));
+        assert!(!looks_like_preface(b""));
+    }
+
+    #[test]
+    fn h2c_upgrade_answers_stream_one_and_applies_http2_settings() {
+        let mut req = Head::default();
+        req.set_request_line("POST", "/mcp");
+        req.push_header("Upgrade", "h2c");
+        // SETTINGS_MAX_FRAME_SIZE = 20000, base64url without padding.
+        req.push_header("HTTP2-Settings", "AAUAAE4g");
+        let mut conn = H2Connection::after_upgrade(H2Limits::default(), &req);
+        let mut se = Encoder::default();
+        let mut s = frame(SETTINGS, 0, 0, &[]);
+        s.extend(frame(
+            HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &block(
+                &mut se,
+                &[(":status", "200"), ("content-type", "application/json")],
+            ),
+        ));
+        s.extend(frame(DATA, FLAG_END_STREAM, 1, &vec![b' '; 20_000]));
+        let ev = feed(&mut conn, Sender::Server, &s);
+        assert!(matches!(&ev[0], Ev::Head { stream: 1, head } if head.status == 200));
+        assert!(matches!(&ev[1], Ev::Body { stream: 1, data, .. } if data.len() == 20_000));
+        assert_eq!(ev[2], Ev::MessageEnd { stream: 1 });
+        assert_eq!(conn.open_streams(), 0);
+        // The client then sends its preface and opens stream 3.
+        let mut c = client_start();
+        c.extend(frame(
+            HEADERS,
+            END,
+            3,
+            &block(
+                &mut Encoder::default(),
+                &[(":method", "GET"), (":path", "/x")],
+            ),
+        ));
+        let ev = feed(&mut conn, Sender::Client, &c);
+        assert!(matches!(&ev[0], Ev::Head { stream: 3, .. }));
+    }
+
+    #[test]
+    fn on_close_ends_open_streams_with_truncated_bodies() {
+        let (mut conn, mut enc) = started();
+        open(&mut conn, &mut enc, 1, false);
+        feed(
+            &mut conn,
+            Sender::Client,
+            &frame(DATA, 0, 1, b"{\"jsonrpc\""),
+        );
+        let mut out = Vec::new();
+        conn.on_close(&mut out);
+        assert_eq!(
+            out,
+            vec![
+                Ev::Body {
+                    stream: 1,
+                    data: b"{\"jsonrpc\"".to_vec(),
+                    truncated: true
+                },
+                Ev::MessageEnd { stream: 1 }
+            ]
+        );
+        assert_eq!(conn.open_streams(), 0);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes after a valid start never panic, and the caller's
+        /// unconsumed backlog stays bounded.
+        #[test]
+        fn arbitrary_frames_are_safe(
+            c in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            s in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            seg in 1usize..64,
+        ) {
+            let mut conn = H2Connection::new(H2Limits::default());
+            let mut cb = client_start();
+            cb.extend_from_slice(&c);
+            let _ = feed_split(&mut conn, Sender::Client, &cb, seg);
+            let _ = feed_split(&mut conn, Sender::Server, &s, seg);
+            let mut out = Vec::new();
+            conn.on_close(&mut out);
+        }
+    }
+}
