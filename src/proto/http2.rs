@@ -601,7 +601,7 @@ impl H2Connection {
                     if let Some(h) = self.half_mut(id, from) {
                         h.body.truncated = true;
                     }
-                    self.end_half(id, from, out, out.len());
+                    self.end_half(id, from, None, out, out.len());
                 }
             }
         }
@@ -722,7 +722,7 @@ impl H2Connection {
     ) {
         self.dirs[from.idx()].read = Read::Frame;
         if end_stream {
-            self.end_half(stream, from, out, out_start);
+            self.end_half(stream, from, None, out, out_start);
         }
     }
 
@@ -1115,10 +1115,13 @@ impl H2Connection {
                     }
                     Phase::Open => {
                         bump(&mut stats.trailers);
-                        out.push(H2Event::Trailers {
-                            stream: sid,
-                            head: builder.finish_trailers(),
-                        });
+                        let head = builder.finish_trailers();
+                        if end_stream {
+                            // After the buffered body, which ends here.
+                            self.end_half(sid, from, Some(head), out, out_start);
+                            return Ok(());
+                        }
+                        out.push(H2Event::Trailers { stream: sid, head });
                     }
                     Phase::Ended => {
                         bump(&mut stats.ignored_frames);
@@ -1126,7 +1129,7 @@ impl H2Connection {
                     }
                 }
                 if end_stream {
-                    self.end_half(sid, from, out, out_start);
+                    self.end_half(sid, from, None, out, out_start);
                 }
                 Ok(())
             }
@@ -1264,9 +1267,17 @@ impl H2Connection {
             .saturating_add(b.kept.len().saturating_sub(before));
     }
 
-    /// END_STREAM from `from` on `sid`: deliver the body and `MessageEnd`;
-    /// forget the stream once both directions ended.
-    fn end_half(&mut self, sid: u32, from: Sender, out: &mut Vec<H2Event>, out_start: usize) {
+    /// END_STREAM from `from` on `sid`: deliver the body, the trailers that
+    /// carried the END_STREAM if any, and `MessageEnd`; forget the stream
+    /// once both directions ended.
+    fn end_half(
+        &mut self,
+        sid: u32,
+        from: Sender,
+        trailers: Option<Head>,
+        out: &mut Vec<H2Event>,
+        out_start: usize,
+    ) {
         let limits = self.limits;
         let Some(half) = self.half_mut(sid, from) else {
             return;
@@ -1299,6 +1310,9 @@ impl H2Connection {
             bump(&mut self.stats.truncated_bodies);
         }
         self.deliver_body(sid, body, out, out_start);
+        if let Some(head) = trailers {
+            out.push(H2Event::Trailers { stream: sid, head });
+        }
         out.push(H2Event::MessageEnd { stream: sid });
         self.forget_if_done(sid);
     }
