@@ -59,7 +59,11 @@ pub fn run(data: &[u8]) {
         if pos[i] >= inputs[i].len() {
             i ^= 1;
         }
-        let who = if i == 0 { Sender::Client } else { Sender::Server };
+        let who = if i == 0 {
+            Sender::Client
+        } else {
+            Sender::Server
+        };
         let n = ((x >> 16) as usize % 64 + 1).min(inputs[i].len() - pos[i]);
         let seg = &inputs[i][pos[i]..pos[i] + n];
         pos[i] += n;

@@ -683,7 +683,7 @@ impl H2Connection {
                 let n;
                 let (content, pad) = if content > 0 {
                     n = rest.len().min(content as usize);
-                    self.body_bytes(
+                    self.on_body(
                         from,
                         stream,
                         rest.get(..n).unwrap_or_default(),
@@ -1197,7 +1197,7 @@ impl H2Connection {
     }
 
     /// Body bytes of a DATA frame.
-    fn body_bytes(
+    fn on_body(
         &mut self,
         from: Sender,
         sid: u32,
