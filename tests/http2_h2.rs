@@ -223,8 +223,7 @@ fn recording() -> &'static Vec<(Sender, Vec<u8>)> {
                 .expect("exchange finishes in time");
             server.abort();
         });
-        let out = log.lock().unwrap().clone();
-        out
+        log.lock().unwrap().clone()
     })
 }
 

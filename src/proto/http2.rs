@@ -801,7 +801,7 @@ impl H2Connection {
             WINDOW_UPDATE => check_len(len, 4, "WINDOW_UPDATE")?,
             SETTINGS => {
                 let ack = flags & FLAG_ACK != 0;
-                if (ack && len != 0) || len % 6 != 0 || len_us > MAX_SETTINGS_FRAME {
+                if (ack && len != 0) || !len.is_multiple_of(6) || len_us > MAX_SETTINGS_FRAME {
                     return Err(H2Error::BadFrame("SETTINGS"));
                 }
             }
