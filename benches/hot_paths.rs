@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the per-packet hot path, one group per stage:
-//! link/IP decode, flow lookup, TLS ClientHello, DNS, HTTP request head, the
-//! JSON-RPC prefilter and the MCP classifier, and the whole engine over a real
-//! capture. Inputs are the committed captures and parser test data, so the
-//! numbers follow real traffic, not synthetic best cases.
+//! link/IP decode, flow lookup, TLS ClientHello, DNS, HTTP request head, an
+//! HTTP/2 connection and HPACK blocks, the JSON-RPC prefilter and the MCP
+//! classifier, and the whole engine over a real capture. Inputs are the
+//! committed captures and parser test data, so the numbers follow real
+//! traffic, not synthetic best cases.
 //!
 //!     cargo bench --bench hot_paths                 # all groups
 //!     cargo bench --bench hot_paths -- flow_lookup  # one group
@@ -214,6 +215,92 @@ fn bench_http(c: &mut Criterion) {
     g.finish();
 }
 
+/// Hex to bytes (the RFC 7541 Appendix C blocks below).
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn h2_frame(ty: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[ty, flags]);
+    f.extend_from_slice(&sid.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// RFC 7541 C.4 (Huffman requests) and C.6 (Huffman responses, after a
+/// table size update to 256): real encoder output, dynamic table in use.
+const H2_REQUESTS: [&str; 3] = [
+    "828684418cf1e3c2e5f23a6ba0ab90f4ff",
+    "828684be5886a8eb10649cbf",
+    "828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf",
+];
+const H2_RESPONSES: [&str; 3] = [
+    "3fe101488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff6e919d29ad171863c78f0b97c8e9ae82ae43d3",
+    "4883640effc1c0bf",
+    "88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007",
+];
+
+fn bench_http2(c: &mut Criterion) {
+    use shadowmcp::proto::hpack::HpackDecoder;
+    use shadowmcp::proto::http2::{H2Connection, H2Limits, PREFACE, Sender};
+    // Three streams: a POST with a JSON body, two bodiless GETs.
+    let mut client = PREFACE.to_vec();
+    client.extend(h2_frame(4, 0, 0, &[0, 1, 0, 0, 0x10, 0]));
+    for (i, b) in H2_REQUESTS.iter().enumerate() {
+        let sid = 2 * i as u32 + 1;
+        client.extend(h2_frame(1, if i == 0 { 4 } else { 5 }, sid, &unhex(b)));
+        if i == 0 {
+            client.extend(h2_frame(0, 1, sid, INIT));
+        }
+    }
+    let mut server = h2_frame(4, 0, 0, &[]);
+    for (i, b) in H2_RESPONSES.iter().enumerate() {
+        server.extend(h2_frame(1, 5, 2 * i as u32 + 1, &unhex(b)));
+    }
+    // The input must parse whole: six heads and no error.
+    let mut check = H2Connection::new(H2Limits::default());
+    let mut ev = Vec::new();
+    check
+        .feed(Sender::Client, &client, &mut ev)
+        .expect("client bytes parse");
+    check
+        .feed(Sender::Server, &server, &mut ev)
+        .expect("server bytes parse");
+    assert_eq!(check.stats().heads, 6, "{ev:?}");
+    let mut g = c.benchmark_group("http2");
+    g.throughput(Throughput::Bytes((client.len() + server.len()) as u64));
+    g.bench_function("connection_three_streams", |b| {
+        let mut events = Vec::new();
+        b.iter(|| {
+            let mut conn = H2Connection::new(H2Limits::default());
+            events.clear();
+            let a = conn.feed(Sender::Client, black_box(&client), &mut events);
+            let s = conn.feed(Sender::Server, black_box(&server), &mut events);
+            (a.ok(), s.ok(), events.len())
+        })
+    });
+    let blocks: Vec<Vec<u8>> = H2_RESPONSES.iter().map(|b| unhex(b)).collect();
+    g.throughput(Throughput::Bytes(
+        blocks.iter().map(Vec::len).sum::<usize>() as u64,
+    ));
+    g.bench_function("hpack_huffman_responses", |b| {
+        b.iter(|| {
+            let mut d = HpackDecoder::new(4096);
+            let mut n = 0usize;
+            for blk in &blocks {
+                let _ = d.decode(black_box(blk), |name, value| n += name.len() + value.len());
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
 fn bench_mcp(c: &mut Criterion) {
     let sigs = signatures();
     let pre = Prefilter::new();
@@ -381,6 +468,7 @@ criterion_group!(
     bench_tls,
     bench_dns,
     bench_http,
+    bench_http2,
     bench_mcp,
     bench_engine
 );

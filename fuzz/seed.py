@@ -143,6 +143,86 @@ def frame_seeds(linktype, frames, name):
     return {k: b"".join(v[s] for s in sorted(v)) for k, v in streams.items()}, datagrams
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ty, flags, sid, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ty, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(name, value):
+    """Literal without indexing, new name, no Huffman (RFC 7541 §6.2.2)."""
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def hpack_indexing(name, value):
+    """Literal with incremental indexing, new name (§6.2.1)."""
+    return b"\x40" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def http2_capture_seeds(streams):
+    """Capture streams that begin with the HTTP/2 client preface, with the
+    server's bytes."""
+    for key, data in streams.items():
+        if data.startswith(H2_PREFACE):
+            rev = streams.get((key[2], key[3], key[0], key[1]), b"")
+            client = data[:0xFFFF]
+            put("http2", bytes([0, 5]) + struct.pack(">H", len(client)) + client + rev)
+
+
+def http2_seeds():
+    """Hand-built HTTP/2 connections covering every frame type, and HPACK
+    blocks (RFC 7541 Appendix C)."""
+    req = (b"\x83\x86" + hpack_literal(b":path", b"/mcp") +
+           hpack_indexing(b":authority", b"mcp.example.com") +
+           hpack_literal(b"content-type", b"application/json") +
+           hpack_indexing(b"mcp-protocol-version", b"2025-06-18"))
+    body = b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}'
+    c = h2_frame(4, 0, 0, b"\x00\x01\x00\x00\x10\x00\x00\x05\x00\x00\x40\x00")
+    c += h2_frame(8, 0, 0, b"\x00\x01\x00\x00")
+    c += h2_frame(1, 4, 1, req) + h2_frame(0, 1, 1, body)
+    # Stream 3: padded and prioritised, in three pieces, then reset.
+    req3 = b"\x82\x86\x84\xbe\xbf"  # GET http / + the two indexed fields
+    c += h2_frame(1, 0x28, 3, b"\x02" + b"\x00\x00\x00\x00\x10" + req3[:2] + b"\x00\x00")
+    c += h2_frame(9, 0, 3, req3[2:4]) + h2_frame(9, 4, 3, req3[4:])
+    c += h2_frame(0, 8, 3, b"\x03abc\x00\x00\x00") + h2_frame(3, 0, 3, b"\x00\x00\x00\x08")
+    c += h2_frame(2, 0, 5, b"\x00\x00\x00\x03\x20") + h2_frame(6, 0, 0, b"\x00" * 8)
+    c += h2_frame(0xfa, 0, 0, b"ext")
+    resp = (b"\x88" + hpack_indexing(b"content-type", b"text/event-stream") +
+            hpack_literal(b"mcp-session-id", b"s-1"))
+    srv = h2_frame(4, 0, 0, b"\x00\x03\x00\x00\x00\x64") + h2_frame(4, 1, 0, b"")
+    srv += h2_frame(1, 4, 1, resp)
+    srv += h2_frame(0, 0, 1, b'data: {"jsonrpc":"2.0","id":0,"result":{}}\n\n')
+    srv += h2_frame(1, 5, 1, hpack_literal(b"x-trailer", b"1"))
+    srv += h2_frame(5, 4, 1, b"\x00\x00\x00\x02" + b"\x82\x87\x85" + hpack_literal(b":authority", b"a"))
+    srv += h2_frame(1, 4, 2, b"\x88\x5f\x87\x49\x7c\xa5\x8a\xe8\x19\xaa")  # Huffman text/html
+    srv += h2_frame(0, 1, 2, b"<p>")
+    srv += h2_frame(6, 1, 0, b"\x00" * 8) + h2_frame(7, 0, 0, b"\x00\x00\x00\x03\x00\x00\x00\x00debug")
+    for flags, client in ((0, H2_PREFACE + c), (4, c), (6, c), (9, H2_PREFACE + c), (1, H2_PREFACE + c)):
+        put("http2", bytes([flags, 3]) + struct.pack(">H", len(client)) + client + srv)
+    # HPACK: RFC 7541 Appendix C, C.5/C.6 after a size update to 256.
+    c2 = ["400a637573746f6d2d6b65790d637573746f6d2d686561646572", "040c2f73616d706c652f70617468",
+          "100870617373776f726406736563726574", "82"]
+    c3 = ["828684410f7777772e6578616d706c652e636f6d", "828684be58086e6f2d6361636865",
+          "828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565"]
+    c4 = ["828684418cf1e3c2e5f23a6ba0ab90f4ff", "828684be5886a8eb10649cbf",
+          "828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf"]
+    c5 = ["3fe1014803333032580770726976617465611d4d6f6e2c203231204f637420323031332032303a31333a323120474d546e1768747470733a2f2f7777772e6578616d706c652e636f6d",
+          "4803333037c1c0bf",
+          "88c1611d4d6f6e2c203231204f637420323031332032303a31333a323220474d54c05a04677a69707738666f6f3d4153444a4b48514b425a584f5157454f50495541585157454f49553b206d61782d6167653d333630303b2076657273696f6e3d31"]
+    c6 = ["3fe101488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff6e919d29ad171863c78f0b97c8e9ae82ae43d3",
+          "4883640effc1c0bf",
+          "88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007"]
+    for blocks in (c2, c3, c4, c5, c6):
+        seed = bytes([0x80 | 64])
+        for b in blocks:
+            raw = bytes.fromhex(b)
+            seed += struct.pack(">H", len(raw)) + raw
+        put("hpack", seed)
+    put("hpack", bytes([4]) + struct.pack(">H", len(req)) + req + struct.pack(">H", len(resp)) + resp)
+
+
 def main():
     for path in sorted(glob.glob(os.path.join(ROOT, "pcaps", "*.pcap"))):
         with open(path, "rb") as f:
@@ -151,6 +231,7 @@ def main():
         if linktype is None:
             continue
         streams, datagrams = frame_seeds(linktype, frames, path)
+        http2_capture_seeds(streams)
         for key, data in streams.items():
             rev = streams.get((key[2], key[3], key[0], key[1]), b"")
             if data[:1] == b"\x16":
@@ -183,6 +264,7 @@ def main():
                 for d in dgrams[:4]:
                     rec += struct.pack(">H", len(d)) + d
                 put("quic_initial", rec)
+    http2_seeds()
     # Sealed-mode QUIC seeds: CRYPTO frames carrying real ClientHellos, whole
     # and split in two out of order.
     tls_dir = os.path.join(OUT, "tls_message")

@@ -1132,6 +1132,54 @@ pub fn codings_supported(head: &Head) -> bool {
         && chain.len() + te.codings.len() <= MAX_CODINGS
 }
 
+/// What [`ContentDecoder::for_head`] found in a head's Content-Encoding.
+#[derive(Debug)]
+pub enum ContentCoding {
+    /// No coding, or only `identity`: the body is used as is.
+    Identity,
+    /// gzip/deflate layers this decoder undoes.
+    Decode(ContentDecoder),
+    /// A coding this module does not decode (br, zstd, ...), or more than
+    /// [`MAX_CODINGS`]: the body can only be delivered raw.
+    Unsupported,
+}
+
+/// The Content-Encoding decoder of HTTP/1 bodies for bodies framed by
+/// another protocol (HTTP/2 DATA frames): the same codings, the same
+/// zlib/raw deflate sniffing, the same output bounds. Transfer-Encoding is
+/// not consulted (HTTP/2 has none).
+#[derive(Debug)]
+pub struct ContentDecoder(Decoder);
+
+impl ContentDecoder {
+    /// The decoder for `head`'s Content-Encoding.
+    pub fn for_head(head: &Head) -> ContentCoding {
+        let mut chain = Vec::new();
+        if !collect_codings(head.header_values("content-encoding"), &mut chain) {
+            return ContentCoding::Unsupported;
+        }
+        if chain.is_empty() {
+            ContentCoding::Identity
+        } else {
+            ContentCoding::Decode(Self(Decoder::new(&chain)))
+        }
+    }
+
+    /// Decode more of the body, appending the output to `out`; every layer
+    /// stops at `limit` output bytes in total over the body. Returns false
+    /// once decoding stopped (limit reached, or corrupt data): later input
+    /// is then ignored.
+    pub fn push(&mut self, input: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
+        self.0.push(input, limit, out)
+    }
+
+    /// End of the body: flush the last output. Returns false if decoding
+    /// had stopped or a compressed stream was incomplete or corrupt.
+    pub fn finish(&mut self, limit: usize, out: &mut Vec<u8>) -> bool {
+        self.0.finish(limit, out)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Head parsing
 // ---------------------------------------------------------------------------

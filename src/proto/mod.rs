@@ -4,7 +4,9 @@
 
 pub mod dns;
 pub mod host;
+pub mod hpack;
 pub mod http1;
+pub mod http2;
 pub mod ja4;
 pub mod quic;
 pub mod sse;
