@@ -36,7 +36,7 @@ pub struct CounterDef {
 }
 
 /// The lines of the analyze summary, by index of [`CounterDef::summary`].
-pub const SUMMARY_LINES: [&str; 4] = ["packets", "flows", "names", "content"];
+pub const SUMMARY_LINES: [&str; 5] = ["packets", "flows", "names", "content", "http2"];
 
 macro_rules! counters {
     ($(
@@ -126,6 +126,39 @@ counters! {
     websocket_messages: Total, metric Some((PARSER_MESSAGES, Some("websocket"))), summary Some((3, "websocket messages"));
     websocket_errors: Total, metric Some((PARSER_ERRORS, Some("websocket"))), summary Some((3, "websocket errors"));
     mcp_sessions_confirmed: Total, metric Some((MCP_SESSIONS, None)), summary Some((3, "mcp sessions"));
+    /// Connections parsed as HTTP/2 (prior knowledge or h2c upgrade).
+    http2_connections: Total, metric Some((HTTP2_CONNECTIONS, None)), summary Some((4, "http2 connections"));
+    /// HTTP/2 streams opened by clients or promised by servers.
+    http2_streams: Total, metric Some((HTTP2_STREAMS, None)), summary Some((4, "http2 streams"));
+    /// HTTP/2 heads (requests, responses, pushed requests).
+    http2_heads: Total, metric Some((PARSER_MESSAGES, Some("http2"))), summary Some((4, "http2 heads"));
+    /// HTTP/2 connections whose parsing stopped on an error.
+    http2_errors: Total, metric Some((PARSER_ERRORS, Some("http2"))), summary Some((4, "http2 errors"));
+    http2_frames_data: Total, metric Some((HTTP2_FRAMES, Some("data"))), summary None;
+    http2_frames_headers: Total, metric Some((HTTP2_FRAMES, Some("headers"))), summary None;
+    http2_frames_priority: Total, metric Some((HTTP2_FRAMES, Some("priority"))), summary None;
+    http2_frames_rst_stream: Total, metric Some((HTTP2_FRAMES, Some("rst_stream"))), summary None;
+    http2_frames_settings: Total, metric Some((HTTP2_FRAMES, Some("settings"))), summary None;
+    http2_frames_push_promise: Total, metric Some((HTTP2_FRAMES, Some("push_promise"))), summary None;
+    http2_frames_ping: Total, metric Some((HTTP2_FRAMES, Some("ping"))), summary None;
+    http2_frames_goaway: Total, metric Some((HTTP2_FRAMES, Some("goaway"))), summary None;
+    http2_frames_window_update: Total, metric Some((HTTP2_FRAMES, Some("window_update"))), summary None;
+    http2_frames_continuation: Total, metric Some((HTTP2_FRAMES, Some("continuation"))), summary None;
+    http2_frames_unknown: Total, metric Some((HTTP2_FRAMES, Some("unknown"))), summary None;
+    /// New streams not followed: the connection had its maximum open.
+    http2_streams_untracked: Total, metric Some((HTTP2_LIMITS, Some("concurrent_streams"))), summary Some((4, "streams over the concurrent limit")), only_if_set;
+    /// Frames above the frame size bound (the connection stops).
+    http2_oversized_frames: Total, metric Some((HTTP2_LIMITS, Some("frame_size"))), summary Some((4, "oversized frames")), only_if_set;
+    /// Header blocks over their byte or CONTINUATION bound (CONTINUATION
+    /// flood; the connection stops).
+    http2_header_block_overflows: Total, metric Some((HTTP2_LIMITS, Some("header_block"))), summary Some((4, "header blocks over the bound")), only_if_set;
+    /// HPACK table size updates above the table bound.
+    http2_hpack_table_overflows: Total, metric Some((HTTP2_LIMITS, Some("hpack_table"))), summary Some((4, "hpack tables over the bound")), only_if_set;
+    /// Connections that opened more streams than the total bound.
+    http2_stream_limit_trips: Total, metric Some((HTTP2_LIMITS, Some("total_streams"))), summary Some((4, "connections over the stream bound")), only_if_set;
+    /// Connections whose client reset too many streams before their
+    /// response (rapid reset).
+    http2_rapid_reset_trips: Total, metric Some((HTTP2_LIMITS, Some("rapid_reset"))), summary Some((4, "rapid resets")), only_if_set;
 }
 
 impl Stats {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pending/curl-h2c-upgrade: curl --http2 on http:// offers "Upgrade: h2c" on
+# curl-h2c-upgrade: curl --http2 on http:// offers "Upgrade: h2c" on
 # its first request, a POST carrying an MCP initialize body.
 #  * port 8781: nghttpx (nghttp2's reverse proxy, cleartext frontend) accepts
 #    the upgrade after reading the body: 101, then the initialize result comes
@@ -33,4 +33,4 @@ echo
 curl "\${H[@]}" --data-binary '$INIT' http://127.0.0.1:$DIRECT/mcp
 echo
 CLIENT
-"$SCRIPTS/capture.sh" pending/curl-h2c-upgrade "tcp port $FRONT or tcp port $DIRECT" -- bash "$WORK/client.sh"
+"$SCRIPTS/capture.sh" curl-h2c-upgrade "tcp port $FRONT or tcp port $DIRECT" -- bash "$WORK/client.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pending/grpc-h2c-negative: gRPC over cleartext HTTP/2 (grpcio server and
+# grpc-h2c-negative: gRPC over cleartext HTTP/2 (grpcio server and
 # client, insecure channel = h2c prior knowledge): one unary call
 # /acme.toolbox.v1.Toolbox/ListTools and one server-streaming call
 # /acme.toolbox.v1.Toolbox/WatchStock (3 messages). Not MCP: protobuf bodies,
@@ -10,5 +10,5 @@ PORT=8785
   "$SCRIPTS/py/proto/toolbox.proto"
 start_server grpc-h2c-negative "$PYH2" "$SCRIPTS/py/grpc_toolbox.py" "$WORK" server $PORT
 wait_port 127.0.0.1 $PORT
-"$SCRIPTS/capture.sh" pending/grpc-h2c-negative "tcp port $PORT" -- \
+"$SCRIPTS/capture.sh" grpc-h2c-negative "tcp port $PORT" -- \
   "$PYH2" "$SCRIPTS/py/grpc_toolbox.py" "$WORK" client $PORT

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pending/h2-prior-knowledge-negative: cleartext HTTP/2 that is not MCP, to
+# h2-prior-knowledge-negative: cleartext HTTP/2 that is not MCP, to
 # hypercorn serving a plain site (py/hypercorn_server.py --app plain):
 #  1. curl --http2-prior-knowledge: GET / (HTML), GET /api/items (JSON),
 #     POST /rpc Ethereum JSON-RPC eth_blockNumber, POST /v1/chat/completions
@@ -29,4 +29,4 @@ nghttp -n -t 10 $U/ $U/api/items
 nghttp -n -u -t 10 $U/
 h2load -n 4 -c 1 -m 1 -t 1 -T 10 $U/api/items | grep -E 'requests|status codes'
 CLIENT
-"$SCRIPTS/capture.sh" pending/h2-prior-knowledge-negative "tcp port $PORT" -- bash "$WORK/client.sh"
+"$SCRIPTS/capture.sh" h2-prior-knowledge-negative "tcp port $PORT" -- bash "$WORK/client.sh"

@@ -23,6 +23,8 @@ pub(super) struct Conversation {
     pub(super) request: Option<Head>,
     pub(super) legacy_sse: bool,
     pub(super) websocket: bool,
+    /// Carried by HTTP/2.
+    pub(super) http2: bool,
     /// The known-server path check ran (once per connection).
     pub(super) host_checked: bool,
     pub(super) counted: bool,
@@ -64,6 +66,8 @@ pub(super) fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut C
         Transport::Websocket
     } else if conv.legacy_sse {
         Transport::Sse
+    } else if conv.http2 {
+        Transport::Http2
     } else {
         Transport::StreamableHttp
     };

@@ -2,7 +2,7 @@
 //! the client's first bytes (the server's are never needed: every protocol
 //! parsed over TCP starts with the client), whatever the port.
 
-use crate::proto::{http1, tls};
+use crate::proto::{http1, http2, tls};
 
 /// Empty-line bytes tolerated before an HTTP request.
 const MAX_LEADING_BLANK: usize = 64;
@@ -17,6 +17,8 @@ const PROBE_BYTES: usize = 8;
 pub(super) enum Choice {
     Tls,
     Http,
+    /// The HTTP/2 client preface (prior knowledge, or a decrypted mirror).
+    Http2,
     Dns,
     /// Nothing we parse.
     Nothing,
@@ -26,6 +28,11 @@ pub(super) enum Choice {
 /// (to a server on `server_port`); `None` while more bytes could change the
 /// answer.
 pub(super) fn choose(probe: &[u8], server_port: u16) -> Option<Choice> {
+    // The preface starts like an HTTP/1 request line (`PRI * HTTP/2.0`):
+    // tell them apart first, on the whole preface.
+    if http2::looks_like_preface(probe) {
+        return (probe.len() >= http2::PREFACE.len()).then_some(Choice::Http2);
+    }
     // HTTP allows empty lines before a request (RFC 9112 §2.2); look past
     // a bounded run of them so they cannot hide the method.
     let blank = probe

@@ -64,7 +64,7 @@ pub mod names;
 pub use names::*;
 
 /// Protocol label values of the parser families, in export order.
-pub const PROTOCOLS: [&str; 6] = ["dns", "tls", "quic", "http", "sse", "websocket"];
+pub const PROTOCOLS: [&str; 7] = ["dns", "tls", "quic", "http", "http2", "sse", "websocket"];
 
 // ---------------------------------------------------------------------------
 // Snapshot sources.
@@ -352,13 +352,13 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     Family {
         kind: Kind::Counter,
         name: PARSER_MESSAGES,
-        help: "Messages parsed, by protocol (dns, tls, quic, http, sse, websocket).",
+        help: "Messages parsed, by protocol (dns, tls, quic, http, http2, sse, websocket).",
         labels: &["protocol"],
     },
     Family {
         kind: Kind::Counter,
         name: PARSER_ERRORS,
-        help: "Parse errors, by protocol (dns, tls, quic, http, sse, websocket).",
+        help: "Parse errors, by protocol (dns, tls, quic, http, http2, sse, websocket).",
         labels: &["protocol"],
     },
     Family {
@@ -372,6 +372,30 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
         name: MCP_SESSIONS,
         help: "Flows confirmed as MCP sessions by protocol structure.",
         labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: HTTP2_CONNECTIONS,
+        help: "Connections parsed as HTTP/2 (prior knowledge or an h2c upgrade).",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: HTTP2_STREAMS,
+        help: "HTTP/2 streams opened by clients or promised by servers.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: HTTP2_FRAMES,
+        help: "HTTP/2 frames read, by type (data, headers, …, unknown).",
+        labels: &["type"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: HTTP2_LIMITS,
+        help: "HTTP/2 bounds reached, by bound (concurrent_streams, frame_size, header_block, hpack_table, total_streams, rapid_reset).",
+        labels: &["limit"],
     },
     Family {
         kind: Kind::Counter,

@@ -20,6 +20,8 @@ pub(super) enum Switch {
     Stay,
     /// Both directions upgraded to WebSocket.
     WebSocket,
+    /// `Upgrade: h2c` accepted (101): HTTP/2 from here on.
+    Http2,
     /// A 2xx answer to CONNECT: a tunnel through a proxy.
     Tunnel,
 }
@@ -33,6 +35,8 @@ pub(crate) struct HttpApp {
     pub(super) sse: Option<Box<SseParser>>,
     /// A WebSocket upgrade was requested by the client.
     pub(super) ws_requested: bool,
+    /// An HTTP/2 upgrade (`Upgrade: h2c`) was requested by the client.
+    pub(super) h2c_requested: bool,
     /// `Sec-WebSocket-Extensions` of the 101 response.
     pub(super) ws_extensions: Option<Box<str>>,
     /// Per direction: the parser reported a protocol switch.
@@ -51,6 +55,7 @@ impl HttpApp {
             conv,
             sse: None,
             ws_requested: false,
+            h2c_requested: false,
             ws_extensions: None,
             upgraded: [false, false],
             connect: false,
@@ -88,7 +93,10 @@ impl HttpApp {
     /// (taken out) and whether the Host was checked. `None` otherwise.
     pub(in crate::engine) fn idle_parts(&mut self) -> Option<([HttpIdle; 2], Option<Head>, bool)> {
         let conv = &self.conv;
-        let plain = !(self.ws_requested || self.connect || self.upgraded.contains(&true))
+        let plain = !(self.ws_requested
+            || self.h2c_requested
+            || self.connect
+            || self.upgraded.contains(&true))
             && self.sse.is_none()
             && self.ws_extensions.is_none()
             && conv.session.is_pristine()
@@ -232,10 +240,12 @@ fn request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEv
     match ev {
         HttpEvent::Head(mut head) => {
             ctx.stats.http_requests += 1;
-            h.ws_requested = head.header("upgrade").is_some_and(|u| {
-                u.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
-            });
+            let upgrade_to = |proto: &str| {
+                head.header("upgrade")
+                    .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case(proto)))
+            };
+            h.ws_requested = upgrade_to("websocket");
+            h.h2c_requested = upgrade_to("h2c");
             h.resp.expect_response_to(head.method());
             h.connect = head.method().eq_ignore_ascii_case("CONNECT");
             classifier.inspect_request_head(&head, &mut h.conv.session);
@@ -277,6 +287,7 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
                 h.req.cancel_upgrade();
                 h.upgraded[0] = false;
                 h.ws_requested = false;
+                h.h2c_requested = false;
             }
             let is_sse = head.header("content-type").is_some_and(|ct| {
                 ct.trim_start()
@@ -320,6 +331,7 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
         }
         HttpEvent::MessageEnd => h.sse = None,
         HttpEvent::Upgraded if h.ws_requested => return Switch::WebSocket,
+        HttpEvent::Upgraded if h.h2c_requested => return Switch::Http2,
         HttpEvent::Upgraded if h.connect => return Switch::Tunnel,
         HttpEvent::Upgraded => {}
     }
@@ -327,7 +339,7 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
 }
 
 /// Cleartext request to a known server on one of its published paths.
-fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
+pub(super) fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
     let Some(raw) = conv.raw_host() else {
         return;
     };

@@ -116,17 +116,33 @@ fn count(ctx: &mut Ctx<'_>, h: &mut H2App) {
     let was = std::mem::replace(&mut h.counted, now);
     let d = |a: u32, b: u32| u64::from(a.saturating_sub(b));
     let s = &mut *ctx.stats;
-    for (i, (a, b)) in now.frames.iter().zip(was.frames.iter()).enumerate() {
-        s.add_http2_frames(i, d(*a, *b));
-    }
+    let f = |i: usize| {
+        d(
+            now.frames.get(i).copied().unwrap_or(0),
+            was.frames.get(i).copied().unwrap_or(0),
+        )
+    };
+    // In the order of `http2::FRAME_TYPE_NAMES`.
+    s.http2_frames_data += f(0);
+    s.http2_frames_headers += f(1);
+    s.http2_frames_priority += f(2);
+    s.http2_frames_rst_stream += f(3);
+    s.http2_frames_settings += f(4);
+    s.http2_frames_push_promise += f(5);
+    s.http2_frames_ping += f(6);
+    s.http2_frames_goaway += f(7);
+    s.http2_frames_window_update += f(8);
+    s.http2_frames_continuation += f(9);
+    s.http2_frames_unknown += f(10);
     s.http2_streams += d(now.streams_opened, was.streams_opened);
+    s.http2_heads += d(now.heads, was.heads);
     s.http2_errors += d(now.errors, was.errors);
+    s.http2_streams_untracked += d(now.streams_untracked, was.streams_untracked);
     s.http2_oversized_frames += d(now.oversized_frames, was.oversized_frames);
     s.http2_header_block_overflows += d(now.header_block_overflows, was.header_block_overflows);
-    s.http2_hpack_errors += d(now.hpack_errors, was.hpack_errors);
+    s.http2_hpack_table_overflows += d(now.hpack_table_overflows, was.hpack_table_overflows);
     s.http2_stream_limit_trips += d(now.stream_limit_trips, was.stream_limit_trips);
     s.http2_rapid_reset_trips += d(now.rapid_reset_trips, was.rapid_reset_trips);
-    s.http2_streams_untracked += d(now.streams_untracked, was.streams_untracked);
 }
 
 /// One parser event from the client (`from_client`) or the server.

@@ -8,6 +8,7 @@
 
 pub(super) mod dns;
 pub(super) mod http;
+pub(super) mod http2;
 pub(super) mod quic;
 pub(super) mod tls;
 pub(super) mod websocket;
@@ -15,7 +16,9 @@ pub(super) mod websocket;
 use super::buffer::Next;
 use super::context::{Ctx, FlowMeta};
 use super::probe::{self, Choice};
+use crate::proto::http2::H2Limits;
 use http::{HttpApp, Switch};
+use http2::H2App;
 use websocket::WsApp;
 
 // The HTTP variant is inline on purpose: TcpState lives in its own
@@ -29,6 +32,7 @@ pub(crate) enum TcpApp {
     /// Inline, not boxed: a connection's stream and HTTP state are one
     /// allocation, loaded (and freed) together.
     Http(HttpApp),
+    Http2(Box<H2App>),
     WebSocket(Box<WsApp>),
     Dns,
     Done,
@@ -56,6 +60,16 @@ impl TcpApp {
                     *self = TcpApp::WebSocket(w);
                     return self.replay(ctx, meta, pending);
                 }
+                Switch::Http2 => {
+                    // `Upgrade: h2c` accepted: the upgraded request is
+                    // stream 1, its answer and everything after is HTTP/2.
+                    let request = h.conv.request.clone().unwrap_or_default();
+                    let conv = std::mem::take(&mut h.conv);
+                    let limits = H2Limits::from_http(&ctx.cfg.http);
+                    ctx.stats.http2_connections += 1;
+                    *self = TcpApp::Http2(H2App::upgraded(limits, &request, conv));
+                    return self.replay(ctx, meta, pending);
+                }
                 Switch::Tunnel => {
                     // A proxy tunnel (2xx to CONNECT): whatever the client
                     // sends next (usually a TLS ClientHello) is probed afresh.
@@ -66,6 +80,7 @@ impl TcpApp {
                     return self.replay(ctx, meta, pending);
                 }
             },
+            TcpApp::Http2(h) => http2::data(ctx, meta, dir, data, pending, h),
             TcpApp::WebSocket(w) => {
                 websocket::data(ctx, meta, dir, data, pending, w);
                 Next::Stay
@@ -83,7 +98,7 @@ impl TcpApp {
     pub(super) fn gap(&mut self, dir: usize, pending: &mut [Vec<u8>; 2]) {
         match self {
             TcpApp::Http(h) => http::gap(h, dir, pending),
-            TcpApp::Probe | TcpApp::Tls | TcpApp::WebSocket(_) | TcpApp::Dns => {
+            TcpApp::Probe | TcpApp::Tls | TcpApp::Http2(_) | TcpApp::WebSocket(_) | TcpApp::Dns => {
                 *self = TcpApp::Done
             }
             TcpApp::Done => {}
@@ -92,8 +107,10 @@ impl TcpApp {
 
     /// The end of the stream (reassembly already delivered what it held).
     pub(super) fn close(&mut self, ctx: &mut Ctx<'_>, meta: &FlowMeta) {
-        if let TcpApp::Http(h) = self {
-            http::close(ctx, meta, h);
+        match self {
+            TcpApp::Http(h) => http::close(ctx, meta, h),
+            TcpApp::Http2(h) => http2::close(ctx, meta, h),
+            _ => {}
         }
     }
 
@@ -101,6 +118,7 @@ impl TcpApp {
     pub(super) fn held_bytes(&self) -> usize {
         match self {
             TcpApp::Http(h) => h.held_bytes(),
+            TcpApp::Http2(h) => h.held_bytes(),
             TcpApp::WebSocket(w) => w.held_bytes(),
             TcpApp::Probe | TcpApp::Tls | TcpApp::Dns | TcpApp::Done => 0,
         }
@@ -145,6 +163,10 @@ impl TcpApp {
         *self = match choice {
             Choice::Tls => TcpApp::Tls,
             Choice::Http => TcpApp::Http(HttpApp::start(ctx.cfg)),
+            Choice::Http2 => {
+                ctx.stats.http2_connections += 1;
+                TcpApp::Http2(H2App::start(H2Limits::from_http(&ctx.cfg.http)))
+            }
             Choice::Dns => TcpApp::Dns,
             Choice::Nothing => {
                 buf.clear();
