@@ -298,6 +298,8 @@ fn edited_set_without_rebuild_still_matches() {
         context_only: false,
         source: "test".into(),
         note: None,
+        origin: "test".into(),
+        deprecated: false,
     });
     assert!(s.match_host("MCP.new.example").unwrap().exact);
     assert_eq!(
