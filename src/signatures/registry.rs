@@ -41,6 +41,12 @@ pub const MAX_LIST_ROWS: usize = 100_000;
 /// Hosts at least this many publishers (name spaces) share are multi-tenant
 /// platforms rather than one vendor's server.
 pub const PLATFORM_PUBLISHERS: usize = 5;
+/// Most distinct paths kept per host; a host publishing more is matched on
+/// any path (`/`).
+pub const MAX_PATHS_PER_HOST: usize = 32;
+/// Longest vendor text kept (registry titles and names are short; the cap
+/// bounds what one entry can put in the overlay).
+pub const MAX_VENDOR_CHARS: usize = 120;
 
 /// Generic hosting suffixes: a deployment's own name below them is kept
 /// whole, and a URL template never becomes a pattern covering all of them.
@@ -557,6 +563,16 @@ fn signature_path(path: &str) -> String {
     if validate_path(path).is_ok() {
         return path.to_string();
     }
+    let cut = cut_path(path);
+    // Whatever the input, the result must load: else any path.
+    if validate_path(&cut).is_ok() {
+        cut
+    } else {
+        "/".to_string()
+    }
+}
+
+fn cut_path(path: &str) -> String {
     let mut out = String::from("/");
     for seg in path.split('/').skip(1) {
         let whole_placeholder = seg.len() > 2
@@ -598,6 +614,8 @@ fn is_local_name(host: &str) -> bool {
 #[derive(Default)]
 struct HostAgg {
     paths: Vec<String>,
+    /// Too many paths: collapsed to `/`.
+    any_path: bool,
     names: BTreeSet<String>,
     namespaces: BTreeSet<String>,
     transports: BTreeSet<String>,
@@ -695,8 +713,12 @@ pub fn build_entries(
             }
             let agg = hosts.entry(host).or_default();
             let p = signature_path(&path);
-            if !agg.paths.contains(&p) {
+            if !agg.any_path && !agg.paths.contains(&p) {
                 agg.paths.push(p);
+                if agg.paths.len() > MAX_PATHS_PER_HOST {
+                    agg.paths = vec!["/".to_string()];
+                    agg.any_path = true;
+                }
             }
             agg.names.insert(e.name.clone());
             agg.namespaces.insert(
@@ -733,15 +755,20 @@ pub fn build_entries(
         let vendor = if publishers >= PLATFORM_PUBLISHERS {
             format!("{host} ({publishers} publishers)")
         } else {
-            let v = first
+            let v: String = first
                 .title
                 .as_deref()
                 .filter(|t| !t.trim().is_empty())
-                .unwrap_or(&first.name);
+                .unwrap_or(&first.name)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_VENDOR_CHARS)
+                .collect();
+            let v = if v.trim().is_empty() { host.clone() } else { v };
             if agg.names.len() > 1 {
                 format!("{v} (+{} more)", agg.names.len() - 1)
             } else {
-                v.to_string()
+                v
             }
         };
         let source_label = agg.sources.iter().next().cloned().unwrap_or_default();
@@ -935,6 +962,70 @@ mod tests {
             assert!(is_local_name(h), "{h}");
         }
         assert!(!is_local_name("mcp.example.com"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever the registry says, the overlay written loads: one hostile
+        /// entry must never block every update.
+        #[test]
+        fn any_entries_render_to_a_loadable_overlay(
+            items in proptest::collection::vec(
+                (
+                    "[a-zA-Z0-9./_ {}-]{0,12}",
+                    proptest::sample::select(vec![
+                        "https://", "http://", "HTTPS://", "ftp://", "{base}", "https://{t}.",
+                    ]),
+                    "[a-zA-Z0-9.{}_:@-]{0,40}",
+                    "[a-zA-Z0-9/{}%?#. _-]{0,60}",
+                    proptest::option::of("[\\x00-\\x7f\\u{e9}\\u{200b}]{0,30}"),
+                    0u8..3,
+                ),
+                0..40,
+            )
+        ) {
+            static BASE: std::sync::OnceLock<SignatureSet> = std::sync::OnceLock::new();
+            let base = BASE.get_or_init(|| SignatureSet::load_curated(None).unwrap());
+            let entries: Vec<RegistryEntry> = items
+                .iter()
+                .map(|(name, scheme, host, path, title, status)| RegistryEntry {
+                    name: name.clone(),
+                    version: Some("1".into()),
+                    title: title.clone(),
+                    status: [Status::Active, Status::Deprecated, Status::Deleted][usize::from(*status)],
+                    remotes: vec![Remote {
+                        transport: "streamable-http".into(),
+                        url: format!("{scheme}{host}{path}"),
+                    }],
+                    source: "prop".into(),
+                    ..RegistryEntry::default()
+                })
+                .collect();
+            let (out, _) = build_entries(&entries, base);
+            let text = render_overlay(&out, "2026-01-01T00:00:00Z", &["prop".into()], "test").unwrap();
+            let mut errors = Vec::new();
+            let mut budget = super::super::overlay::MAX_OVERLAY_ENTRIES;
+            let parsed = super::super::overlay::parse_overlay("p", &text, &mut errors, &mut budget);
+            proptest::prop_assert!(errors.is_empty(), "{:?}\n{}", errors, text);
+            proptest::prop_assert_eq!(parsed.map(|p| p.servers.len()), Some(out.len()));
+        }
+    }
+
+    #[test]
+    fn too_many_paths_collapse_to_any_path() {
+        let base = SignatureSet::load_curated(None).unwrap();
+        let e = RegistryEntry {
+            name: "x/y".into(),
+            remotes: (0..40)
+                .map(|i| Remote {
+                    transport: "sse".into(),
+                    url: format!("https://mcp.many.example/p{i}"),
+                })
+                .collect(),
+            ..RegistryEntry::default()
+        };
+        let (out, _) = build_entries(&[e], &base);
+        assert_eq!(out[0].paths, vec!["/".to_string()]);
     }
 
     #[test]
