@@ -200,6 +200,17 @@ pub(crate) struct ParsedOverlay {
     suppressions: Vec<Suppression>,
 }
 
+/// Check one overlay text as the loader would (alone, without merging):
+/// the number of `[[server]]`/`[[platform]]` entries, or every error.
+pub fn check_overlay_text(name: &str, text: &str) -> Result<usize, Vec<SignatureError>> {
+    let mut errors = Vec::new();
+    let mut budget = MAX_OVERLAY_ENTRIES;
+    match parse_overlay(name, text, &mut errors, &mut budget) {
+        Some(p) if errors.is_empty() => Ok(p.servers.len()),
+        _ => Err(errors),
+    }
+}
+
 /// Parse one overlay text; errors go to `errors`. `budget` is the number of
 /// tables still allowed over all overlays.
 pub(crate) fn parse_overlay(
