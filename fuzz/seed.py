@@ -280,6 +280,15 @@ def main():
     for i, name in enumerate(["manifest.toml", "servers.toml", "platforms.toml",
                               "heuristics.toml", "jsonrpc.toml", "http.toml"]):
         put("signatures_load", bytes([i]) + open(os.path.join(ROOT, "signatures", name), "rb").read())
+    # An overlay in place of the registry snapshot (selector 6).
+    put("signatures_load", bytes([6]) + open(os.path.join(ROOT, "signatures", "registry-snapshot.toml"), "rb").read())
+    put("signatures_load", bytes([6]) + open(os.path.join(ROOT, "deploy", "signatures.d", "organisation.toml.example"), "rb").read())
+    # Registry catalogues: saved pages (even selector), plain lists (odd).
+    for p in [os.path.join(ROOT, "signatures", "tools", "data", "registry-excerpt.json"),
+              os.path.join(ROOT, "tests", "data", "signatures", "overlay-e2e-pages.json")]:
+        put("registry_pages", b"\x00" + open(p, "rb").read())
+    put("registry_pages", b"\x01# urls\nhttps://mcp.a.example/mcp\nhttp://b.example:8080/sse?k=1\n")
+    put("registry_pages", b"\x01name,url\n\"A, Inc.\",https://{t}.a.example/mcp\n")
     for p in glob.glob(os.path.join(ROOT, "deploy", "*.toml")):
         put("config", open(p, "rb").read())
     put("config", b"")

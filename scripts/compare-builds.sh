@@ -13,12 +13,17 @@ out=${1:?usage: compare-builds.sh OUT-DIR BIN [DATA-DIR]}
 bin=$(realpath "${2:?usage: compare-builds.sh OUT-DIR BIN [DATA-DIR]}")
 data=${3:-}
 mkdir -p "$out/pcaps" "$out/suricata" "$out/data"
+# Overlays installed on this machine must not change what is compared.
+overlays=()
+if "$bin" analyze --help | grep -q -- --no-default-overlays; then
+  overlays=(--no-default-overlays)
+fi
 
 run() { # run NAME-PREFIX WORKERS ARGS... CAPTURE
   local prefix=$1 workers=$2
   shift 2
   local rc=0
-  timeout 300 "$bin" analyze --no-progress --workers "$workers" "$@" \
+  timeout 300 "$bin" analyze --no-progress "${overlays[@]}" --workers "$workers" "$@" \
     >"$prefix.w$workers.jsonl" 2>"$prefix.w$workers.err" || rc=$?
   echo "$rc" >"$prefix.w$workers.rc"
 }
@@ -42,7 +47,7 @@ if [ -d "$sv" ]; then
   find "$sv" -type f -name '*.pcap' | sort >"$out/suricata/list"
   : >"$out/suricata/each.jsonl"
   while IFS= read -r f; do
-    timeout 60 "$bin" analyze --no-progress -q "$f" >>"$out/suricata/each.jsonl" 2>/dev/null || echo "rc=$? $f" >>"$out/suricata/each.jsonl"
+    timeout 60 "$bin" analyze --no-progress -q "${overlays[@]}" "$f" >>"$out/suricata/each.jsonl" 2>/dev/null || echo "rc=$? $f" >>"$out/suricata/each.jsonl"
   done <"$out/suricata/list"
 fi
 

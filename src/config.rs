@@ -50,6 +50,12 @@ pub struct DetectionConfig {
     pub signatures: Option<PathBuf>,
     /// Allowlist of sanctioned servers.
     pub allowlist: Option<PathBuf>,
+    /// Signature overlay directories merged after the base set, in order
+    /// (docs/signatures.md); each must exist.
+    pub overlays: Vec<PathBuf>,
+    /// Also read /etc/shadowmcp/signatures.d and
+    /// /var/lib/shadowmcp/signatures.d when they exist.
+    pub default_overlays: bool,
     pub min_confidence: Confidence,
     pub report_sanctioned: bool,
 }
@@ -141,6 +147,8 @@ impl Default for DetectionConfig {
         Self {
             signatures: None,
             allowlist: None,
+            overlays: Vec::new(),
+            default_overlays: true,
             min_confidence: Confidence::Low,
             report_sanctioned: false,
         }

@@ -7,7 +7,7 @@ use shadowmcp::detect::hosts::Detector;
 use shadowmcp::engine::EngineConfig;
 use shadowmcp::findings::aggregate::Confidence;
 use shadowmcp::findings::output::{write_json_lines, write_text};
-use shadowmcp::signatures::{ServerKind, SignatureSet};
+use shadowmcp::signatures::{OverlayDirs, ServerKind, SignatureSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -164,6 +164,8 @@ struct DetectionArgs {
     /// Report only findings at or above this confidence [default: low].
     #[arg(long, value_enum, value_name = "LEVEL")]
     min_confidence: Option<Confidence>,
+    #[command(flatten)]
+    overlays: OverlayArgs,
 }
 
 impl DetectionArgs {
@@ -178,6 +180,10 @@ impl DetectionArgs {
         d.report_sanctioned |= self.report_sanctioned;
         if let Some(c) = self.min_confidence {
             d.min_confidence = c;
+        }
+        d.overlays.extend(self.overlays.overlay.iter().cloned());
+        if self.overlays.no_default_overlays {
+            d.default_overlays = false;
         }
     }
 }
@@ -276,16 +282,85 @@ fn load_config(path: Option<&Path>) -> Result<(Config, String), ExitCode> {
 
 #[derive(Subcommand)]
 enum SignaturesCommand {
-    /// Validate a signature directory; errors are printed as FILE:LINE:COLUMN: message.
+    /// Validate a signature set and its overlays; errors are printed as FILE:LINE:COLUMN: message.
+    #[command(
+        after_help = "Examples:\n  shadowmcp signatures check                 # built-in set + /etc and /var/lib overlays\n  shadowmcp signatures check signatures/ --no-default-overlays\n  shadowmcp signatures check --overlay /etc/shadowmcp/extra.d"
+    )]
     Check {
+        /// Signature directory replacing the built-in set (default: the built-in set).
         #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        overlays: OverlayArgs,
     },
-    /// Print the loaded signature set (built-in unless --signatures is given).
+    /// Print the loaded signature set with the origin of every entry.
     List {
+        /// Signature directory replacing the built-in set.
         #[arg(long, value_name = "DIR")]
         signatures: Option<PathBuf>,
+        #[command(flatten)]
+        overlays: OverlayArgs,
+        /// Print only the host entries, one a line (for counting and diffs).
+        #[arg(long)]
+        hosts: bool,
     },
+    /// Fetch MCP server catalogues (the official MCP Registry by default) and write the
+    /// generated overlay; the previous overlay is kept when anything fails.
+    #[command(
+        after_help = "Exit status: 0 written (or --dry-run), 1 the update failed and the previous overlay is kept.\n\nExamples:\n  shadowmcp signatures update && systemctl reload shadowmcp\n  shadowmcp signatures update --source pages.json --output /var/lib/shadowmcp/signatures.d   # air-gapped copy\n  shadowmcp signatures update --source https://registry.modelcontextprotocol.io/v0.1/servers --source /etc/shadowmcp/catalogue.csv"
+    )]
+    Update(UpdateArgs),
+}
+
+/// Overlay selection shared by the signature-loading commands.
+#[derive(Args, Clone, Default)]
+struct OverlayArgs {
+    /// Overlay directory merged after the base set (repeatable; must exist). See
+    /// signatures/README.md, section Overlays.
+    #[arg(long = "overlay", value_name = "DIR")]
+    overlay: Vec<PathBuf>,
+    /// Do not read /etc/shadowmcp/signatures.d and /var/lib/shadowmcp/signatures.d.
+    #[arg(long)]
+    no_default_overlays: bool,
+}
+
+impl OverlayArgs {
+    fn dirs(&self) -> OverlayDirs {
+        OverlayDirs::from_flags(self.overlay.clone(), self.no_default_overlays)
+    }
+}
+
+#[derive(Args)]
+struct UpdateArgs {
+    /// Registry list URL (cursor pages followed), saved pages (a JSON file holding one page
+    /// or an array of pages), or a plain list (one URL a line, or CSV with a `url` column);
+    /// repeatable. Default: the official MCP Registry.
+    #[arg(long = "source", value_name = "URL|FILE")]
+    sources: Vec<String>,
+    /// Directory of the generated overlay (the file written is registry.toml).
+    #[arg(long, value_name = "DIR", default_value = shadowmcp::signatures::update::DEFAULT_OUTPUT_DIR)]
+    output: PathBuf,
+    /// Timeout of each HTTP request (connect, headers and body).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// Most pages followed per source.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_pages: usize,
+    /// Accept a list with less than half the previous overlay's entries.
+    #[arg(long)]
+    allow_shrink: bool,
+    /// PEM CA bundle replacing the web PKI roots (TLS-inspecting proxy).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Signature directory used to classify hosts (default: the built-in set).
+    #[arg(long, value_name = "DIR")]
+    signatures: Option<PathBuf>,
+    /// Leave out hosts the curated set already attributes (used to build the bundled snapshot).
+    #[arg(long)]
+    exclude_known: bool,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn main() -> ExitCode {
@@ -293,35 +368,28 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Run(args) => run_sensor(args),
-        Command::Signatures(SignaturesCommand::Check { dir }) => match SignatureSet::load_dir(&dir)
-        {
-            Ok(set) => {
-                println!(
-                    "{}: OK — signature set {} with {} servers/platforms, {} MCP methods",
-                    dir.display(),
-                    set.version,
-                    set.servers.len(),
-                    set.jsonrpc.mcp_methods.len()
-                );
+        Command::Signatures(SignaturesCommand::Check { dir, overlays }) => {
+            signatures_check(dir.as_deref(), &overlays)
+        }
+        Command::Signatures(SignaturesCommand::List {
+            signatures,
+            overlays,
+            hosts,
+        }) => match load_signatures_with(signatures.as_deref(), &overlays.dirs()) {
+            Ok(set) if hosts => {
+                let mut out = std::io::stdout().lock();
+                for s in &set.servers {
+                    let _ = writeln!(out, "{}", s.host);
+                }
                 ExitCode::SUCCESS
             }
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                eprintln!("{}: {} error(s)", dir.display(), errors.len());
-                ExitCode::from(EXIT_USAGE)
+            Ok(set) => {
+                print_signatures(&set);
+                ExitCode::SUCCESS
             }
+            Err(code) => code,
         },
-        Command::Signatures(SignaturesCommand::List { signatures }) => {
-            match load_signatures(signatures.as_deref()) {
-                Ok(set) => {
-                    print_signatures(&set);
-                    ExitCode::SUCCESS
-                }
-                Err(code) => code,
-            }
-        }
+        Command::Signatures(SignaturesCommand::Update(args)) => signatures_update(args),
     }
 }
 
@@ -418,12 +486,11 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn load_signatures(dir: Option<&Path>) -> Result<SignatureSet, ExitCode> {
-    let loaded = match dir {
-        Some(d) => SignatureSet::load_dir(d),
-        None => SignatureSet::builtin(),
-    };
-    loaded.map_err(|errors| {
+fn load_signatures_with(
+    dir: Option<&Path>,
+    overlays: &OverlayDirs,
+) -> Result<SignatureSet, ExitCode> {
+    SignatureSet::load_with_overlays(dir, overlays).map_err(|errors| {
         for e in &errors {
             eprintln!("error: {e}");
         }
@@ -431,13 +498,182 @@ fn load_signatures(dir: Option<&Path>) -> Result<SignatureSet, ExitCode> {
     })
 }
 
+fn signatures_check(dir: Option<&Path>, overlays: &OverlayArgs) -> ExitCode {
+    let shown = dir.map_or_else(|| "built-in set".to_owned(), |d| d.display().to_string());
+    match SignatureSet::load_with_overlays_report(dir, &overlays.dirs()) {
+        Ok((set, report)) => {
+            println!(
+                "{shown}: OK — signature set {} with {} servers/platforms, {} MCP methods",
+                set.version,
+                set.servers.len(),
+                set.jsonrpc.mcp_methods.len()
+            );
+            for o in &set.overlays {
+                println!(
+                    "  overlay {}: {} entries, {} added, {} suppressions{}",
+                    o.path,
+                    o.entries,
+                    o.added,
+                    o.suppressions,
+                    o.fetched_at
+                        .as_deref()
+                        .map(|f| format!(", fetched {f}"))
+                        .unwrap_or_default()
+                );
+            }
+            if !report.shadowed.is_empty() {
+                println!(
+                    "  {} overlay entries shadowed by earlier ones (first definition wins)",
+                    report.shadowed.len()
+                );
+            }
+            for n in &report.replaced {
+                println!("  {} replaces {} ({})", n.origin, n.other, n.host);
+            }
+            for n in &report.suppressed {
+                println!("  {} suppressed by {}", n.origin, n.other);
+            }
+            for n in &report.unused_suppressions {
+                eprintln!(
+                    "warning: {}: suppression of `{}` matches no entry",
+                    n.origin, n.host
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{shown}: {} error(s)", errors.len());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Most hosts listed per change kind after an update.
+const MAX_LISTED_CHANGES: usize = 50;
+
+fn signatures_update(args: UpdateArgs) -> ExitCode {
+    use shadowmcp::signatures::update::{UpdateOptions, run};
+    // Classification needs the curated set only (no overlays, no snapshot:
+    // the snapshot is built from this command's output).
+    let base = match SignatureSet::load_curated(args.signatures.as_deref()) {
+        Ok(b) => b,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let opts = UpdateOptions {
+        sources: args.sources,
+        output_dir: args.output,
+        timeout: args.timeout,
+        max_pages: args.max_pages,
+        allow_shrink: args.allow_shrink,
+        ca_file: args.ca_file,
+        exclude_known: args.exclude_known,
+        dry_run: args.dry_run,
+        ..UpdateOptions::default()
+    };
+    match run(&opts, &base) {
+        Ok(s) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}: {} hosts from {} server versions ({} pages/files){}{}",
+                s.path.display(),
+                s.entries,
+                s.versions_read,
+                s.pages,
+                s.previous
+                    .map(|p| format!("; previously {p}"))
+                    .unwrap_or_default(),
+                if s.known > 0 {
+                    format!("; {} already in the curated set left out", s.known)
+                } else {
+                    String::new()
+                }
+            );
+            for (mark, what, list) in [
+                ('+', "added", &s.added),
+                ('-', "removed", &s.removed),
+                ('!', "deprecated", &s.deprecated),
+                ('*', "active again", &s.reactivated),
+            ] {
+                if list.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(out, "{what} ({}):", list.len());
+                for h in list.iter().take(MAX_LISTED_CHANGES) {
+                    let _ = writeln!(out, "  {mark} {h}");
+                }
+                if list.len() > MAX_LISTED_CHANGES {
+                    let _ = writeln!(out, "  … and {} more", list.len() - MAX_LISTED_CHANGES);
+                }
+            }
+            if !s.skipped.is_empty() {
+                let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+                for k in &s.skipped {
+                    *reasons.entry(k.reason.as_str()).or_default() += 1;
+                }
+                let _ = writeln!(out, "left out {} remote URLs:", s.skipped.len());
+                for (r, n) in reasons {
+                    let _ = writeln!(out, "  {n} × {r}");
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                if s.written {
+                    "written; reload the sensor (systemctl reload shadowmcp) to use it"
+                } else {
+                    "dry run: nothing written"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("the previous overlay (if any) is kept unchanged");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn print_signatures(set: &SignatureSet) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "signature set {}", set.version);
+    for o in &set.overlays {
+        let _ = writeln!(
+            out,
+            "overlay {}: {} of {} entries added{}",
+            o.path,
+            o.added,
+            o.entries,
+            o.fetched_at
+                .as_deref()
+                .map(|f| format!(", fetched {f}"))
+                .unwrap_or_default()
+        );
+    }
+    let exact = set
+        .servers
+        .iter()
+        .filter(|s| !shadowmcp::signatures::hostmatch::is_pattern(&s.host))
+        .count();
     let _ = writeln!(
         out,
-        "\n{:<58} {:<9} {:<24} {:<7} PATHS",
-        "HOST", "KIND", "VENDOR", "SHARED"
+        "{} entries: {exact} exact hosts, {} patterns",
+        set.servers.len(),
+        set.servers.len() - exact
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<58} {:<9} {:<24} {:<7} {:<24} ORIGIN",
+        "HOST", "KIND", "VENDOR", "SHARED", "PATHS"
     );
     for s in &set.servers {
         let kind = match s.kind {
@@ -447,12 +683,14 @@ fn print_signatures(set: &SignatureSet) {
         };
         let _ = writeln!(
             out,
-            "{:<58} {:<9} {:<24} {:<7} {}",
+            "{:<58} {:<9} {:<24} {:<7} {:<24} {}{}",
             s.host,
             kind,
             s.vendor,
             if s.shared_host { "yes" } else { "no" },
-            s.paths.join(" ")
+            s.paths.join(" "),
+            s.origin,
+            if s.deprecated { " (deprecated)" } else { "" }
         );
     }
     let _ = writeln!(

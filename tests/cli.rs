@@ -451,3 +451,37 @@ fn run_logs_json_lines() {
         "{err}"
     );
 }
+
+/// `signatures update` writes an overlay from saved registry pages;
+/// `analyze --overlay` then knows the host only the overlay names (a TLS
+/// connection with that SNI becomes a finding naming it).
+#[test]
+fn analyze_uses_an_overlay_written_by_signatures_update() {
+    let dir = tmp("overlay-e2e");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = bin()
+        .args(["signatures", "update", "--source"])
+        .arg(root().join("tests/data/signatures/overlay-e2e-pages.json"))
+        .arg("--output")
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let capture = root().join("pcaps/tls-sni-known.pcap");
+    let names = |extra: &[&std::ffi::OsStr]| {
+        let o = bin()
+            .args(["analyze", "--quiet", "--no-default-overlays"])
+            .args(extra)
+            .arg(&capture)
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        findings(&o)
+            .iter()
+            .filter_map(|f| f["server"]["name"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert!(!names(&[]).iter().any(|n| n == "www.example.org"));
+    let with = names(&["--overlay".as_ref(), dir.as_os_str()]);
+    assert!(with.iter().any(|n| n == "www.example.org"), "{with:?}");
+}

@@ -208,6 +208,7 @@ smoke_tests!(
     pcap_file,
     pipeline,
     quic_initial,
+    registry_pages,
     signatures_load,
     sse,
     tls_message,

@@ -38,6 +38,8 @@ fn detector() -> Arc<Detector> {
             context_only: false,
             source: "test".into(),
             note: None,
+            origin: "test".into(),
+            deprecated: false,
         });
     }
     sigs.rebuild_index();

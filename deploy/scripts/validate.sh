@@ -104,6 +104,18 @@ if have systemd-analyze; then
   if systemd-analyze security --offline=yes "$TMP/shadowmcp.service" >"$TMP/sec" 2>&1; then
     printf '      %s\n' "$(tail -n 1 "$TMP/sec")"
   fi
+  # The signature update service and its timer (verified together: the
+  # timer names the service).
+  upd="$DEPLOY/systemd/shadowmcp-signatures-update.service"
+  if [ -x "$bin" ]; then
+    cp "$upd" "$TMP/shadowmcp-signatures-update.service"
+  else
+    sed "s#^ExecStart=$bin#ExecStart=/bin/true#" "$upd" >"$TMP/shadowmcp-signatures-update.service"
+  fi
+  cp "$DEPLOY/systemd/shadowmcp-signatures-update.timer" "$TMP/"
+  run "systemd-analyze verify shadowmcp-signatures-update.{service,timer}" \
+    systemd-analyze verify --man=no "$TMP/shadowmcp-signatures-update.service" \
+    "$TMP/shadowmcp-signatures-update.timer"
 else
   skip "systemd-analyze verify (systemd-analyze not found)"
 fi

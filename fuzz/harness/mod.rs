@@ -14,6 +14,7 @@ pub mod jsonrpc_mcp;
 pub mod pcap_file;
 pub mod pipeline;
 pub mod quic_initial;
+pub mod registry_pages;
 pub mod signatures_load;
 pub mod sse;
 pub mod tls_message;

@@ -1,6 +1,7 @@
 //! Signature set loading: the input replaces one of the six TOML files of a
-//! copy of the built-in set (byte 0 picks which), then the directory is loaded
-//! with the public loader, as `--signatures DIR` / `signatures check` do.
+//! copy of the built-in set, or is its `registry-snapshot.toml` overlay
+//! (byte 0 picks which), then the directory is loaded with the public
+//! loader, as `--signatures DIR` / `signatures check` do.
 use shadowmcp::signatures::SignatureSet;
 use shadowmcp::signatures::load::FILES;
 use std::path::PathBuf;
@@ -31,12 +32,25 @@ pub fn run(data: &[u8]) {
         return;
     };
     let d = dir();
-    let name = FILES[usize::from(sel) % FILES.len()];
-    let path = d.join(name);
-    let original = std::fs::read(&path).expect("read signature file");
-    std::fs::write(&path, text).expect("write signature file");
-    let result = SignatureSet::load_dir(d);
-    std::fs::write(&path, original).expect("restore signature file");
+    let pick = usize::from(sel) % (FILES.len() + 1);
+    let result = match FILES.get(pick) {
+        Some(name) => {
+            let path = d.join(name);
+            let original = std::fs::read(&path).expect("read signature file");
+            std::fs::write(&path, text).expect("write signature file");
+            let r = SignatureSet::load_dir(d);
+            std::fs::write(&path, original).expect("restore signature file");
+            r
+        }
+        None => {
+            // The optional overlay of a directory.
+            let path = d.join(shadowmcp::signatures::overlay::SNAPSHOT_FILE);
+            std::fs::write(&path, text).expect("write overlay");
+            let r = SignatureSet::load_dir(d);
+            std::fs::remove_file(&path).expect("remove overlay");
+            r
+        }
+    };
     if let Ok(set) = result {
         // A set that loads must answer queries without panicking.
         for host in ["mcp.example.com", "", ".", "a..b", "*.x", "MCP.NOTION.COM."] {

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Convert known-servers.csv (kind=server rows) into signatures/servers.toml.
 
-Usage: import-known-servers.py KNOWN_SERVERS_CSV > signatures/servers.toml
+Usage: import-known-servers.py [KNOWN_SERVERS_CSV] > signatures/servers.toml
+
+KNOWN_SERVERS_CSV defaults to signatures/tools/data/known-servers.csv, the
+committed copy of the research table (its columns and sources are described
+in signatures/tools/data/README.md).
 
 Rows are merged per hostname: paths are the union in order of appearance,
 shared_host is true when any row says "no(shared host; path needed)", sources
@@ -14,7 +18,10 @@ need judgement (context_only, path prefixes); they are skipped here.
 
 import collections
 import csv
+import os
 import sys
+
+DEFAULT_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "known-servers.csv")
 
 SHARED = "no(shared host; path needed)"
 
@@ -44,10 +51,11 @@ def uniq(items):
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    if len(sys.argv) > 2 or sys.argv[1:2] in (["-h"], ["--help"]):
         print(__doc__, file=sys.stderr)
         return 2
-    with open(sys.argv[1], newline="", encoding="utf-8") as f:
+    path = sys.argv[1] if len(sys.argv) == 2 else DEFAULT_CSV
+    with open(path, newline="", encoding="utf-8") as f:
         all_rows = list(csv.DictReader(f))
     rows = [r for r in all_rows if r["kind"].strip() == "server"]
     # A host listed as a platform too (mcp.zapier.com) lives in platforms.toml

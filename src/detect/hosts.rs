@@ -5,7 +5,7 @@
 use super::mcp::McpClassifier;
 use crate::config::DetectionConfig;
 use crate::signatures::allowlist::Allowlist;
-use crate::signatures::{HostMatch, SignatureSet};
+use crate::signatures::{HostMatch, OverlayDirs, SignatureSet};
 
 /// Why signatures or the allowlist could not be loaded: every problem, each
 /// naming its file, line and column.
@@ -52,14 +52,12 @@ impl Detector {
     }
 
     /// The detector a configuration names: its signature directory (or the
-    /// built-in set) and allowlist (or none). Used by `analyze`, by `run` at
+    /// built-in set) with its overlays, and allowlist (or none). Used by `analyze`, by `run` at
     /// start and on every reload.
     pub fn load(cfg: &DetectionConfig) -> Result<Self, LoadErrors> {
-        let sigs = match &cfg.signatures {
-            Some(dir) => SignatureSet::load_dir(dir),
-            None => SignatureSet::builtin(),
-        }
-        .map_err(|e| LoadErrors::of(&e))?;
+        let overlays = OverlayDirs::from_flags(cfg.overlays.clone(), !cfg.default_overlays);
+        let sigs = SignatureSet::load_with_overlays(cfg.signatures.as_deref(), &overlays)
+            .map_err(|e| LoadErrors::of(&e))?;
         let allow = match &cfg.allowlist {
             Some(p) => Allowlist::load(p).map_err(|e| LoadErrors::of(&e))?,
             None => Allowlist::empty(),

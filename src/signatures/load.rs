@@ -54,8 +54,8 @@ struct ManifestToml {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ServerToml {
-    host: Spanned<String>,
+pub(crate) struct ServerToml {
+    pub(crate) host: Spanned<String>,
     vendor: Spanned<String>,
     paths: Vec<Spanned<String>>,
     shared_host: bool,
@@ -64,6 +64,26 @@ struct ServerToml {
     source: Spanned<String>,
     #[serde(default)]
     note: Option<String>,
+    /// `active` (default) or `deprecated` (registry lifecycle status).
+    #[serde(default)]
+    status: Option<Spanned<String>>,
+    /// Overlays only: take over an entry of the same host loaded earlier.
+    #[serde(default)]
+    pub(crate) replace: Option<Spanned<bool>>,
+    // Provenance of generated entries (kept for readers and `signatures
+    // list`; the sensor does not use them).
+    #[serde(default)]
+    #[allow(dead_code)]
+    registry_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    registry_version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    fetched_at: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    updated_at: Option<String>,
     // Documentation-only fields (kept for readers, not used by the sensor).
     #[serde(default)]
     #[allow(dead_code)]
@@ -116,27 +136,27 @@ struct HttpToml {
 // ---------------------------------------------------------------- errors
 
 /// One file's text plus the shared error list.
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-    errors: &'a mut Vec<SignatureError>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
+    pub(crate) errors: &'a mut Vec<SignatureError>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         push_error(self.errors, self.file, self.text, span, message.into());
     }
 
-    fn err_at<T>(&mut self, v: &Spanned<T>, message: impl Into<String>) {
+    pub(crate) fn err_at<T>(&mut self, v: &Spanned<T>, message: impl Into<String>) {
         self.err(Some(v.span()), message);
     }
 
-    fn toml_err(&mut self, e: &toml::de::Error) {
+    pub(crate) fn toml_err(&mut self, e: &toml::de::Error) {
         self.err(e.span(), e.message().trim_end().to_string());
     }
 }
 
-fn push_error(
+pub(crate) fn push_error(
     errors: &mut Vec<SignatureError>,
     file: &str,
     text: &str,
@@ -190,7 +210,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 // ---------------------------------------------------------------- loading
 
 /// Read one file with the size cap.
-fn read_capped(path: &Path) -> Result<String, String> {
+pub(crate) fn read_capped(path: &Path) -> Result<String, String> {
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "missing file (every signature file is required)".to_string()
@@ -366,6 +386,9 @@ fn load_servers(
             }
             match ServerToml::deserialize(ValueDeserializer::from(item)) {
                 Ok(s) => {
+                    if let Some(r) = &s.replace {
+                        cx.err_at(r, "`replace` is only meaningful in overlay files");
+                    }
                     if let Some(server) = check_server(cx, s, kind, seen) {
                         set.servers.push(server);
                     }
@@ -409,7 +432,7 @@ fn check_manifest(cx: &mut Ctx<'_>, m: &ManifestToml) {
     }
 }
 
-fn check_server(
+pub(crate) fn check_server(
     cx: &mut Ctx<'_>,
     s: ServerToml,
     kind: ServerKind,
@@ -460,7 +483,20 @@ fn check_server(
             }
         }
     }
+    let deprecated = match s.status.as_ref().map(|v| v.get_ref().as_str()) {
+        None | Some("active") => false,
+        Some("deprecated") => true,
+        Some(other) => {
+            let msg = format!("status must be `active` or `deprecated`, not `{other}`");
+            if let Some(st) = &s.status {
+                cx.err_at(st, msg);
+            }
+            ok = false;
+            false
+        }
+    };
     let host = host?;
+    let (line, _) = line_col(cx.text, s.host.span().start);
     ok.then(|| KnownServer {
         host,
         vendor: s.vendor.into_inner(),
@@ -470,6 +506,8 @@ fn check_server(
         context_only: s.context_only,
         source: s.source.into_inner(),
         note: s.note.filter(|n| !n.trim().is_empty()),
+        origin: format!("{}:{line}", cx.file),
+        deprecated,
     })
 }
 

@@ -126,8 +126,19 @@ fn builtin_is_the_checked_in_directory() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("signatures");
     let a = SignatureSet::load_dir(&dir).unwrap();
     let b = builtin();
-    assert_eq!(a.servers, b.servers);
+    // Same entries; origins differ only in the directory part.
+    let strip = |s: &SignatureSet| -> Vec<KnownServer> {
+        s.servers
+            .iter()
+            .map(|k| KnownServer {
+                origin: k.origin.rsplit('/').next().unwrap_or("").to_string(),
+                ..k.clone()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
     assert_eq!(a.version, b.version);
+    assert!(b.servers.iter().all(|k| k.origin.starts_with("<builtin>/")));
 }
 
 #[test]
@@ -298,6 +309,8 @@ fn edited_set_without_rebuild_still_matches() {
         context_only: false,
         source: "test".into(),
         note: None,
+        origin: "test".into(),
+        deprecated: false,
     });
     assert!(s.match_host("MCP.new.example").unwrap().exact);
     assert_eq!(
@@ -353,6 +366,7 @@ impl Fixture {
         for ((_, text), name) in BUILTIN.iter().zip(FILES) {
             std::fs::write(dir.join(name), text).unwrap();
         }
+        std::fs::write(dir.join(overlay::SNAPSHOT_FILE), BUILTIN_SNAPSHOT.1).unwrap();
         Fixture { dir }
     }
 
@@ -580,4 +594,269 @@ fn truncated_files_never_panic() {
             let _ = load::load_texts(&files, Vec::new());
         }
     }
+}
+
+// ------------------------------------------------------------ overlays
+
+/// A scratch directory of overlay files.
+struct OverlayDir(PathBuf);
+
+impl OverlayDir {
+    fn new(tag: &str, files: &[(&str, &str)]) -> OverlayDir {
+        let dir = std::env::temp_dir().join(format!("shadowmcp-ovl-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        OverlayDir(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for OverlayDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn server_toml(host: &str, vendor: &str, extra: &str) -> String {
+    format!(
+        "[[server]]\nhost = \"{host}\"\nvendor = \"{vendor}\"\npaths = [\"/mcp\"]\nshared_host = false\nsource = \"test\"\n{extra}\n"
+    )
+}
+
+fn dirs(org: &OverlayDir, extra: &[&OverlayDir], generated: &OverlayDir) -> OverlayDirs {
+    OverlayDirs {
+        organisation: Some(org.0.clone()),
+        extra: extra.iter().map(|d| d.0.clone()).collect(),
+        generated: Some(generated.0.clone()),
+    }
+}
+
+#[test]
+fn overlays_merge_in_order_first_definition_wins() {
+    let org = OverlayDir::new(
+        "org",
+        &[
+            // name order: a.toml before b.toml
+            ("b.toml", &server_toml("mcp.org.example", "Org B", "")),
+            (
+                "a.toml",
+                &(server_toml("mcp.notion.com", "Not Notion", "")
+                    + &server_toml("api.githubcopilot.com", "Copilot here", "replace = true")),
+            ),
+            (".hidden.toml", "this is not TOML ["),
+            ("README.txt", "not an overlay"),
+        ],
+    );
+    let extra = OverlayDir::new(
+        "extra",
+        &[("x.toml", &server_toml("mcp.org.example", "Extra", ""))],
+    );
+    let generated = OverlayDir::new(
+        "gen",
+        &[(
+            "registry.toml",
+            &("[overlay]\ngenerated = true\nentries = 4\n".to_string()
+                + &server_toml("radar2.mcp.cloudflare.com", "Gen CF", "")
+                + &server_toml("thing.vercel.app", "Gen Vercel", "")
+                + &server_toml("mcp.gen.example", "Gen", "status = \"deprecated\"")
+                + &server_toml("mcp.org.example", "Gen Org", "")),
+        )],
+    );
+    let (s, report) =
+        SignatureSet::load_with_overlays_report(None, &dirs(&org, &[&extra], &generated)).unwrap();
+    let m = |h: &str| s.match_host(h).unwrap().server;
+    // Base wins over a later plain entry; `replace` takes over.
+    assert_eq!(m("mcp.notion.com").vendor, "Notion");
+    assert_eq!(m("api.githubcopilot.com").vendor, "Copilot here");
+    assert!(!m("api.githubcopilot.com").shared_host);
+    assert_eq!(
+        m("api.githubcopilot.com").origin,
+        format!("{}:9", org.file("a.toml"))
+    );
+    // The organisation's directory before --overlay before generated.
+    assert_eq!(m("mcp.org.example").vendor, "Org B");
+    assert_eq!(
+        m("mcp.org.example").origin,
+        format!("{}:2", org.file("b.toml"))
+    );
+    // Generated entries yield to an attributing pattern, not to a
+    // context-only one.
+    assert_eq!(m("radar2.mcp.cloudflare.com").host, "*.mcp.cloudflare.com");
+    assert_eq!(m("thing.vercel.app").vendor, "Gen Vercel");
+    assert!(m("mcp.gen.example").deprecated);
+    assert_eq!(report.replaced.len(), 1);
+    let shadowed: Vec<&str> = report.shadowed.iter().map(|n| n.host.as_str()).collect();
+    assert_eq!(
+        shadowed,
+        vec![
+            "mcp.notion.com",
+            "mcp.org.example",
+            "radar2.mcp.cloudflare.com",
+            "mcp.org.example"
+        ]
+    );
+    let paths: Vec<&str> = s.overlays.iter().map(|o| o.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            org.file("a.toml").as_str(),
+            org.file("b.toml").as_str(),
+            extra.file("x.toml").as_str(),
+            generated.file("registry.toml").as_str(),
+            "<builtin>/registry-snapshot.toml"
+        ]
+    );
+    assert!(s.overlays.get(3).unwrap().generated);
+}
+
+#[test]
+fn suppressions_remove_entries_of_every_layer() {
+    let org = OverlayDir::new(
+        "sup",
+        &[(
+            "org.toml",
+            "[[suppress]]\nhost = \"API.GitHubCopilot.com.\"\nreason = \"sanctioned and shared here\"\n\
+             [[suppress]]\nhost = \"*.workers.dev\"\nreason = \"our own workers\"\n\
+             [[suppress]]\nhost = \"mcp.gen.example\"\nreason = \"a generated entry\"\n\
+             [[suppress]]\nhost = \"nothing.example\"\nreason = \"stale\"\n",
+        )],
+    );
+    let generated = OverlayDir::new(
+        "sup-gen",
+        &[("r.toml", &server_toml("mcp.gen.example", "Gen", ""))],
+    );
+    let (s, report) =
+        SignatureSet::load_with_overlays_report(None, &dirs(&org, &[], &generated)).unwrap();
+    assert!(s.match_host("api.githubcopilot.com").is_none());
+    assert!(s.match_host("x.workers.dev").is_none());
+    assert!(s.match_host("mcp.gen.example").is_none());
+    assert!(s.match_host("mcp.notion.com").is_some());
+    assert_eq!(report.suppressed.len(), 3);
+    assert_eq!(report.unused_suppressions.len(), 1);
+    assert_eq!(report.unused_suppressions[0].host, "nothing.example");
+    assert_eq!(
+        report.unused_suppressions[0].origin,
+        format!("{}:11", org.file("org.toml"))
+    );
+    // Without the overlay the entries are back.
+    assert!(builtin().match_host("api.githubcopilot.com").is_some());
+}
+
+#[test]
+fn overlay_errors_name_file_line_and_column() {
+    let bad = OverlayDir::new(
+        "bad",
+        &[(
+            "bad.toml",
+            "[[server]]\nhost = \"a..b\"\nvendor = \"x\"\npaths = []\nshared_host = false\nsource = \"t\"\n\
+             [[suppress]]\nhost = \"mcp.notion.com\"\nreason = \" \"\n\
+             [[rules]]\nx = 1\n",
+        )],
+    );
+    let truncated = OverlayDir::new(
+        "trunc",
+        &[(
+            "registry.toml",
+            &("[overlay]\ngenerated = true\nentries = 3\n".to_string()
+                + &server_toml("mcp.t1.example", "T", "")
+                + &server_toml("mcp.t2.example", "T", "")),
+        )],
+    );
+    let d = OverlayDirs {
+        organisation: None,
+        extra: vec![bad.0.clone(), truncated.0.clone()],
+        generated: None,
+    };
+    let errs = SignatureSet::load_with_overlays(None, &d).unwrap_err();
+    let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    let f = bad.file("bad.toml");
+    assert!(
+        shown.contains(&format!("{f}:2:8: empty label in host `a..b`")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with(&format!("{f}:9:10: empty reason"))),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with(&format!("{f}:10:3: unknown key `rules`"))),
+        "{shown:#?}"
+    );
+    let t = truncated.file("registry.toml");
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with(&format!("{t}:3:11: the header declares 3 entries"))),
+        "{shown:#?}"
+    );
+    // An --overlay directory must exist; the default ones may be absent.
+    let missing = std::env::temp_dir().join(format!("shadowmcp-ovl-{}-absent", std::process::id()));
+    let e = SignatureSet::load_with_overlays(
+        None,
+        &OverlayDirs::from_flags(vec![missing.clone()], true),
+    )
+    .unwrap_err();
+    assert!(
+        e[0].to_string().contains("cannot read overlay directory"),
+        "{}",
+        e[0]
+    );
+    let absent_defaults = OverlayDirs {
+        organisation: Some(missing.clone()),
+        extra: vec![],
+        generated: Some(missing),
+    };
+    assert!(SignatureSet::load_with_overlays(None, &absent_defaults).is_ok());
+}
+
+#[test]
+fn replace_is_refused_in_base_files() {
+    let f = Fixture::new("replace");
+    f.write(
+        "servers.toml",
+        &(ONE_SERVER.to_string() + "replace = true\n"),
+    );
+    let errs = f.errors();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("only meaningful in overlay")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn bundled_snapshot_never_repeats_a_curated_host() {
+    let curated = SignatureSet::load_curated(None).unwrap();
+    let (name, text) = BUILTIN_SNAPSHOT;
+    let mut errors = Vec::new();
+    let mut budget = overlay::MAX_OVERLAY_ENTRIES;
+    let snap = overlay::parse_overlay(name, text, &mut errors, &mut budget).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(snap.generated);
+    for (s, _) in &snap.servers {
+        assert!(
+            !curated.servers.iter().any(|c| c.host == s.host),
+            "{} is curated",
+            s.host
+        );
+        assert!(
+            s.source.contains('@') || s.source.contains("registry"),
+            "{}",
+            s.source
+        );
+    }
+    assert_eq!(
+        builtin().servers.len(),
+        curated.servers.len() + snap.servers.len()
+    );
 }

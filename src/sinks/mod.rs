@@ -18,7 +18,7 @@ mod http;
 mod jsonl;
 pub mod spool;
 mod syslog;
-mod tls;
+pub(crate) mod tls;
 mod webhook;
 mod worker;
 
