@@ -162,6 +162,6 @@ check "purged: no user" bash -c '! getent passwd shadowmcp'
 check "purged: no group" bash -c '! getent group shadowmcp'
 check "purged: no permission overrides" bash -c '! dpkg-statoverride --list | grep -q shadowmcp'
 
-echo "test-deb: $((SECONDS - start)) s"
-echo "$passed passed, $failed failed"
+echo "test-deb: took $((SECONDS - start)) s"
+echo "test-deb: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -82,5 +82,5 @@ else
   printf '      %s\n' "$out"
 fi
 
-echo "$passed passed, $failed failed"
+echo "test-install: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
