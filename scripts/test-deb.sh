@@ -16,6 +16,8 @@
 # Refuses to run when shadowmcp is already installed (a package, or a file at
 # /usr/bin/shadowmcp) or a shadowmcp user exists: it would remove them.
 # Whatever happens, the package is purged on exit.
+# The checks run `bash -c '...'`: $ in them expands in the inner shell.
+# shellcheck disable=SC2016
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,8 +48,8 @@ equal() {
 # dpkg waits for no lock: retry for up to two minutes while apt or dpkg
 # runs elsewhere on the machine.
 dpkg_locked() {
-  local i out
-  for i in $(seq 1 60); do
+  local out
+  for _ in $(seq 1 60); do
     if out=$(dpkg "$@" 2>&1); then printf '%s\n' "$out"; return 0; fi
     grep -q 'lock' <<<"$out" || { printf '%s\n' "$out" >&2; return 1; }
     sleep 2
@@ -62,6 +64,16 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+
+# The package's dependencies (dpkg -i does not fetch them) and man.
+missing=()
+for p in libpcap0.8 libcap2-bin man-db; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 start=$SECONDS
 deb=$(scripts/build-deb.sh)
