@@ -13,6 +13,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+// --- build identity and generated documentation (build.rs, generate.rs) ---
+mod generate;
+
+/// `shadowmcp --version`: `0.1.0 (commit abc1234, built 2026-12-06)`; the
+/// commit and date come from build.rs.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHADOWMCP_GIT_COMMIT"),
+    ", built ",
+    env!("SHADOWMCP_BUILD_DATE"),
+    ")"
+);
+// --- end build identity ---
+
 /// Exit status when arguments or every input are unusable (also clap's).
 const EXIT_USAGE: u8 = 2;
 /// Exit status with --fail-on-findings when a shadow finding was made.
@@ -21,7 +36,7 @@ const EXIT_FINDINGS: u8 = 3;
 #[derive(Parser)]
 #[command(
     name = "shadowmcp",
-    version,
+    version = LONG_VERSION,
     about = "Passive network sensor that finds shadow MCP: clients talking to Model Context Protocol servers that security has not approved",
     long_about = "shadowmcp reads packets (capture files, or a live interface) and turns DNS lookups, TLS/QUIC \
 ClientHellos and cleartext HTTP / SSE / WebSocket JSON-RPC into findings: which client talked to which MCP \
@@ -364,6 +379,11 @@ struct UpdateArgs {
 }
 
 fn main() -> ExitCode {
+    // `shadowmcp generate ...` (man pages, completions) is parsed apart, so
+    // that it appears in neither the help nor the pages it writes.
+    if let Some(code) = generate::dispatch(<Cli as clap::CommandFactory>::command) {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
