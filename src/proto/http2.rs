@@ -810,16 +810,19 @@ impl H2Connection {
                     return Err(H2Error::BadFrame("GOAWAY"));
                 }
                 // Only the fixed part is read; debug data is skipped.
-                let Some(fixed) = rest.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8) else {
+                let Some((last, code)) = rest
+                    .get(FRAME_HEADER_LEN..)
+                    .and_then(|r| r.first_chunk::<8>())
+                    .map(|f| f.split_at(4))
+                else {
                     return Ok(0);
                 };
                 if sid != 0 {
                     return Err(H2Error::Protocol("GOAWAY on a stream"));
                 }
                 self.count_frame(ty);
-                let last_stream =
-                    u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) & 0x7fff_ffff;
-                let code = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+                let last_stream = be_u32(last) & 0x7fff_ffff;
+                let code = be_u32(code);
                 bump(&mut self.stats.goaways);
                 out.push(H2Event::GoAway { last_stream, code });
                 if len > 8 {
@@ -848,7 +851,7 @@ impl H2Connection {
                 return Err(H2Error::Protocol("stream frame on stream 0"));
             }
             RST_STREAM => {
-                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let code = be_u32(payload);
                 self.on_reset(from, sid, code, out, out_start)?;
             }
             SETTINGS | PING if sid != 0 => {
@@ -884,8 +887,9 @@ impl H2Connection {
         let to = from.other().idx();
         let cap = self.limits.max_frame_size.max(DEFAULT_MAX_FRAME_SIZE);
         for s in payload.chunks_exact(6) {
-            let id = u16::from_be_bytes([s[0], s[1]]);
-            let value = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+            let (id, value) = s.split_at(2);
+            let id = id.first_chunk::<2>().map_or(0, |b| u16::from_be_bytes(*b));
+            let value = be_u32(value);
             match id {
                 SETTINGS_HEADER_TABLE_SIZE => self.dirs[to].hpack.set_allowed(value as usize),
                 SETTINGS_MAX_FRAME_SIZE => {
@@ -1342,6 +1346,12 @@ impl H2Connection {
             self.streams.remove(&sid);
         }
     }
+}
+
+/// The big-endian u32 at the start of `b` (0 when shorter: callers have
+/// checked the length).
+fn be_u32(b: &[u8]) -> u32 {
+    b.first_chunk::<4>().map_or(0, |c| u32::from_be_bytes(*c))
 }
 
 fn check_len(len: u32, want: u32, name: &'static str) -> Result<(), H2Error> {
