@@ -2428,7 +2428,85 @@ mod tests {
         assert_eq!(conn.open_streams(), 0);
     }
 
+    /// A connection of `reqs` requests (stream 1, 3, ...) whose header
+    /// blocks are encoded with per-field `choices` of representation, the
+    /// blocks cut into HEADERS + CONTINUATION frames of `frag` bytes.
+    fn encoded_connection(reqs: &[Vec<(String, String, u8)>], frag: usize) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        let mut c = client_start();
+        for (i, fields) in reqs.iter().enumerate() {
+            let sid = 2 * i as u32 + 1;
+            let mut b = Vec::new();
+            enc.field(
+                &mut b,
+                b":method",
+                b"POST",
+                fields.first().map_or(0, |f| f.2),
+            );
+            enc.field(&mut b, b":path", b"/mcp", fields.last().map_or(0, |f| f.2));
+            for (n, v, choice) in fields {
+                enc.field(&mut b, n.as_bytes(), v.as_bytes(), *choice);
+            }
+            let pieces: Vec<&[u8]> = b.chunks(frag.max(1)).collect();
+            for (k, piece) in pieces.iter().enumerate() {
+                let last = k + 1 == pieces.len();
+                let flags = if last { FLAG_END_HEADERS } else { 0 };
+                let ty = if k == 0 { HEADERS } else { CONTINUATION };
+                c.extend(frame(ty, flags, sid, piece));
+            }
+            if pieces.is_empty() {
+                c.extend(frame(HEADERS, FLAG_END_HEADERS, sid, &[]));
+            }
+            c.extend(frame(DATA, FLAG_END_STREAM, sid, b"{}"));
+        }
+        c
+    }
+
     proptest::proptest! {
+        /// Any mix of HPACK representations (indexed, literal with or
+        /// without indexing, never indexed, Huffman or not), with blocks
+        /// cut into any CONTINUATION frames, gives the same events as plain
+        /// literals in one frame.
+        #[test]
+        fn any_hpack_representation_mix_gives_the_same_events(
+            reqs in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(vec![
+                            "accept", "content-type", "mcp-session-id",
+                            "mcp-protocol-version", "x-a", "user-agent",
+                        ]),
+                        proptest::sample::select(vec![
+                            "", "application/json", "text/event-stream", "2025-06-18",
+                            "sess-\u{e9}", "curl/8.5.0",
+                        ]),
+                        proptest::num::u8::ANY,
+                    ),
+                    0..8,
+                ),
+                1..5,
+            ),
+            frag in 1usize..40,
+        ) {
+            let reqs: Vec<Vec<(String, String, u8)>> = reqs
+                .into_iter()
+                .map(|f| f.into_iter().map(|(n, v, c)| (n.to_string(), v.to_string(), c)).collect())
+                .collect();
+            let plain: Vec<Vec<(String, String, u8)>> = reqs
+                .iter()
+                .map(|f| f.iter().map(|(n, v, _)| (n.clone(), v.clone(), 2)).collect())
+                .collect();
+            let mut want_conn = H2Connection::new(H2Limits::default());
+            let want = feed(&mut want_conn, Sender::Client, &encoded_connection(&plain, 1 << 20));
+            // One-byte frames are a CONTINUATION flood by default.
+            let mut conn = H2Connection::new(H2Limits {
+                max_continuation_frames: 10_000,
+                ..H2Limits::default()
+            });
+            let got = feed(&mut conn, Sender::Client, &encoded_connection(&reqs, frag));
+            proptest::prop_assert_eq!(got, want);
+        }
+
         /// Arbitrary bytes after a valid start never panic, and the caller's
         /// unconsumed backlog stays bounded.
         #[test]
