@@ -363,3 +363,48 @@ proptest! {
         prop_assert_eq!(conn.stats().errors, 0);
     }
 }
+
+/// The hand-over to the MCP classifier: heads, bodies and event streams of
+/// HTTP/2 streams go to the same calls as HTTP/1.1 exchanges, with one SSE
+/// parser per stream, and the initialize exchange confirms MCP.
+#[test]
+fn http2_streams_feed_the_mcp_classifier_as_http1_does() {
+    use shadowmcp::detect::mcp::{Carrier, Direction, McpClassifier, McpSession};
+    use shadowmcp::proto::sse::SseParser;
+    use shadowmcp::signatures::SignatureSet;
+
+    let sigs = SignatureSet::builtin().expect("builtin signatures");
+    let classifier = McpClassifier::new(&sigs);
+    let mut session = McpSession::new();
+    let mut sse: BTreeMap<u32, SseParser> = BTreeMap::new();
+    let mut events = Vec::new();
+    // Responses are told apart from requests by their status, as the
+    // engine will by the direction it fed.
+    for ev in parse(recording(), &[]).0 {
+        match ev {
+            H2Event::Head { head, .. } if head.status == 0 => {
+                classifier.inspect_request_head(&head, &mut session)
+            }
+            H2Event::Head { head, .. } => classifier.inspect_response_head(&head, &mut session),
+            H2Event::Body { data, .. } => classifier.inspect_payload(
+                &data,
+                Direction::ClientToServer,
+                Carrier::HttpBody,
+                &mut session,
+            ),
+            H2Event::StreamData { stream, data } => {
+                let p = sse
+                    .entry(stream)
+                    .or_insert_with(|| SseParser::new(64 * 1024));
+                p.feed(&data, &mut events);
+                for e in events.drain(..) {
+                    classifier.inspect_sse_event(&e, &mut session);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(session.is_confirmed(), "{:?}", session.take_new_evidence());
+    let inv = session.inventory();
+    assert!(format!("{inv:?}").contains("echo"), "{inv:?}");
+}

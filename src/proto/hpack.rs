@@ -373,13 +373,14 @@ const HUFFMAN: [(u32, u8); 257] = [
     (0x3fffffff, 30),
 ];
 
+const MIN_CODE_LEN: usize = 5;
 const MAX_CODE_LEN: usize = 30;
 const EOS: u16 = 256;
 
 /// The Huffman code as a canonical code (RFC 7541's is one: within a length,
 /// codes are consecutive in symbol order): per length, the first code, how
 /// many codes there are and where their symbols start in `symbols`. A
-/// decoder then needs one comparison per bit, no tree.
+/// decoder then needs one comparison per candidate length, no tree.
 struct Canonical {
     first: [u32; MAX_CODE_LEN + 1],
     count: [u16; MAX_CODE_LEN + 1],
@@ -427,39 +428,60 @@ const CANONICAL: Canonical = {
 /// Decode a Huffman-coded string (RFC 7541 §5.2), appending to `out`.
 pub fn huffman_decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
     let c = &CANONICAL;
-    let mut code: u32 = 0;
-    let mut len: usize = 0;
     // Every code is at least 5 bits: output is at most 8/5 of the input.
     out.reserve(input.len().saturating_mul(8) / 5);
-    for &byte in input {
-        for shift in (0..8).rev() {
-            code = code << 1 | u32::from(byte >> shift & 1);
-            len += 1;
+    // Bits not yet decoded are the low `nbits` of `acc`, oldest highest.
+    let mut acc: u64 = 0;
+    let mut nbits: u32 = 0;
+    let mut bytes = input.iter();
+    loop {
+        while nbits <= 56 {
+            let Some(&b) = bytes.next() else { break };
+            acc = acc << 8 | u64::from(b);
+            nbits += 8;
+        }
+        if nbits == 0 {
+            return Ok(());
+        }
+        // A canonical code of length `len` is found when the next `len`
+        // bits are below the end of that length's codes (longer codes'
+        // prefixes are all above it): a few compares per symbol.
+        let mut decoded = false;
+        for len in MIN_CODE_LEN..=MAX_CODE_LEN.min(nbits as usize) {
+            let v = (acc >> (nbits - len as u32)) as u32 & ((1u32 << len) - 1);
             let (Some(&first), Some(&count)) = (c.first.get(len), c.count.get(len)) else {
-                return Err(HpackError::BadHuffman);
+                break;
             };
-            let rel = code.wrapping_sub(first);
-            if count > 0 && code >= first && rel < u32::from(count) {
+            if count > 0 && v >= first && v - first < u32::from(count) {
                 let at = c
                     .offset
                     .get(len)
                     .map_or(usize::MAX, |&o| usize::from(o))
-                    .saturating_add(rel as usize);
+                    .saturating_add((v - first) as usize);
                 let sym = *c.symbols.get(at).ok_or(HpackError::BadHuffman)?;
                 if sym == EOS {
                     return Err(HpackError::BadHuffman);
                 }
                 out.push(sym as u8);
-                code = 0;
-                len = 0;
+                nbits -= len as u32;
+                decoded = true;
+                break;
             }
         }
+        if !decoded {
+            // The code is complete, so ≥ 30 bits always decode: what is
+            // left is padding, fewer than 8 one-bits (the EOS prefix).
+            if nbits > 7 {
+                return Err(HpackError::BadHuffman);
+            }
+            let mask = (1u64 << nbits) - 1;
+            return if acc & mask == mask {
+                Ok(())
+            } else {
+                Err(HpackError::BadHuffman)
+            };
+        }
     }
-    // Padding: fewer than 8 bits, all ones (the EOS prefix).
-    if len > 7 || code != (1u32 << len) - 1 {
-        return Err(HpackError::BadHuffman);
-    }
-    Ok(())
 }
 
 /// One dynamic table entry: name and value in one allocation.

@@ -810,16 +810,19 @@ impl H2Connection {
                     return Err(H2Error::BadFrame("GOAWAY"));
                 }
                 // Only the fixed part is read; debug data is skipped.
-                let Some(fixed) = rest.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8) else {
+                let Some((last, code)) = rest
+                    .get(FRAME_HEADER_LEN..)
+                    .and_then(|r| r.first_chunk::<8>())
+                    .map(|f| f.split_at(4))
+                else {
                     return Ok(0);
                 };
                 if sid != 0 {
                     return Err(H2Error::Protocol("GOAWAY on a stream"));
                 }
                 self.count_frame(ty);
-                let last_stream =
-                    u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) & 0x7fff_ffff;
-                let code = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+                let last_stream = be_u32(last) & 0x7fff_ffff;
+                let code = be_u32(code);
                 bump(&mut self.stats.goaways);
                 out.push(H2Event::GoAway { last_stream, code });
                 if len > 8 {
@@ -848,7 +851,7 @@ impl H2Connection {
                 return Err(H2Error::Protocol("stream frame on stream 0"));
             }
             RST_STREAM => {
-                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let code = be_u32(payload);
                 self.on_reset(from, sid, code, out, out_start)?;
             }
             SETTINGS | PING if sid != 0 => {
@@ -884,8 +887,9 @@ impl H2Connection {
         let to = from.other().idx();
         let cap = self.limits.max_frame_size.max(DEFAULT_MAX_FRAME_SIZE);
         for s in payload.chunks_exact(6) {
-            let id = u16::from_be_bytes([s[0], s[1]]);
-            let value = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+            let (id, value) = s.split_at(2);
+            let id = id.first_chunk::<2>().map_or(0, |b| u16::from_be_bytes(*b));
+            let value = be_u32(value);
             match id {
                 SETTINGS_HEADER_TABLE_SIZE => self.dirs[to].hpack.set_allowed(value as usize),
                 SETTINGS_MAX_FRAME_SIZE => {
@@ -1342,6 +1346,12 @@ impl H2Connection {
             self.streams.remove(&sid);
         }
     }
+}
+
+/// The big-endian u32 at the start of `b` (0 when shorter: callers have
+/// checked the length).
+fn be_u32(b: &[u8]) -> u32 {
+    b.first_chunk::<4>().map_or(0, |c| u32::from_be_bytes(*c))
 }
 
 fn check_len(len: u32, want: u32, name: &'static str) -> Result<(), H2Error> {
@@ -2418,7 +2428,85 @@ mod tests {
         assert_eq!(conn.open_streams(), 0);
     }
 
+    /// A connection of `reqs` requests (stream 1, 3, ...) whose header
+    /// blocks are encoded with per-field `choices` of representation, the
+    /// blocks cut into HEADERS + CONTINUATION frames of `frag` bytes.
+    fn encoded_connection(reqs: &[Vec<(String, String, u8)>], frag: usize) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        let mut c = client_start();
+        for (i, fields) in reqs.iter().enumerate() {
+            let sid = 2 * i as u32 + 1;
+            let mut b = Vec::new();
+            enc.field(
+                &mut b,
+                b":method",
+                b"POST",
+                fields.first().map_or(0, |f| f.2),
+            );
+            enc.field(&mut b, b":path", b"/mcp", fields.last().map_or(0, |f| f.2));
+            for (n, v, choice) in fields {
+                enc.field(&mut b, n.as_bytes(), v.as_bytes(), *choice);
+            }
+            let pieces: Vec<&[u8]> = b.chunks(frag.max(1)).collect();
+            for (k, piece) in pieces.iter().enumerate() {
+                let last = k + 1 == pieces.len();
+                let flags = if last { FLAG_END_HEADERS } else { 0 };
+                let ty = if k == 0 { HEADERS } else { CONTINUATION };
+                c.extend(frame(ty, flags, sid, piece));
+            }
+            if pieces.is_empty() {
+                c.extend(frame(HEADERS, FLAG_END_HEADERS, sid, &[]));
+            }
+            c.extend(frame(DATA, FLAG_END_STREAM, sid, b"{}"));
+        }
+        c
+    }
+
     proptest::proptest! {
+        /// Any mix of HPACK representations (indexed, literal with or
+        /// without indexing, never indexed, Huffman or not), with blocks
+        /// cut into any CONTINUATION frames, gives the same events as plain
+        /// literals in one frame.
+        #[test]
+        fn any_hpack_representation_mix_gives_the_same_events(
+            reqs in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(vec![
+                            "accept", "content-type", "mcp-session-id",
+                            "mcp-protocol-version", "x-a", "user-agent",
+                        ]),
+                        proptest::sample::select(vec![
+                            "", "application/json", "text/event-stream", "2025-06-18",
+                            "sess-\u{e9}", "curl/8.5.0",
+                        ]),
+                        proptest::num::u8::ANY,
+                    ),
+                    0..8,
+                ),
+                1..5,
+            ),
+            frag in 1usize..40,
+        ) {
+            let reqs: Vec<Vec<(String, String, u8)>> = reqs
+                .into_iter()
+                .map(|f| f.into_iter().map(|(n, v, c)| (n.to_string(), v.to_string(), c)).collect())
+                .collect();
+            let plain: Vec<Vec<(String, String, u8)>> = reqs
+                .iter()
+                .map(|f| f.iter().map(|(n, v, _)| (n.clone(), v.clone(), 2)).collect())
+                .collect();
+            let mut want_conn = H2Connection::new(H2Limits::default());
+            let want = feed(&mut want_conn, Sender::Client, &encoded_connection(&plain, 1 << 20));
+            // One-byte frames are a CONTINUATION flood by default.
+            let mut conn = H2Connection::new(H2Limits {
+                max_continuation_frames: 10_000,
+                ..H2Limits::default()
+            });
+            let got = feed(&mut conn, Sender::Client, &encoded_connection(&reqs, frag));
+            proptest::prop_assert_eq!(got, want);
+        }
+
         /// Arbitrary bytes after a valid start never panic, and the caller's
         /// unconsumed backlog stays bounded.
         #[test]
