@@ -1723,6 +1723,7 @@ fn push_observation(
         community_id,
         evidence,
         mcp,
+        tls: None,
     });
 }
 
@@ -2058,6 +2059,7 @@ fn push_dns_observation(
         )),
         evidence,
         mcp: None,
+        tls: None,
     });
 }
 
