@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 pub mod aggregate;
+pub mod encode;
 pub mod live;
 pub mod observer;
 pub mod output;
