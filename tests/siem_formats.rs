@@ -318,3 +318,32 @@ fn encoding_the_documented_json_equals_encoding_the_record() {
     }
     assert!(encode::encode_value(Format::Ocsf, &serde_json::json!({"a": 1})).is_err());
 }
+
+/// `analyze` output: `json` is byte for byte the documented JSON Lines;
+/// the other formats write one document per record and line.
+#[test]
+fn write_records_writes_one_document_per_line() {
+    let records = demo_records();
+    let mut plain = Vec::new();
+    shadowmcp::findings::output::write_json_lines(&mut plain, &records).expect("write");
+    let mut json = Vec::new();
+    encode::write_records(&mut json, Format::Json, &records).expect("write");
+    assert_eq!(json, plain);
+    for (format, key, want) in [
+        (Format::Ocsf, "/class_uid", Value::from(2004)),
+        (Format::Ecs, "/event/kind", Value::from("alert")),
+    ] {
+        let mut out = Vec::new();
+        encode::write_records(&mut out, format, &records).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON document per line"))
+            .collect();
+        assert_eq!(lines.len(), records.len(), "{format}");
+        assert!(
+            lines.iter().all(|d| d.pointer(key) == Some(&want)),
+            "{format}"
+        );
+    }
+}
