@@ -1,7 +1,8 @@
 //! The OCSF and ECS encodings of real findings, checked against the schema
 //! definitions. Samples in `tests/data/{ocsf,ecs}/` are the encodings of
-//! the findings of `pcaps/demo.pcap` (analysed through the library, with a
-//! fixed observer, and the TLS fields of each ClientHello in the capture);
+//! the findings of `pcaps/demo.pcap`, `py-websocket.pcap` and `ipv6.pcap`
+//! (analysed through the library, with a fixed observer, and the TLS fields
+//! of each ClientHello in the capture);
 //! regenerate after a reviewed change with
 //! `SHADOWMCP_BLESS=1 cargo test --test siem_formats` and review the diff.
 
@@ -56,10 +57,14 @@ fn client_hellos(path: &Path) -> HashMap<(IpAddr, u16), TlsInfo> {
     out
 }
 
-/// The findings of `pcaps/demo.pcap`, as `analyze` makes them, named by a
-/// fixed observer; TLS findings get the fields of their flow's ClientHello.
 fn demo_records() -> Vec<FindingRecord> {
-    let capture = root().join("pcaps/demo.pcap");
+    records_of("demo.pcap")
+}
+
+/// The findings of `pcaps/<name>`, as `analyze` makes them, named by a
+/// fixed observer; TLS findings get the fields of their flow's ClientHello.
+fn records_of(name: &str) -> Vec<FindingRecord> {
+    let capture = root().join("pcaps").join(name);
     let det = Detector::new(
         SignatureSet::builtin().expect("signatures"),
         Allowlist::parse("", "test").expect("allowlist"),
@@ -73,13 +78,13 @@ fn demo_records() -> Vec<FindingRecord> {
         workers: 1,
     };
     let result = analyze(&opts, Arc::new(det));
-    assert!(result.records.len() >= 5, "demo.pcap gives findings");
+    assert!(!result.records.is_empty(), "{name} gives findings");
     let hellos = client_hellos(&capture);
     let observer = Observer {
         name: "sensor-1".into(),
         hostname: Some("sensor-1.example.org".into()),
         interfaces: Vec::new(),
-        files: vec!["pcaps/demo.pcap".into()],
+        files: vec![format!("pcaps/{name}")],
     };
     result
         .records
@@ -132,6 +137,11 @@ fn samples(format: Format) -> Vec<(PathBuf, Value)> {
         (
             dir.join("live-rollup.json"),
             encode_all(&[live_rollup(&records)]),
+        ),
+        // WebSocket and IPv6, which demo.pcap lacks.
+        (
+            dir.join("websocket-ipv6.json"),
+            encode_all(&[records_of("py-websocket.pcap"), records_of("ipv6.pcap")].concat()),
         ),
     ]
 }

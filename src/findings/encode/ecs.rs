@@ -5,7 +5,8 @@
 
 use super::ocsf::finding_uid;
 use super::{
-    enum_name, ip_protocol, list, non_empty, object, severity_name, summary, verdict_name,
+    enum_name, ip_protocol, list, non_empty, object, severity_name, summary, url_scheme,
+    verdict_name,
 };
 use crate::findings::Transport;
 use crate::findings::aggregate::Severity;
@@ -139,7 +140,7 @@ pub fn encode(r: &FindingRecord) -> Value {
                     ("path", Some(json!(p))),
                     ("domain", r.server.name.as_ref().map(|n| json!(n))),
                     ("port", r.server.port.map(|p| json!(p))),
-                    ("scheme", Some(json!("http"))),
+                    ("scheme", Some(json!(url_scheme(r.transport)))),
                 ])
             }),
         ),

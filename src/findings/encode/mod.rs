@@ -185,6 +185,15 @@ pub(crate) fn ip_protocol(t: super::Transport) -> Option<(&'static str, u8)> {
     }
 }
 
+/// URL scheme of a cleartext request: the WebSocket upgrade's `ws`, else `http`.
+pub(crate) fn url_scheme(t: super::Transport) -> &'static str {
+    if t == super::Transport::Websocket {
+        "ws"
+    } else {
+        "http"
+    }
+}
+
 /// A JSON object of the pairs whose value is present.
 pub(crate) fn object<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Value>)>) -> Value {
     let mut m = Map::new();

@@ -3,7 +3,7 @@
 //! Facts without an OCSF attribute (verdict, MCP inventory, evidence list,
 //! ALPN, all Community IDs) go to `unmapped`.
 
-use super::{epoch_ms, ip_protocol, list, non_empty, object, summary};
+use super::{epoch_ms, ip_protocol, list, non_empty, object, summary, url_scheme};
 use crate::findings::aggregate::{Confidence, Severity, Verdict};
 use crate::findings::output::FindingRecord;
 use serde_json::{Value, json};
@@ -88,7 +88,7 @@ fn evidence(r: &FindingRecord) -> Value {
         .flatten();
     let url = r.server.path.as_ref().map(|p| {
         object([
-            ("scheme", Some(json!("http"))),
+            ("scheme", Some(json!(url_scheme(r.transport)))),
             ("hostname", r.server.name.as_ref().map(|n| json!(n))),
             ("port", r.server.port.map(|p| json!(p))),
             ("path", Some(json!(p))),
