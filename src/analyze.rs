@@ -6,7 +6,7 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig, frame_at};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
-use crate::findings::{Micros, Observation};
+use crate::findings::{Micros, Observation, Observer};
 use crate::pipeline::{self, Batch, DetectorSlot, ObservationSender, QueuePolicy, Workers, shard};
 use crate::stats::Stats;
 use std::io::IsTerminal;
@@ -29,6 +29,8 @@ pub struct AnalyzeOptions {
     /// Engine threads; 1 analyses on the reading thread (and is the mode
     /// the golden outputs are made with).
     pub workers: usize,
+    /// The sensor named in every finding, with the files read.
+    pub observer: Observer,
 }
 
 pub struct AnalyzeResult {
@@ -104,7 +106,7 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
         if let Some(c) = by_confidence.get_mut(a.confidence as usize) {
             *c += 1;
         }
-        records.push(FindingRecord::new(&f, &a, f.first_seen));
+        records.push(FindingRecord::new(&f, &a, f.first_seen).with_observer(&opts.observer));
     }
     AnalyzeResult {
         records,

@@ -15,6 +15,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub sensor: SensorConfig,
     pub capture: CaptureConfig,
     pub detection: DetectionConfig,
     pub limits: LimitsConfig,
@@ -24,6 +25,14 @@ pub struct Config {
     /// Alert sinks, as `[[sinks]]` tables (docs/sinks.md).
     #[serde(skip_serializing)]
     pub sinks: Vec<crate::sinks::SinkConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorConfig {
+    /// The sensor's name in every finding (`observer.name`); default: the
+    /// host name.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

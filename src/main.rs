@@ -7,6 +7,7 @@ use shadowmcp::detect::hosts::Detector;
 use shadowmcp::engine::EngineConfig;
 use shadowmcp::findings::aggregate::Confidence;
 use shadowmcp::findings::output::{write_json_lines, write_text};
+use shadowmcp::findings::{Observer, encode};
 use shadowmcp::signatures::{OverlayDirs, ServerKind, SignatureSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,10 @@ enum LogFormat {
 enum Format {
     /// One JSON object per line (docs/findings.md).
     Json,
+    /// One OCSF 1.7.0 Detection Finding (class 2004) per line, for SIEMs.
+    Ocsf,
+    /// One ECS 9.x alert document per line, for Elastic and others.
+    Ecs,
     /// An aligned table with the evidence of each finding, for analysts.
     Text,
 }
@@ -167,6 +172,10 @@ struct AnalyzeArgs {
 /// configuration file's `[detection]` value.
 #[derive(Args)]
 struct DetectionArgs {
+    /// The sensor's name in every finding (`observer.name`) [default:
+    /// sensor.name, or the host name].
+    #[arg(long, value_name = "NAME")]
+    sensor_name: Option<String>,
     /// Signature directory replacing the built-in set (see signatures/README.md).
     #[arg(long, value_name = "DIR")]
     signatures: Option<PathBuf>,
@@ -185,6 +194,9 @@ struct DetectionArgs {
 
 impl DetectionArgs {
     fn apply(&self, cfg: &mut Config) {
+        if self.sensor_name.is_some() {
+            cfg.sensor.name.clone_from(&self.sensor_name);
+        }
         let d = &mut cfg.detection;
         if self.signatures.is_some() {
             d.signatures.clone_from(&self.signatures);
@@ -766,6 +778,12 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
         min_confidence: cfg.detection.min_confidence,
         progress: !args.no_progress,
         workers: usize::from(args.workers),
+        // Offline the source is the files; the analyst's machine is not
+        // named.
+        observer: Observer {
+            hostname: None,
+            ..Observer::new(cfg.sensor.name.as_deref()).with_files(&args.files)
+        },
     };
     let result = analyze(&opts, detector);
 
@@ -808,6 +826,8 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
 fn write_findings(w: &mut dyn Write, format: Format, r: &AnalyzeResult) -> std::io::Result<()> {
     match format {
         Format::Json => write_json_lines(w, &r.records)?,
+        Format::Ocsf => encode::write_records(w, encode::Format::Ocsf, &r.records)?,
+        Format::Ecs => encode::write_records(w, encode::Format::Ecs, &r.records)?,
         Format::Text => write_text(w, &r.records)?,
     }
     w.flush()

@@ -507,7 +507,10 @@ impl Sensor {
         // Workers → findings thread → sinks.
         let (obs_tx, obs_rx) = bounded::<Observation>(OBSERVATION_QUEUE);
         let findings = {
-            let live = LiveFindings::new(detector.clone(), live_settings(&cfg));
+            let observer = crate::findings::Observer::new(cfg.sensor.name.as_deref())
+                .with_interfaces(&cfg.capture.interfaces);
+            let live =
+                LiveFindings::new(detector.clone(), live_settings(&cfg)).with_observer(observer);
             let (view, sinks, state) = (
                 DetectorView::new(slot.clone()),
                 sinks.clone(),

@@ -485,3 +485,42 @@ fn analyze_uses_an_overlay_written_by_signatures_update() {
     let with = names(&["--overlay".as_ref(), dir.as_os_str()]);
     assert!(with.iter().any(|n| n == "www.example.org"), "{with:?}");
 }
+
+/// `analyze --format ocsf|ecs`: one SIEM document per finding (schema
+/// validation of both formats: tests/siem_formats.rs).
+#[test]
+fn analyze_writes_ocsf_and_ecs() {
+    let capture = root().join("pcaps/tls-sni-known.pcap");
+    let json = bin()
+        .args(["analyze", "--quiet", "--no-default-overlays"])
+        .arg(&capture)
+        .output()
+        .expect("run");
+    let n = findings(&json).len();
+    assert!(n > 0);
+    for (format, check) in [("ocsf", "/class_uid"), ("ecs", "/event/kind")] {
+        let o = bin()
+            .args([
+                "analyze",
+                "--quiet",
+                "--no-default-overlays",
+                "--format",
+                format,
+            ])
+            .arg(&capture)
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let docs = findings(&o);
+        assert_eq!(docs.len(), n, "{format}");
+        for d in docs {
+            let v = d.pointer(check).cloned().unwrap_or_default();
+            let want = if format == "ocsf" {
+                serde_json::json!(2004)
+            } else {
+                serde_json::json!("alert")
+            };
+            assert_eq!(v, want, "{format}: {d}");
+        }
+    }
+}

@@ -37,7 +37,8 @@ fn run(capture: &Path) -> (String, String, i32) {
     cmd.current_dir(root())
         .arg("analyze")
         .arg("--no-progress")
-        .arg("--no-default-overlays");
+        .arg("--no-default-overlays")
+        .args(["--sensor-name", "golden-sensor"]);
     if let Ok(text) = std::fs::read_to_string(&args_file) {
         for line in text
             .lines()
@@ -47,7 +48,8 @@ fn run(capture: &Path) -> (String, String, i32) {
             cmd.arg(line);
         }
     }
-    cmd.arg(capture);
+    // Relative to the repository root: the path is in every finding.
+    cmd.arg(capture.strip_prefix(root()).unwrap_or(capture));
     let out = cmd.output().expect("run shadowmcp");
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -240,6 +240,7 @@ fn prometheus_scrapes_a_finding_from_a_real_session() {
         min_confidence: Confidence::Low,
         progress: false,
         workers: 1,
+        observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
     };
     let result = analyze(&opts, detector);
     assert!(

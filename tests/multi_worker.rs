@@ -72,6 +72,7 @@ fn analyze_output_does_not_depend_on_the_number_of_workers() {
             min_confidence: Confidence::Low,
             progress: false,
             workers,
+            observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
         };
         let mut lines: Vec<String> = analyze(&opts, common::detector())
             .records
@@ -122,6 +123,7 @@ fn workers_share_the_tcp_stream_cap() {
             min_confidence: Confidence::Low,
             progress: false,
             workers,
+            observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
         };
         analyze(&opts, common::detector()).stats.tcp_streams_skipped
     };
@@ -139,6 +141,7 @@ fn run_analyze(files: Vec<PathBuf>, workers: usize) -> shadowmcp::analyze::Analy
         min_confidence: Confidence::Low,
         progress: false,
         workers,
+        observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
     };
     shadowmcp::analyze::analyze(&opts, common::detector())
 }

@@ -57,6 +57,7 @@ fn run(file: &str) -> Vec<serde_json::Value> {
         min_confidence: Confidence::Low,
         progress: false,
         workers: 1,
+        observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
     };
     let r = analyze(&opts, detector());
     assert!(

@@ -688,6 +688,7 @@ async fn an_overlay_only_host_becomes_a_finding() {
             min_confidence: Confidence::Low,
             progress: false,
             workers: 1,
+            observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
         };
         let r = analyze(&opts, Arc::new(Detector::new(set, Allowlist::empty())));
         r.records

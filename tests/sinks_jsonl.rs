@@ -156,3 +156,57 @@ async fn sink_set_fans_out_and_names_are_unique() {
     ids.sort_unstable();
     assert_eq!(ids, (0..7).flat_map(|i| [i, i]).collect::<Vec<_>>());
 }
+
+/// A `format` per sink: the same finding as OCSF and as ECS; JSON that is
+/// not a finding record cannot be encoded and is dropped, counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sink_encodes_in_its_format() {
+    let dir = TmpDir::new("jsonl-format");
+    let cfg = |file: &str, format: &str| -> SinkConfig {
+        serde_json::from_value(serde_json::json!({
+            "type": "jsonl", "path": dir.join(file), "format": format,
+        }))
+        .unwrap()
+    };
+    let set = SinkSet::start(&[
+        cfg("json.jsonl", "json"),
+        cfg("ocsf.jsonl", "ocsf"),
+        cfg("ecs.jsonl", "ecs"),
+    ])
+    .unwrap();
+    set.send(finding(7));
+    set.send(serde_json::json!({"not": "a finding"}));
+    let stats = set.flush_and_close(Duration::from_secs(10)).await;
+    let counts: Vec<(u64, u64)> = stats
+        .iter()
+        .map(|(_, s)| (s.delivered, s.dropped))
+        .collect();
+    assert_eq!(counts, [(2, 0), (1, 1), (1, 1)]);
+    let lines = |f: &str| -> Vec<Value> {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(lines("json.jsonl")[0], finding(7));
+    let o = &lines("ocsf.jsonl")[0];
+    assert_eq!(o["class_uid"], 2004);
+    assert_eq!(o["finding_info"]["analytic"]["uid"], "SMCP-010");
+    assert_eq!(o["evidences"][0]["src_endpoint"]["ip"], "10.1.4.7");
+    let e = &lines("ecs.jsonl")[0];
+    assert_eq!(e["event"]["kind"], "alert");
+    assert_eq!(e["destination"]["domain"], "mcp.example-vendor.com");
+    assert_eq!(
+        e["network"]["community_id"],
+        "1:wCb3OG7yAFWelaUydu0D+125CLM="
+    );
+}
+
+#[test]
+fn unknown_format_is_a_configuration_error() {
+    let r: Result<SinkConfig, _> = serde_json::from_value(serde_json::json!({
+        "type": "webhook", "url": "http://127.0.0.1:1/", "format": "cef",
+    }));
+    assert!(r.is_err());
+}

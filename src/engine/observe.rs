@@ -88,15 +88,17 @@ pub(super) fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut C
     );
 }
 
-pub(super) fn push_observation(
-    ctx: &mut Ctx<'_>,
+/// An observation of the flow `meta`; returned for the caller to complete
+/// (the TLS fields of a ClientHello).
+pub(super) fn push_observation<'o>(
+    ctx: &'o mut Ctx<'_>,
     meta: &FlowMeta,
     server_name: Option<String>,
     path: Option<String>,
     transport: Transport,
     evidence: Vec<Evidence>,
     mcp: Option<McpInventory>,
-) {
+) -> Option<&'o mut Observation> {
     let community_id = (meta.proto == PROTO_TCP || meta.proto == PROTO_UDP).then(|| {
         community_id_v1(
             ctx.cfg.community_id_seed,
@@ -120,7 +122,9 @@ pub(super) fn push_observation(
         community_id,
         evidence,
         mcp,
+        tls: None,
     });
+    ctx.out.last_mut()
 }
 
 /// Evidence that explains why a name matters.

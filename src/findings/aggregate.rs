@@ -1,11 +1,11 @@
 //! Aggregation of observations into one finding per (client IP, server), and
 //! the assessment of each finding: verdict, confidence, rule and severity.
 
-use super::{Evidence, McpInventory, Micros, Observation, Signal, Transport};
+use super::{Evidence, McpInventory, Micros, Observation, Signal, TlsInfo, Transport};
 use crate::detect::hosts::Detector;
 use crate::detect::mcp::MAX_INVENTORY_ITEMS;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -14,8 +14,11 @@ pub const MAX_EVIDENCE: usize = 32;
 /// Distinct flow ids remembered per finding for `count`; beyond this the count
 /// still grows by observation but may over-count flows.
 const MAX_TRACKED_FLOWS: usize = 4096;
+/// Community IDs listed per finding: those of its earliest distinct flows.
+/// `count` keeps the number of flows.
+pub const MAX_COMMUNITY_IDS: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Shadow,
@@ -42,7 +45,7 @@ pub enum Confidence {
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -52,10 +55,32 @@ pub enum Severity {
 }
 
 /// Detection rules. Ids are stable: alert routing and suppression key on them.
+/// Serialized as `{"id", "name"}`; read back by id (an unknown id is an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Rule {
     pub id: &'static str,
     pub name: &'static str,
+    /// One sentence on what the rule matched (SIEM formats carry it).
+    #[serde(skip)]
+    pub description: &'static str,
+}
+
+impl Rule {
+    pub fn by_id(id: &str) -> Option<Rule> {
+        rules::ALL.into_iter().find(|r| r.id == id)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rule, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            id: String,
+        }
+        let w = Wire::deserialize(d)?;
+        Rule::by_id(&w.id)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule id {:?}", w.id)))
+    }
 }
 
 pub mod rules {
@@ -63,38 +88,47 @@ pub mod rules {
     pub const HTTP_SESSION: Rule = Rule {
         id: "SMCP-001",
         name: "MCP session over cleartext Streamable HTTP",
+        description: "A cleartext HTTP exchange carried MCP JSON-RPC messages or MCP headers (Streamable HTTP transport).",
     };
     pub const SSE_SESSION: Rule = Rule {
         id: "SMCP-002",
         name: "MCP session over the legacy HTTP+SSE transport",
+        description: "An SSE stream announced an MCP message endpoint or carried MCP JSON-RPC messages (legacy HTTP+SSE transport).",
     };
     pub const WEBSOCKET_SESSION: Rule = Rule {
         id: "SMCP-003",
         name: "MCP session over WebSocket",
+        description: "A WebSocket connection negotiated the mcp subprotocol or carried MCP JSON-RPC messages.",
     };
     pub const HTTP_KNOWN_PATH: Rule = Rule {
         id: "SMCP-004",
         name: "Cleartext request to a published MCP endpoint of a known server",
+        description: "A cleartext HTTP request went to the path a known MCP server publishes as its endpoint.",
     };
     pub const TLS_KNOWN: Rule = Rule {
         id: "SMCP-010",
         name: "TLS/QUIC connection to a known MCP server",
+        description: "A TLS or QUIC ClientHello named a host on the known MCP server list (SNI, or a DNS answer for the address).",
     };
     pub const TLS_SHARED: Rule = Rule {
         id: "SMCP-011",
         name: "TLS/QUIC connection to a shared host that also serves MCP",
+        description: "A TLS or QUIC connection went to a known host that serves MCP next to other APIs.",
     };
     pub const TLS_HEURISTIC: Rule = Rule {
         id: "SMCP-012",
         name: "TLS/QUIC connection to an MCP-like host name",
+        description: "A TLS or QUIC connection went to a host whose name looks like an MCP server.",
     };
     pub const DNS_KNOWN: Rule = Rule {
         id: "SMCP-020",
         name: "DNS lookup of a known MCP server",
+        description: "A DNS lookup asked for a host on the known MCP server list.",
     };
     pub const DNS_HEURISTIC: Rule = Rule {
         id: "SMCP-021",
         name: "DNS lookup of an MCP-like host name",
+        description: "A DNS lookup asked for a host whose name looks like an MCP server.",
     };
     pub const ALL: [Rule; 9] = [
         HTTP_SESSION,
@@ -125,8 +159,15 @@ pub struct Finding {
     pub first_seen: Micros,
     pub last_seen: Micros,
     pub count: u64,
+    /// The ClientHello shown: that of the strongest transport, earliest first.
+    pub tls: Option<TlsInfo>,
+    /// Community IDs of the earliest distinct flows with the time each was
+    /// first seen, sorted, at most [`MAX_COMMUNITY_IDS`].
+    pub community_ids: Vec<(Micros, String)>,
     /// Time of the observation whose flow is shown.
     shown_ts: Micros,
+    /// Rank of the observation whose ClientHello is shown.
+    tls_rank: Option<(Transport, std::cmp::Reverse<Micros>)>,
     flows: FxHashSet<u64>,
 }
 
@@ -146,9 +187,33 @@ impl Finding {
             first_seen: o.ts,
             last_seen: o.ts,
             count: 0,
+            tls: None,
+            community_ids: Vec::new(),
             shown_ts: o.ts,
+            tls_rank: None,
             flows: FxHashSet::default(),
         }
+    }
+
+    /// Keeps the [`MAX_COMMUNITY_IDS`] IDs first seen earliest. The result
+    /// does not depend on arrival order: an ID evicted here was first seen no
+    /// earlier than every kept one, and the kept maximum only decreases.
+    fn add_community_id(&mut self, ts: Micros, cid: &str) {
+        let ids = &mut self.community_ids;
+        if let Some(e) = ids.iter_mut().find(|(_, c)| c == cid) {
+            e.0 = e.0.min(ts);
+        } else if ids.len() < MAX_COMMUNITY_IDS {
+            ids.push((ts, cid.to_owned()));
+        } else if ids
+            .last()
+            .is_some_and(|(t, c)| (ts, cid) < (*t, c.as_str()))
+        {
+            ids.pop();
+            ids.push((ts, cid.to_owned()));
+        } else {
+            return;
+        }
+        ids.sort_unstable();
     }
 
     /// Fold one observation in. The flow endpoints shown are those of the
@@ -188,6 +253,16 @@ impl Finding {
         }
         if let Some(inv) = &o.mcp {
             self.mcp.merge(inv, MAX_INVENTORY_ITEMS);
+        }
+        if let Some(t) = &o.tls {
+            let rank = Some((o.transport, std::cmp::Reverse(o.ts)));
+            if rank > self.tls_rank {
+                self.tls_rank = rank;
+                self.tls = Some(t.clone());
+            }
+        }
+        if let Some(cid) = &o.community_id {
+            self.add_community_id(o.ts, cid);
         }
         if self.flows.len() < MAX_TRACKED_FLOWS {
             if self.flows.insert(o.flow_id) {
@@ -365,5 +440,87 @@ impl Aggregator {
                 ))
         });
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(ts: Micros, flow: u64, transport: Transport, ja4: Option<&str>) -> Observation {
+        Observation {
+            ts,
+            flow_id: flow,
+            client_ip: "10.1.4.7".parse().expect("ip"),
+            client_port: Some(40000),
+            server_ip: Some("198.51.100.7".parse().expect("ip")),
+            server_port: Some(443),
+            server_name: Some("mcp.example.com".into()),
+            path: None,
+            transport,
+            community_id: Some(format!("1:flow{flow}")),
+            evidence: vec![Evidence::new(Signal::TlsSni, "mcp.example.com")],
+            mcp: None,
+            tls: ja4.map(|j| TlsInfo {
+                ja4: Some(j.into()),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn fold(obs: &[Observation]) -> Finding {
+        let mut f = Finding::new(&obs[0]);
+        for o in obs {
+            f.add(o);
+        }
+        f
+    }
+
+    #[test]
+    fn community_ids_are_the_earliest_flows_whatever_the_order() {
+        let all: Vec<Observation> = (0..100u64)
+            .map(|i| obs(i as Micros * 10, i, Transport::Tls, None))
+            .collect();
+        let forward = fold(&all);
+        let mut rev = all.clone();
+        rev.reverse();
+        let backward = fold(&rev);
+        // A shuffled order (a fixed permutation: 37 is coprime with 100).
+        let shuffled: Vec<Observation> = (0..100).map(|i| all[(i * 37) % 100].clone()).collect();
+        let mixed = fold(&shuffled);
+        let want: Vec<String> = (0..MAX_COMMUNITY_IDS)
+            .map(|i| format!("1:flow{i}"))
+            .collect();
+        for f in [&forward, &backward, &mixed] {
+            let got: Vec<String> = f.community_ids.iter().map(|(_, c)| c.clone()).collect();
+            assert_eq!(got, want);
+            assert_eq!(f.count, 100, "every flow counted");
+        }
+        // The same flow seen again adds nothing.
+        let mut again = forward.clone();
+        again.add(&all[0]);
+        assert_eq!(again.community_ids, forward.community_ids);
+    }
+
+    #[test]
+    fn tls_fields_are_those_of_the_strongest_then_earliest_hello() {
+        let a = obs(20, 1, Transport::Tls, Some("late"));
+        let b = obs(10, 2, Transport::Tls, Some("early"));
+        let q = obs(30, 3, Transport::Quic, Some("quic"));
+        let dns = obs(0, 4, Transport::Dns, None);
+        let ja4 = |f: &Finding| f.tls.as_ref().and_then(|t| t.ja4.clone());
+        assert_eq!(
+            ja4(&fold(&[a.clone(), b.clone()])).as_deref(),
+            Some("early")
+        );
+        assert_eq!(
+            ja4(&fold(&[b.clone(), a.clone()])).as_deref(),
+            Some("early")
+        );
+        assert_eq!(
+            ja4(&fold(&[q.clone(), a.clone(), dns.clone()])).as_deref(),
+            Some("quic")
+        );
+        assert_eq!(ja4(&fold(&[dns])), None);
     }
 }

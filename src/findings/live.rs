@@ -15,7 +15,7 @@
 
 use super::aggregate::{Assessment, Finding, Key, Rule, Verdict, assess};
 use super::output::FindingRecord;
-use super::{Micros, Observation};
+use super::{Micros, Observation, Observer};
 use crate::detect::hosts::Detector;
 use crate::findings::aggregate::Confidence;
 use rustc_hash::FxHashMap;
@@ -81,6 +81,8 @@ pub struct LiveFindings {
     pending: VecDeque<(Micros, Key)>,
     /// Entries dropped to stay within `max_entries`.
     pub evicted: u64,
+    /// Named in every emitted record when set.
+    observer: Option<Arc<Observer>>,
 }
 
 impl LiveFindings {
@@ -91,7 +93,14 @@ impl LiveFindings {
             entries: FxHashMap::default(),
             pending: VecDeque::new(),
             evicted: 0,
+            observer: None,
         }
+    }
+
+    /// Every record emitted from now on names this sensor.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
     }
 
     pub fn set_detector(&mut self, detector: Arc<Detector>) {
@@ -159,7 +168,7 @@ impl LiveFindings {
                         self.pending.push_back((o.ts.saturating_add(settle), key));
                     }
                 } else {
-                    out.push(emit(&entry.finding, a, o.ts, 0));
+                    out.push(emit(&entry.finding, a, o.ts, 0, self.observer.as_deref()));
                 }
             }
             // Held: everything until the emission travels with it.
@@ -168,13 +177,25 @@ impl LiveFindings {
             Some(e) if new_flow && o.ts.saturating_sub(e.at) >= window => {
                 let repeats = e.suppressed + 1;
                 e.restart(o.ts);
-                out.push(emit(&entry.finding, a, o.ts, repeats));
+                out.push(emit(
+                    &entry.finding,
+                    a,
+                    o.ts,
+                    repeats,
+                    self.observer.as_deref(),
+                ));
             }
             // More inventory than was reported, and the update delay passed.
             Some(e) if e.dirty && delay > 0 && o.ts.saturating_sub(e.at) >= delay => {
                 let repeats = e.suppressed + u64::from(new_flow);
                 e.restart(o.ts);
-                out.push(emit(&entry.finding, a, o.ts, repeats));
+                out.push(emit(
+                    &entry.finding,
+                    a,
+                    o.ts,
+                    repeats,
+                    self.observer.as_deref(),
+                ));
             }
             Some(e) if new_flow => {
                 e.suppressed += 1;
@@ -218,7 +239,7 @@ impl LiveFindings {
             for e in entry.emissions.iter_mut().filter(|e| e.pending) {
                 e.restart(at);
             }
-            out.push(emit(&entry.finding, a, at, 0));
+            out.push(emit(&entry.finding, a, at, 0, self.observer.as_deref()));
         }
     }
 
@@ -228,6 +249,7 @@ impl LiveFindings {
         self.settle(now, false, out);
         let (window, delay) = (self.settings.window, self.settings.update_delay);
         let detector = &self.detector;
+        let observer = self.observer.as_deref();
         self.entries.retain(|_, entry| {
             for e in entry.emissions.iter_mut().filter(|e| !e.pending) {
                 let elapsed = now.saturating_sub(e.at);
@@ -237,7 +259,7 @@ impl LiveFindings {
                     let a = assess(&entry.finding, detector);
                     let repeats = e.suppressed;
                     e.restart(now);
-                    out.push(emit(&entry.finding, a, now, repeats));
+                    out.push(emit(&entry.finding, a, now, repeats, observer));
                 }
             }
             now.saturating_sub(entry.finding.last_seen) < window.saturating_mul(2).max(60_000_000)
@@ -275,9 +297,16 @@ fn inventory_size(f: &Finding) -> (usize, usize, usize, bool, bool, bool) {
     )
 }
 
-fn emit(f: &Finding, a: Assessment, ts: Micros, repeats: u64) -> Outcome {
+fn emit(
+    f: &Finding,
+    a: Assessment,
+    ts: Micros,
+    repeats: u64,
+    observer: Option<&Observer>,
+) -> Outcome {
     let mut record = FindingRecord::new(f, &a, ts);
     record.repeats = Some(repeats);
+    record.observer = observer.cloned();
     Outcome::Emit {
         record: Box::new(record),
         assessment: a,
@@ -339,6 +368,7 @@ mod tests {
                 Evidence::new(Signal::KnownServer, "Notion"),
             ],
             mcp: None,
+            tls: None,
         }
     }
 
@@ -387,6 +417,21 @@ mod tests {
         // After the window, the next new flow emits with the repeats carried.
         l.observe(&tls(3601 * S, 4), &mut out);
         assert_eq!(emitted(&out), [("SMCP-010".to_owned(), 3)]);
+    }
+
+    #[test]
+    fn records_name_the_observer_when_given() {
+        let mut out = Vec::new();
+        live("", false).observe(&tls(0, 1), &mut out);
+        assert!(records(&out)[0].observer.is_none());
+        out.clear();
+        let o = Observer::new(Some("tap-1")).with_interfaces(&["eth1"]);
+        let mut l = live("", false).with_observer(o.clone());
+        l.observe(&tls(0, 1), &mut out);
+        l.observe(&tls(3601 * S, 2), &mut out);
+        let r = records(&out);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|r| r.observer.as_ref() == Some(&o)));
     }
 
     #[test]

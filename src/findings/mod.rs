@@ -1,20 +1,26 @@
 //! What the sensor reports: evidence items, per-flow observations produced by
 //! the engine, and findings aggregated per (client, server).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 pub mod aggregate;
+pub mod encode;
 pub mod live;
+pub mod observer;
 pub mod output;
+mod tls_info;
+
+pub use observer::Observer;
+pub use tls_info::TlsInfo;
 
 /// Packet time in microseconds since the Unix epoch.
 pub type Micros = i64;
 
 /// Kinds of evidence. Serialized in kebab-case (`http-jsonrpc`, `tls-sni`, ...);
 /// the names are part of the findings format (docs/findings.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Signal {
     /// A JSON-RPC message in an HTTP body that is MCP by structure.
@@ -66,7 +72,7 @@ impl Signal {
 /// like Streamable HTTP: once the `endpoint` stream is seen, the whole
 /// conversation is the legacy transport. `Http2` is Streamable HTTP carried
 /// by HTTP/2 (the legacy transport over HTTP/2 is still `Sse`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     Dns,
@@ -78,7 +84,7 @@ pub enum Transport {
     Websocket,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Evidence {
     pub signal: Signal,
     pub detail: String,
@@ -167,4 +173,6 @@ pub struct Observation {
     pub evidence: Vec<Evidence>,
     /// Set for cleartext sessions whose MCP use is proven by structure.
     pub mcp: Option<McpInventory>,
+    /// Set where the observation comes from a TLS or QUIC ClientHello.
+    pub tls: Option<TlsInfo>,
 }

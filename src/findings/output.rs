@@ -2,8 +2,8 @@
 //! and an aligned text table for analysts.
 
 use super::aggregate::{Assessment, Confidence, Finding, Rule, Severity, Verdict};
-use super::{Evidence, Micros, Transport};
-use serde::Serialize;
+use super::{Evidence, Micros, Observer, TlsInfo, Transport};
+use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,13 +18,13 @@ pub fn format_ts(ts: Micros) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRef {
     pub ip: IpAddr,
     pub port: Option<u16>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRef {
     pub ip: Option<IpAddr>,
     pub port: Option<u16>,
@@ -34,7 +34,7 @@ pub struct ServerRef {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct McpRef {
     pub protocol_version: Option<String>,
     pub client: Option<String>,
@@ -46,7 +46,7 @@ pub struct McpRef {
 }
 
 /// One finding as written to sinks. Field names are the documented interface.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingRecord {
     pub timestamp: String,
     pub verdict: Verdict,
@@ -56,18 +56,28 @@ pub struct FindingRecord {
     pub client: ClientRef,
     pub server: ServerRef,
     pub transport: Transport,
+    /// The ClientHello of the flow shown (TLS and QUIC findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
     pub evidence: Vec<Evidence>,
     pub mcp: McpRef,
     pub community_id: Option<String>,
+    /// Community IDs of the earliest distinct flows (at most
+    /// `aggregate::MAX_COMMUNITY_IDS`; `count` is the number of flows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub community_ids: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,
     pub count: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sanctioned_by: Option<String>,
     /// Live sensor only: flows of this (client, server, rule) suppressed since
     /// the previous emission (0 on the first one; a roll-up carries the count).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<u64>,
+    /// The sensor that made the finding, when the caller named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observer: Option<Observer>,
 }
 
 impl FindingRecord {
@@ -99,6 +109,7 @@ impl FindingRecord {
                 path: f.path.clone(),
             },
             transport: f.transport,
+            tls: f.tls.clone(),
             evidence: f.evidence.iter().cloned().collect(),
             mcp: McpRef {
                 protocol_version: f.mcp.protocol_version.clone(),
@@ -109,12 +120,20 @@ impl FindingRecord {
                 tools_called: f.mcp.tools_called.iter().cloned().collect(),
             },
             community_id: f.community_id.clone(),
+            community_ids: f.community_ids.iter().map(|(_, c)| c.clone()).collect(),
             first_seen: format_ts(f.first_seen),
             last_seen: format_ts(f.last_seen),
             count: f.count,
             sanctioned_by: a.sanctioned_by.clone(),
             repeats: None,
+            observer: None,
         }
+    }
+
+    /// Names the sensor that made the finding (`observer` in the JSON).
+    pub fn with_observer(mut self, observer: &Observer) -> Self {
+        self.observer = Some(observer.clone());
+        self
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Alert {
     pub server_vendor: Option<String>,
     pub transport: String,
     pub community_id: Option<String>,
+    /// Name of the sensor that made the finding.
+    pub observer: Option<String>,
     pub count: u64,
     /// `signal: detail` of each evidence item (at most 8 kept).
     pub evidence: Vec<String>,
@@ -66,6 +68,7 @@ impl Alert {
             server_vendor: text(v, "/server/vendor"),
             transport: t("/transport"),
             community_id: text(v, "/community_id"),
+            observer: text(v, "/observer/name"),
             count: v.pointer("/count").and_then(Value::as_u64).unwrap_or(0),
             evidence: v
                 .pointer("/evidence")

@@ -1,17 +1,20 @@
 //! Prometheus Alertmanager sink (API v2, `POST /api/v2/alerts`).
 //!
 //! Each finding becomes one alert named `ShadowMCP` with labels severity,
-//! confidence, verdict, rule, client, server, server_ip, vendor, transport
-//! (empty ones left out), so that routes can group and silence by them.
+//! confidence, verdict, rule, client, server, server_ip, vendor, transport,
+//! observer (empty ones left out), so that routes can group and silence by
+//! them. The finding itself is attached as the `finding` annotation in the
+//! sink's `format` (Alertmanager's own alert shape does not change).
 //! `endsAt` is the send time plus `resolve_timeout_secs`: a finding that is
 //! made again re-sends the alert and keeps it firing; otherwise it resolves.
 
-use super::SinkError;
 use super::alert::Alert;
 use super::config::AlertmanagerConfig;
 use super::http::{HttpPoster, TlsFiles};
 use super::output_ts;
 use super::worker::{Backend, Outcome};
+use super::{SinkError, encoded};
+use crate::findings::encode::Format;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ pub(crate) struct AlertmanagerBackend {
     labels: BTreeMap<String, String>,
     resolve: Duration,
     generator_url: Option<String>,
+    format: Format,
 }
 
 /// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -85,6 +89,7 @@ impl AlertmanagerBackend {
             labels: c.labels.clone(),
             resolve: Duration::from_secs(c.resolve_timeout_secs.clamp(1, 365 * 86_400)),
             generator_url: c.generator_url.clone(),
+            format: c.format,
         })
     }
 
@@ -95,6 +100,7 @@ impl AlertmanagerBackend {
             self.resolve,
             &self.labels,
             self.generator_url.as_deref(),
+            self.format,
         )
     }
 }
@@ -106,6 +112,7 @@ pub(crate) fn to_alert(
     resolve: Duration,
     extra: &BTreeMap<String, String>,
     generator_url: Option<&str>,
+    format: Format,
 ) -> Value {
     let a = Alert::from_finding(v);
     let mut labels = Map::new();
@@ -124,6 +131,7 @@ pub(crate) fn to_alert(
         ("server_ip", a.server_ip.clone()),
         ("vendor", a.server_vendor.clone()),
         ("transport", Some(a.transport.clone())),
+        ("observer", a.observer.clone()),
     ] {
         // Alertmanager treats an empty label as absent; leave it out.
         if let Some(val) = val.filter(|s| !s.is_empty()) {
@@ -145,7 +153,9 @@ pub(crate) fn to_alert(
         desc.push_str("\n- ");
         desc.push_str(e);
     }
-    let finding = serde_json::to_string(v).unwrap_or_default();
+    let finding = encoded(format, v)
+        .and_then(|e| serde_json::to_string(e.as_ref()).ok())
+        .unwrap_or_default();
     let mut alert = json!({
         "labels": labels,
         "annotations": {
@@ -214,6 +224,7 @@ mod tests {
             Duration::from_secs(300),
             &extra,
             Some("https://ui/x"),
+            Format::Json,
         );
         let l = &a["labels"];
         assert_eq!(l["alertname"], "ShadowMCP");
@@ -238,6 +249,7 @@ mod tests {
             Duration::from_secs(1),
             &BTreeMap::new(),
             None,
+            Format::Json,
         );
         assert!(
             a["labels"]

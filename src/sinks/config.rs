@@ -3,6 +3,7 @@
 
 use super::SinkError;
 use super::worker::Policy;
+use crate::findings::encode::Format;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ pub enum SinkConfig {
 pub struct JsonlConfig {
     #[serde(default)]
     pub name: Option<String>,
+    /// Encoding of each line: `json` (the findings format), `ocsf`, `ecs`.
+    #[serde(default)]
+    pub format: Format,
     /// File path, or `-` for standard output.
     #[serde(default = "dash")]
     pub path: String,
@@ -45,6 +49,9 @@ pub struct JsonlConfig {
 pub struct WebhookConfig {
     #[serde(default)]
     pub name: Option<String>,
+    /// Encoding of each finding in the POSTed array: `json`, `ocsf`, `ecs`.
+    #[serde(default)]
+    pub format: Format,
     pub url: String,
     /// PEM bundle of trusted CAs; replaces the built-in web PKI roots.
     #[serde(default)]
@@ -94,6 +101,10 @@ pub enum SyslogTransport {
 pub struct SyslogConfig {
     #[serde(default)]
     pub name: Option<String>,
+    /// Encoding of the finding in MSG: `json`, `ocsf`, `ecs` (the header and
+    /// structured data do not change).
+    #[serde(default)]
+    pub format: Format,
     #[serde(default = "d_syslog_transport")]
     pub transport: SyslogTransport,
     /// `host:port`; the port defaults to 514 (UDP, TCP) or 6514 (TLS).
@@ -140,6 +151,10 @@ pub struct SyslogConfig {
 pub struct AlertmanagerConfig {
     #[serde(default)]
     pub name: Option<String>,
+    /// Encoding of the finding attached as the `finding` annotation: `json`,
+    /// `ocsf`, `ecs` (labels and the other annotations do not change).
+    #[serde(default)]
+    pub format: Format,
     /// Base URL (`http://127.0.0.1:9093`); `/api/v2/alerts` is appended
     /// unless the path already ends with it.
     pub url: String,
@@ -331,6 +346,16 @@ impl SinkConfig {
             return bad(format!("batch_max must be 1..={MAX_BATCH}"));
         }
         Ok(())
+    }
+
+    /// Encoding of the findings this sink delivers.
+    pub fn format(&self) -> Format {
+        match self {
+            SinkConfig::Jsonl(c) => c.format,
+            SinkConfig::Webhook(c) => c.format,
+            SinkConfig::Syslog(c) => c.format,
+            SinkConfig::Alertmanager(c) => c.format,
+        }
     }
 
     /// The sink's name: `name` if set, else kind and target (never

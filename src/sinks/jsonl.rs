@@ -3,7 +3,8 @@
 
 use super::config::JsonlConfig;
 use super::worker::{Backend, Outcome};
-use super::{MAX_FINDING_BYTES, SinkError};
+use super::{MAX_FINDING_BYTES, SinkError, encoded};
+use crate::findings::encode::Format;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ enum Out {
 
 pub(crate) struct JsonlBackend {
     out: Out,
+    format: Format,
 }
 
 fn rotated(path: &Path, i: u32) -> PathBuf {
@@ -86,12 +88,15 @@ impl JsonlBackend {
                 keep: c.keep.min(MAX_KEEP),
             }
         };
-        Ok(JsonlBackend { out })
+        Ok(JsonlBackend {
+            out,
+            format: c.format,
+        })
     }
 }
 
-fn line(v: &Value) -> Option<Vec<u8>> {
-    let mut l = serde_json::to_vec(v).ok()?;
+fn line(v: &Value, format: Format) -> Option<Vec<u8>> {
+    let mut l = serde_json::to_vec(encoded(format, v)?.as_ref()).ok()?;
     if l.len() > MAX_FINDING_BYTES {
         return None;
     }
@@ -101,11 +106,12 @@ fn line(v: &Value) -> Option<Vec<u8>> {
 
 impl Backend for JsonlBackend {
     async fn deliver(&mut self, batch: &[Arc<Value>]) -> Outcome {
+        let format = self.format;
         match &mut self.out {
             Out::Stdout(out) => {
                 let mut buf = Vec::new();
                 for v in batch {
-                    if let Some(l) = line(v) {
+                    if let Some(l) = line(v, format) {
                         buf.extend_from_slice(&l);
                     }
                 }
@@ -131,7 +137,7 @@ impl Backend for JsonlBackend {
                 keep,
             } => {
                 for (done, v) in batch.iter().enumerate() {
-                    let Some(l) = line(v) else { continue };
+                    let Some(l) = line(v, format) else { continue };
                     let r: std::io::Result<()> = async {
                         if file.is_none() {
                             let (f, s) = open_append(path).await?;

@@ -140,6 +140,21 @@ pub(crate) fn output_ts(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
+/// A finding in the sink's format; `None` (logged) when the JSON handed to
+/// the sink is not a finding record and the format needs one.
+pub(crate) fn encoded(
+    format: crate::findings::encode::Format,
+    v: &Value,
+) -> Option<std::borrow::Cow<'_, Value>> {
+    match crate::findings::encode::encode_value(format, v) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(%format, error = %e, "finding skipped by a sink");
+            None
+        }
+    }
+}
+
 /// A sink's warnings go to the sensor's log, with the sink's name.
 pub(crate) fn warn(name: &str, msg: &str) {
     tracing::warn!(sink = name, "sink {name}: {msg}");
@@ -154,6 +169,7 @@ pub(crate) fn log_this_drop(total: u64) -> bool {
 /// The sending side of one running sink.
 pub struct SinkHandle {
     name: Arc<str>,
+    format: crate::findings::encode::Format,
     tx: mpsc::Sender<Msg>,
     stats: Arc<SinkStats>,
     spool: Option<Arc<spool::Spool>>,
@@ -217,6 +233,7 @@ impl SinkHandle {
         };
         Ok(SinkHandle {
             name,
+            format: cfg.format(),
             tx,
             stats,
             spool: backend_spool,
@@ -257,6 +274,20 @@ impl SinkHandle {
     }
 
     fn send_unchecked(&self, finding: Arc<Value>) {
+        // OCSF and ECS are made from a finding record: anything else would
+        // be lost at delivery, so it is dropped (and counted) here.
+        if self.format != crate::findings::encode::Format::Json
+            && let Err(e) = crate::findings::output::FindingRecord::deserialize_from(&finding)
+        {
+            let total = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if log_this_drop(total) {
+                warn(
+                    &self.name,
+                    &format!("not a finding record, dropped ({total} so far): {e}"),
+                );
+            }
+            return;
+        }
         SinkStats::add(&self.stats.queue_depth, 1);
         match self.tx.try_send(Msg::Finding(finding)) {
             Ok(()) => {}

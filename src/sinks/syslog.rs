@@ -11,7 +11,8 @@
 use super::alert::Alert;
 use super::config::{SyslogConfig, SyslogTransport};
 use super::worker::{Backend, Outcome};
-use super::{SinkError, output_ts};
+use super::{SinkError, encoded, output_ts};
+use crate::findings::encode::Format;
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +38,8 @@ pub struct SyslogFormat {
     pub app_name: String,
     pub hostname: String,
     pub procid: String,
+    /// Encoding of the finding in MSG.
+    pub body: Format,
 }
 
 /// Facility by RFC 5424 name or number.
@@ -138,6 +141,7 @@ pub fn format_rfc5424(
         ("transport", Some(a.transport.as_str())),
         ("count", Some(count.as_str())),
         ("community_id", a.community_id.as_deref()),
+        ("observer", a.observer.as_deref()),
     ] {
         let Some(v) = v.filter(|v| !v.is_empty()) else {
             continue;
@@ -158,8 +162,10 @@ pub fn format_rfc5424(
         header_field(&a.rule_id, 32),
     );
     let mut msg = head.clone().into_bytes();
-    let json = serde_json::to_vec(finding).unwrap_or_default();
-    if msg.len() + json.len() <= max_len {
+    let json = encoded(f.body, finding).and_then(|e| serde_json::to_vec(e.as_ref()).ok());
+    if let Some(json) = json
+        && msg.len() + json.len() <= max_len
+    {
         msg.extend_from_slice(&json);
         return msg;
     }
@@ -271,6 +277,7 @@ impl SyslogBackend {
                 app_name: c.app_name.clone(),
                 hostname: c.hostname.clone().unwrap_or_else(local_hostname),
                 procid: std::process::id().to_string(),
+                body: c.format,
             },
             max_len: c.max_message_bytes.clamp(MIN_MESSAGE, cap),
             timeout: Duration::from_millis(c.timeout_ms.max(1)),
@@ -426,6 +433,7 @@ mod tests {
             app_name: "shadowmcp".into(),
             hostname: "sensor-1".into(),
             procid: "42".into(),
+            body: Format::Json,
         }
     }
 
@@ -475,6 +483,7 @@ mod tests {
             app_name: "a p\tp".repeat(40),
             hostname: String::new(),
             procid: "1".into(),
+            body: Format::Json,
         };
         let m = format_rfc5424(&json!({}), &f, "", 8192);
         let s = String::from_utf8(m).unwrap();
@@ -483,6 +492,34 @@ mod tests {
         let app = s.split(' ').nth(3).unwrap();
         assert_eq!(app.len(), 48);
         assert!(s.contains(" - [shadowmcp@32473 count=\"0\"] "), "{s}");
+    }
+
+    #[test]
+    fn body_in_the_sink_format_and_observer_in_structured_data() {
+        let mut f = finding();
+        f["timestamp"] = json!("2026-11-22T05:01:02.123456Z");
+        f["first_seen"] = f["timestamp"].clone();
+        f["last_seen"] = f["timestamp"].clone();
+        f["evidence"] = json!([]);
+        f["community_id"] = Value::Null;
+        f["mcp"] = json!({"protocol_version": null, "client": null, "server": null,
+            "methods": [], "tools": [], "tools_called": []});
+        f["observer"] = json!({"name": "tap-1", "interfaces": ["eth1"]});
+        let ocsf = SyslogFormat {
+            body: Format::Ocsf,
+            ..fmt()
+        };
+        let s = String::from_utf8(format_rfc5424(&f, &ocsf, "t", 8192)).unwrap();
+        assert!(s.contains(" observer=\"tap-1\"]"), "{s}");
+        let body: Value = serde_json::from_str(&s[s.find("] {").unwrap() + 2..]).unwrap();
+        assert_eq!(body["class_uid"], 2004);
+        assert_eq!(body["metadata"]["reporter"]["name"], "tap-1");
+        // Not a finding record: the summary instead of an empty body.
+        let s = String::from_utf8(format_rfc5424(&json!({"x": 1}), &ocsf, "t", 8192)).unwrap();
+        assert!(
+            s.ends_with("] unknown MCP:  -> - ( ,  confidence, )"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -204,6 +204,7 @@ fn push_dns_observation(
         )),
         evidence,
         mcp: None,
+        tls: None,
     });
 }
 

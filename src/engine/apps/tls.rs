@@ -6,7 +6,7 @@
 use super::super::buffer::Next;
 use super::super::context::{Ctx, FlowMeta, lock};
 use super::super::observe::{name_evidence, push_observation};
-use crate::findings::{Evidence, Signal, Transport};
+use crate::findings::{Evidence, Signal, TlsInfo, Transport};
 use crate::proto::ja4::{Ja4Transport, ja4};
 use crate::proto::tls::{self, ClientHello, HelloProgress};
 
@@ -139,5 +139,7 @@ pub(super) fn on_client_hello(
         return;
     };
     name_evidence(&class, &name, &mut evidence);
-    push_observation(ctx, meta, Some(name), None, transport, evidence, None);
+    if let Some(o) = push_observation(ctx, meta, Some(name), None, transport, evidence, None) {
+        o.tls = Some(TlsInfo::from_client_hello(hello, ja4));
+    }
 }
