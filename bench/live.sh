@@ -121,6 +121,16 @@ counters() {
 cpu_secs() {
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$sensor/stat"
 }
+# Per thread: id, name, user and system ticks.
+threads_cpu() {
+    for t in /proc/"$sensor"/task/*; do
+        awk '{ c = $0; sub(/^[^(]*\(/, "", c); sub(/\).*/, "", c); gsub(/ /, "_", c);
+            n = split($0, f, ") "); split(f[n], r, " ");
+            print FILENAME, c, r[12], r[13] }' "$t/stat" | sed 's|^/proc/[0-9]*/task/\([0-9]*\)/stat|\1|'
+    done | sort
+}
+settle
+threads_cpu >"$work/threads.start"
 for r in $rates; do
     settle
     read -r p0 c0 v0 k0 q0 <<<"$(counters)"
@@ -141,10 +151,16 @@ for r in $rates; do
     got=$((p1 - p0))
     loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.3f", (s > 0 && g < s) ? 100 * (s - g) / s : 0 }')
     # Sensor CPU per processed packet, until every packet was processed.
-    us=$(awk -v a="$cpu0" -v b="$cpu2" -v g="$got" 'BEGIN { printf "%.3f", g > 0 ? 1e6 * (b - a) / g : 0 }')
+    us=$(awk -v a="$cpu0" -v b="$cpu2" -v g="$got" 'BEGIN { printf "%.3f", (g > 0) ? 1e6 * (b - a) / g : 0 }')
     printf '%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$unit" "$sent" $((v1 - v0)) $((c1 - c0)) \
         $((k1 - k0)) $((q1 - q0)) "$got" "$loss" "$act_mbps" "$act_pps" "$cpu" "$us" | tee -a "$out"
 done
+# Where the sensor's CPU went during the replays, by thread (capture,
+# workers, findings, I/O, main), start-up excluded.
+threads_cpu >"$work/threads.end"
+join -a1 "$work/threads.end" "$work/threads.start" |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "thread %-8s %-20s %.2f s user, %.2f s system\n", $1, $2, ($3 - $5) / hz, ($4 - $6) / hz }' |
+    tee -a "$out"
 # The same file through `analyze` (same binary, same workers): CPU per
 # packet offline, the figure the live sensor is compared with. Median of 3.
 packets=$("$bin" analyze --no-progress -o /dev/null --workers "$workers" "$file" 2>&1 | awk '/^packets/ { print $2; exit }')

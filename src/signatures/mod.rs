@@ -135,14 +135,16 @@ impl fmt::Display for SignatureError {
 pub struct HostIndex {
     /// Lower-cased exact host -> index into `servers`.
     exact: FxHashMap<Box<str>, usize>,
-    /// Indices of pattern entries, most specific first, narrowed by the
-    /// host's last label: for each literal last label of a pattern, the
-    /// patterns ending in it or in a placeholder.
-    /// A name under a last label that no pattern uses (`flood.example`)
-    /// tests none, instead of all of them.
-    by_last_label: FxHashMap<Box<str>, Vec<usize>>,
-    /// Patterns ending in a placeholder: the candidates for any other name.
-    any_last_label: Vec<usize>,
+    /// Pattern entries as (rank, index into `servers`), rank being the
+    /// position in specificity order (most specific first), in three
+    /// disjoint groups so that a name tests only the patterns that can match
+    /// it: those whose last two labels are literal, by those two labels
+    /// (`onrender.com`); those with a literal last label only, by it; and
+    /// those ending in a placeholder, tested for every name. The match is
+    /// the candidate of lowest rank.
+    by_last_two: FxHashMap<Box<str>, Vec<(usize, usize)>>,
+    by_last_label: FxHashMap<Box<str>, Vec<(usize, usize)>>,
+    any_last_label: Vec<(usize, usize)>,
     /// `servers.len()` when built; `None` = never built. A mismatch means
     /// `servers` was edited afterwards and look-ups fall back to a scan.
     built_for: Option<usize>,
@@ -273,36 +275,41 @@ impl SignatureSet {
         patterns.sort_by_key(|&i| {
             std::cmp::Reverse(self.servers.get(i).map(|s| pattern_specificity(&s.host)))
         });
-        let last_label = |i: usize| -> Option<String> {
-            let host = &self.servers.get(i)?.host;
+        // The last two labels of each pattern, literal (lower-cased) or
+        // `None` for a placeholder or no label.
+        let tail = |i: usize| -> (Option<String>, Option<String>) {
+            let Some(host) = self.servers.get(i).map(|s| s.host.as_str()) else {
+                return (None, None);
+            };
             let body = host.strip_prefix("*.").unwrap_or(host);
             let body = body.strip_suffix('.').unwrap_or(body);
-            let last = body.rsplit('.').next().unwrap_or(body);
-            (!hostmatch::is_placeholder(last)).then(|| last.to_ascii_lowercase())
+            let mut labels = body.rsplit('.');
+            let literal = |l: Option<&str>| {
+                l.filter(|l| !hostmatch::is_placeholder(l))
+                    .map(str::to_ascii_lowercase)
+            };
+            let last = literal(labels.next());
+            (last, literal(labels.next()))
         };
-        let labels: Vec<Option<String>> = patterns.iter().map(|&i| last_label(i)).collect();
-        let any_last_label: Vec<usize> = patterns
-            .iter()
-            .zip(&labels)
-            .filter(|(_, l)| l.is_none())
-            .map(|(&i, _)| i)
-            .collect();
-        let mut by_last_label: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
-        for label in labels.iter().flatten() {
-            if by_last_label.contains_key(label.as_str()) {
-                continue;
+        let mut by_last_two: FxHashMap<Box<str>, Vec<(usize, usize)>> = FxHashMap::default();
+        let mut by_last_label: FxHashMap<Box<str>, Vec<(usize, usize)>> = FxHashMap::default();
+        let mut any_last_label = Vec::new();
+        for (rank, &i) in patterns.iter().enumerate() {
+            match tail(i) {
+                (Some(last), Some(second)) => by_last_two
+                    .entry(format!("{second}.{last}").into_boxed_str())
+                    .or_default()
+                    .push((rank, i)),
+                (Some(last), None) => by_last_label
+                    .entry(last.into_boxed_str())
+                    .or_default()
+                    .push((rank, i)),
+                (None, _) => any_last_label.push((rank, i)),
             }
-            // Keep the specificity order of `patterns`.
-            let list = patterns
-                .iter()
-                .zip(&labels)
-                .filter(|(_, l)| l.as_deref().is_none_or(|l| l == label))
-                .map(|(&i, _)| i)
-                .collect();
-            by_last_label.insert(label.clone().into_boxed_str(), list);
         }
         self.index = HostIndex {
             exact,
+            by_last_two,
             by_last_label,
             any_last_label,
             built_for: Some(self.servers.len()),
@@ -326,17 +333,38 @@ impl SignatureSet {
                     exact: true,
                 });
             }
-            // A pattern can only match a name with its last label (or end in
-            // a placeholder, which matches any label).
-            let candidates = self
-                .index
-                .by_last_label
-                .get(last)
-                .unwrap_or(&self.index.any_last_label);
-            return candidates
-                .iter()
-                .filter_map(|&i| self.servers.get(i))
-                .find(|s| pattern_matches(&s.host, h))
+            // Only the patterns that can match a name with these last
+            // labels; the most specific (lowest rank) match wins.
+            let ix = &self.index;
+            let last_two = h
+                .len()
+                .checked_sub(last.len() + 1)
+                .and_then(|dot| h.get(..dot))
+                .map(|rest| {
+                    let second = rest.rsplit('.').next().unwrap_or(rest);
+                    h.get(h.len() - last.len() - 1 - second.len()..)
+                        .unwrap_or("")
+                });
+            let groups = [
+                last_two.and_then(|t| ix.by_last_two.get(t)),
+                ix.by_last_label.get(last),
+                Some(&ix.any_last_label),
+            ];
+            let best = groups
+                .into_iter()
+                .flatten()
+                .filter_map(|list| {
+                    list.iter()
+                        .find(|&&(_, i)| {
+                            self.servers
+                                .get(i)
+                                .is_some_and(|s| pattern_matches(&s.host, h))
+                        })
+                        .copied()
+                })
+                .min_by_key(|&(rank, _)| rank);
+            return best
+                .and_then(|(_, i)| self.servers.get(i))
                 .map(|server| HostMatch {
                     server,
                     exact: false,

@@ -860,3 +860,50 @@ fn bundled_snapshot_never_repeats_a_curated_host() {
         curated.servers.len() + snap.servers.len()
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+    /// The host index finds what a scan of every entry finds (the most
+    /// specific pattern), for names made of the labels the built-in
+    /// patterns use.
+    #[test]
+    fn index_agrees_with_a_scan(
+        labels in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "mcp", "com", "dev", "app", "net", "io", "onrender", "vercel",
+                "workers", "cloudflare", "example", "a", "x1", "notion", "linear",
+                "amazonaws", "us-east-1", "azurewebsites", "fly", "pages", "deno",
+            ]),
+            1..6,
+        ),
+    ) {
+        static SETS: std::sync::OnceLock<(SignatureSet, SignatureSet)> = std::sync::OnceLock::new();
+        let (indexed, scanned) = SETS.get_or_init(|| {
+            // The built-in set, plus patterns that overlap across the
+            // index's groups (two literal last labels, one, none).
+            let mut indexed = builtin();
+            for host in ["*.com", "*.example.com", "{tenant}.example.com", "mcp.{region}.com", "*.{tld}", "a.{x}.{y}"] {
+                indexed.servers.push(KnownServer {
+                    host: host.into(),
+                    vendor: format!("test {host}"),
+                    kind: ServerKind::Platform,
+                    paths: vec![],
+                    shared_host: false,
+                    context_only: false,
+                    source: "test".into(),
+                    note: None,
+                    origin: "test".into(),
+                    deprecated: false,
+                });
+            }
+            indexed.rebuild_index();
+            let mut scanned = indexed.clone();
+            scanned.index = Default::default();
+            (indexed, scanned)
+        });
+        let name = labels.join(".");
+        let got = indexed.match_host(&name).map(|m| (m.server.host.clone(), m.exact));
+        let want = scanned.match_host(&name).map(|m| (m.server.host.clone(), m.exact));
+        proptest::prop_assert_eq!(got, want, "{}", name);
+    }
+}

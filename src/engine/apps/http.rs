@@ -240,9 +240,9 @@ fn request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEv
     match ev {
         HttpEvent::Head(mut head) => {
             ctx.stats.http_requests += 1;
+            let upgrade = head.header("upgrade");
             let upgrade_to = |proto: &str| {
-                head.header("upgrade")
-                    .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case(proto)))
+                upgrade.is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case(proto)))
             };
             h.ws_requested = upgrade_to("websocket");
             h.h2c_requested = upgrade_to("h2c");
