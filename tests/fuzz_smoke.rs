@@ -208,6 +208,8 @@ smoke_tests!(
     quic_initial,
     signatures_load,
     sse,
+    tls_decrypt,
+    tls_keylog,
     tls_message,
     tls_records,
     websocket,

@@ -458,3 +458,83 @@ proptest! {
         prop_assert_eq!(ctx.budget.used(), 0);
     }
 }
+
+/// The committed fuzz seeds hold sessions that decrypt, so the fuzzer
+/// starts from the decrypting paths.
+#[test]
+fn fuzz_seeds_reach_decryption() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tls_decrypt");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let seed = std::fs::read(e.unwrap().path()).unwrap();
+        let klen = u16::from_be_bytes([seed[1], seed[2]]) as usize;
+        let keys = std::str::from_utf8(&seed[3..3 + klen]).unwrap();
+        let mut chunks = Vec::new();
+        let mut rest = &seed[3 + klen..];
+        while rest.len() >= 2 {
+            let h = u16::from_be_bytes([rest[0], rest[1]]);
+            let len = (h & 0x7fff) as usize;
+            chunks.push((h & 0x8000 == 0, rest[2..2 + len].to_vec()));
+            rest = &rest[2 + len..];
+        }
+        let out = decrypt_with(&context(keys), &chunks);
+        assert!(out.done.is_none() && !out.client.is_empty() && !out.server.is_empty());
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
+
+/// Write the seed inputs of the `tls_decrypt` fuzz target (real sessions
+/// and their key logs, in the harness's input format) to
+/// fuzz/seeds/tls_decrypt/. Run by hand when the format changes:
+/// `cargo test --test tls_decrypt -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tls_decrypt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let small = Options {
+        exchanges: 1,
+        body: 300,
+        ..Options::default()
+    };
+    for (name, o) in [
+        (
+            "tls13-key-update",
+            Options {
+                key_update: true,
+                exchanges: 2,
+                ..small.clone()
+            },
+        ),
+        (
+            "tls13-hrr-chacha",
+            Options {
+                suites: vec![0x1303],
+                server_groups: Some(vec![rustls::NamedGroup::secp256r1]),
+                ..small.clone()
+            },
+        ),
+        (
+            "tls12-gcm",
+            Options {
+                tls13: false,
+                suites: vec![0xc02f, 0xc02b],
+                ..small.clone()
+            },
+        ),
+    ] {
+        let (t, keys) = session(&o);
+        let mut seed = vec![0u8];
+        seed.extend((keys.len() as u16).to_be_bytes());
+        seed.extend(keys.as_bytes());
+        for (c2s, b) in &t.chunks {
+            for piece in b.chunks(0x7fff) {
+                let h = piece.len() as u16 | if *c2s { 0 } else { 0x8000 };
+                seed.extend(h.to_be_bytes());
+                seed.extend(piece);
+            }
+        }
+        std::fs::write(dir.join(format!("{name}.bin")), seed).unwrap();
+    }
+}

@@ -14,6 +14,8 @@ pub mod pipeline;
 pub mod quic_initial;
 pub mod signatures_load;
 pub mod sse;
+pub mod tls_decrypt;
+pub mod tls_keylog;
 pub mod tls_message;
 pub mod tls_records;
 pub mod websocket;
