@@ -216,11 +216,15 @@ impl Pair {
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{payload}",
             payload.len()
         );
-        self.server.writer().write_all(resp.as_bytes()).unwrap();
+        // In pieces: rustls bounds its plaintext buffers.
+        let mut got = 0;
+        for piece in resp.as_bytes().chunks(16 * 1024) {
+            self.server.writer().write_all(piece).unwrap();
+            self.pump();
+            got += Self::drain(&mut self.client.reader()).len();
+        }
         self.t.server_plain.extend_from_slice(resp.as_bytes());
-        self.pump();
-        let got = Self::drain(&mut self.client.reader());
-        assert_eq!(got.len(), resp.len());
+        assert_eq!(got, resp.len());
     }
 }
 
