@@ -188,7 +188,7 @@ fn editcap_injected_secrets_decrypt_and_tshark_agrees() {
 /// pcapng blocks, little-endian.
 fn block(ty: u32, body: &[u8]) -> Vec<u8> {
     let mut padded = body.to_vec();
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
     let len = 12 + padded.len() as u32;

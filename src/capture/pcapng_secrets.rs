@@ -121,7 +121,7 @@ impl BlockScanner {
         }
         let ty = self.u32_at(&head, 0);
         let len = self.u32_at(&head, 4) as usize;
-        if len < HEAD || len % 4 != 0 {
+        if len < HEAD || !len.is_multiple_of(4) {
             self.broken = true;
             return;
         }
@@ -172,7 +172,7 @@ mod tests {
             }
         };
         let mut padded = body.to_vec();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(0);
         }
         let len = 12 + padded.len() as u32;

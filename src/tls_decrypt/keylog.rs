@@ -769,9 +769,7 @@ mod tests {
         text += &"x".repeat(2000); // 6: too long
         text += "\r\n";
         text += &line("CLIENT_RANDOM", 7, 48, 7).replace('\n', "\r\n");
-        text += &line("SERVER_TRAFFIC_SECRET_0", 8, 32, 8)
-            .trim_end()
-            .to_string(); // no newline
+        text += line("SERVER_TRAFFIC_SECRET_0", 8, 32, 8).trim_end(); // no newline
         let t = KeyTable::new(100);
         let r = t.load_bytes(text.as_bytes(), "test");
         assert_eq!((r.keys, r.malformed), (3, 5), "{r:?}");
