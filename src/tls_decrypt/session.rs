@@ -380,10 +380,13 @@ impl TlsDecryptor {
                 return;
             }
             let rest = data.get(used..).unwrap_or_default();
-            self.keep(d, rest, on_event);
+            self.dirs[d].buf.extend_from_slice(rest);
         } else {
-            self.keep(d, data, on_event);
+            st.buf.extend_from_slice(data);
         }
+        // Runs what was kept (this direction's and, if these bytes brought
+        // what it waited for, the other's), then counts and charges what
+        // still waits.
         self.poll(now, on_event);
     }
 
@@ -399,18 +402,29 @@ impl TlsDecryptor {
                 continue;
             }
             let mut buf = std::mem::take(&mut self.dirs[d].buf);
-            let used = self.run(d, &buf, now, on_event);
+            let used = self.run(d, &buf, now, on_event).min(buf.len());
             if self.done.is_some() {
                 return;
             }
             progress |= used > 0;
-            buf.drain(..used.min(buf.len()));
+            let consumed = record::count_records(buf.get(..used).unwrap_or_default());
+            buf.drain(..used);
             let st = &mut self.dirs[d];
             st.buf = buf;
-            st.held = record::count_records(&st.buf).min(st.held);
+            // Records that wait now and were not counted as held before.
+            let still_held = st.held.saturating_sub(consumed);
+            let n = record::count_records(&st.buf);
+            bump(
+                &self.ctx.counters.records_held,
+                n.saturating_sub(still_held),
+            );
+            st.held = n;
         }
-        // Never fails: the held bytes only shrank.
-        self.account();
+        if !self.account() {
+            bump(&self.ctx.counters.flows_missing_keys, 1);
+            self.stop(DoneReason::HoldLimit, on_event);
+            return;
+        }
         let waiting = self.dirs.iter().any(|s| record::count_records(&s.buf) > 0);
         if !waiting || progress {
             self.hold_since = waiting.then_some(now);
@@ -421,25 +435,6 @@ impl TlsDecryptor {
             bump(&self.ctx.counters.flows_missing_keys, 1);
             self.finish(DoneReason::MissingKeys);
             on_event(TlsEvent::Done(DoneReason::MissingKeys));
-        }
-    }
-
-    /// Keep `data` after the direction's unconsumed bytes, within bounds.
-    fn keep(&mut self, d: usize, data: &[u8], on_event: &mut impl FnMut(TlsEvent<'_>)) {
-        if data.is_empty() {
-            return;
-        }
-        self.dirs[d].buf.extend_from_slice(data);
-        if !self.account() {
-            bump(&self.ctx.counters.flows_missing_keys, 1);
-            self.stop(DoneReason::HoldLimit, on_event);
-            return;
-        }
-        let st = &mut self.dirs[d];
-        let n = record::count_records(&st.buf);
-        if n > st.held {
-            bump(&self.ctx.counters.records_held, n - st.held);
-            st.held = n;
         }
     }
 
@@ -780,7 +775,7 @@ impl TlsDecryptor {
                 Step::Stop(DoneReason::AuthFailure)
             }
         };
-        zeroize::Zeroize::zeroize(&mut scratch);
+        // The plaintext goes to the caller anyway: not wiped.
         scratch.clear();
         self.scratch = scratch;
         if !matches!(step, Step::Next) {
