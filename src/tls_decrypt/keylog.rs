@@ -867,6 +867,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn load_file_bounded_and_missing_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("shadowmcp-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.log");
+        let text = line("CLIENT_RANDOM", 1, 48, 1) + &line("CLIENT_RANDOM", 2, 48, 2);
+        std::fs::write(&path, &text).unwrap();
+        let t = KeyTable::new(10);
+        assert_eq!(t.load_file(&path, 1 << 20).unwrap().keys, 2);
+        // Only the first `max_bytes` are read: the second line is cut.
+        let t = KeyTable::new(10);
+        let r = t.load_file(&path, text.len() as u64 - 10).unwrap();
+        assert_eq!((r.keys, r.malformed), (1, 1));
+        let err = t.load_file(&dir.join("absent.log"), 100).unwrap_err();
+        assert!(err.to_string().contains("absent.log"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn wait_for(t: &KeyTable, r: u8) -> bool {
         t.get(&[r; 32]).is_some()
     }

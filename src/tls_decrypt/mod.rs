@@ -25,3 +25,20 @@ pub use session::{
     DecryptContext, DecryptCounters, DecryptLimits, DecryptStats, Dir, DoneReason, HoldBudget,
     TlsDecryptor, TlsEvent,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decryptors move with their flows between threads; the context and
+    /// the key table are shared by every worker.
+    #[test]
+    fn thread_bounds() {
+        fn send<T: Send>() {}
+        fn shared<T: Send + Sync>() {}
+        send::<TlsDecryptor>();
+        shared::<DecryptContext>();
+        shared::<KeyTable>();
+        send::<KeyLogFollower>();
+    }
+}
