@@ -18,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Chunks = Arc<Mutex<Vec<(bool, Vec<u8>)>>>;
+/// (client to server?, bytes) in the order the relay read them.
+type Recorded = Vec<(bool, Vec<u8>)>;
+type Chunks = Arc<Mutex<Recorded>>;
 
 /// Kills the child process it holds when dropped.
 struct Killed(Child);
@@ -49,11 +51,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, c2s: bool, chunks: Chunks) {
 
 /// One s_client session through a recording relay: (chunks, key log,
 /// what s_client printed).
-fn session(
-    dir: &Path,
-    client_args: &[&str],
-    no_ems: bool,
-) -> (Vec<(bool, Vec<u8>)>, String, Vec<u8>) {
+fn session(dir: &Path, client_args: &[&str], no_ems: bool) -> (Recorded, String, Vec<u8>) {
     let mut server = Killed(
         Command::new("openssl")
             .args([
