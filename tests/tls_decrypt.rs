@@ -271,6 +271,20 @@ fn missing_keys_are_held_then_dropped_at_the_deadline() {
     assert_eq!(s.records_dropped, s.records_held, "{s:?}");
     assert_eq!(ctx.budget.used(), 0);
     assert!(out.client.is_empty());
+
+    // A connection dropped while it waits (flow ended or evicted) counts
+    // the same and gives its budget back.
+    let ctx = context("");
+    let mut d = TlsDecryptor::new(ctx.clone());
+    for (c2s, b) in &t.chunks {
+        d.feed(dir(*c2s), b, 1_000, &mut |_| {});
+    }
+    assert!(ctx.budget.used() > 0);
+    drop(d);
+    let s = ctx.counters.snapshot();
+    assert_eq!(s.flows_missing_keys, 1);
+    assert_eq!(s.records_dropped, s.records_held, "{s:?}");
+    assert_eq!(ctx.budget.used(), 0);
 }
 
 #[test]

@@ -875,7 +875,13 @@ impl TlsDecryptor {
 }
 
 impl Drop for TlsDecryptor {
+    /// A connection that ends (or is evicted) while records wait for keys
+    /// counts as one with missing keys; what it held is dropped and the
+    /// budget given back.
     fn drop(&mut self) {
-        self.release_budget();
+        if self.done.is_none() && self.dirs.iter().any(|s| record::count_records(&s.buf) > 0) {
+            bump(&self.ctx.counters.flows_missing_keys, 1);
+        }
+        self.finish(DoneReason::MissingKeys);
     }
 }
