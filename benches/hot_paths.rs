@@ -1,9 +1,9 @@
 //! Micro-benchmarks of the per-packet hot path, one group per stage:
 //! link/IP decode, flow lookup, TLS ClientHello, DNS, HTTP request head, an
 //! HTTP/2 connection and HPACK blocks, the JSON-RPC prefilter and the MCP
-//! classifier, and the whole engine over a real capture. Inputs are the
-//! committed captures and parser test data, so the numbers follow real
-//! traffic, not synthetic best cases.
+//! classifier, TLS record decryption from a key log, and the whole engine
+//! over a real capture. Inputs are the committed captures and parser test
+//! data, so the numbers follow real traffic, not synthetic best cases.
 //!
 //!     cargo bench --bench hot_paths                 # all groups
 //!     cargo bench --bench hot_paths -- flow_lookup  # one group
@@ -27,6 +27,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
+
+#[path = "../tests/tls_sessions/mod.rs"]
+mod tls_sessions;
 
 /// Every frame of a committed capture, with its timestamp and link type.
 fn frames(name: &str) -> (i32, Vec<(i64, Vec<u8>)>) {
@@ -459,6 +462,56 @@ fn bench_shared_walks(c: &mut Criterion) {
     let _ = std::fs::remove_file(&path);
 }
 
+/// Decryption of a real session's records (rustls, 1 MiB of responses in
+/// full-size records), per suite: both directions fed to a fresh decryptor
+/// with the keys in the table.
+fn bench_tls_decrypt(c: &mut Criterion) {
+    use shadowmcp::tls_decrypt::{DecryptContext, DecryptLimits, Dir, KeyTable, TlsDecryptor};
+    let mut g = c.benchmark_group("tls_decrypt");
+    for (name, tls13, suite) in [
+        ("tls13_aes128gcm", true, 0x1301),
+        ("tls13_chacha20", true, 0x1303),
+        ("tls12_aes256gcm", false, 0xc02c),
+    ] {
+        let (t, keys) = tls_sessions::session(&tls_sessions::Options {
+            tls13,
+            suites: vec![suite],
+            exchanges: 4,
+            body: 256 * 1024,
+            ..tls_sessions::Options::default()
+        });
+        let table = Arc::new(KeyTable::new(16));
+        table.load_bytes(keys.as_bytes(), "bench");
+        let ctx = Arc::new(DecryptContext::new(
+            table,
+            DecryptLimits::default(),
+            1 << 20,
+        ));
+        let bytes: usize = t.chunks.iter().map(|(_, b)| b.len()).sum();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut d = TlsDecryptor::new(ctx.clone());
+                let mut plain = 0;
+                for (c2s, chunk) in &t.chunks {
+                    let dir = if *c2s {
+                        Dir::ClientToServer
+                    } else {
+                        Dir::ServerToClient
+                    };
+                    d.feed(dir, black_box(chunk), 0, &mut |e| {
+                        if let shadowmcp::tls_decrypt::TlsEvent::Plaintext { data, .. } = e {
+                            plain += data.len();
+                        }
+                    });
+                }
+                assert_eq!(plain, t.client_plain.len() + t.server_plain.len());
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_host_misses,
@@ -470,6 +523,7 @@ criterion_group!(
     bench_http,
     bench_http2,
     bench_mcp,
+    bench_tls_decrypt,
     bench_engine
 );
 criterion_main!(benches);

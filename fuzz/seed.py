@@ -295,6 +295,17 @@ def main():
     for p in glob.glob(os.path.join(ROOT, "deploy", "allowlist*")):
         put("allowlist", open(p, "rb").read())
     put("allowlist", b"mcp.example.com\n*.example.org\n192.0.2.10\n10.0.0.0/8\n2001:db8::/32\n# c\n")
+    # Key logs, and real TLS sessions with their key logs (made by
+    # `cargo test --test tls_decrypt -- --ignored write_fuzz_seeds`).
+    line = lambda label, n: "%s %s %s\n" % (label, ("%02x" % n) * 32, "ab" * 48)
+    keylog = "# SSL/TLS secrets log file\n" + line("CLIENT_RANDOM", 1) + line(
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET", 2) + line("EXPORTER_SECRET", 2) + "CLIENT_RANDOM zz\n"
+    for step in (0, 1, 7, 64):
+        put("tls_keylog", bytes([step]) + keylog.encode())
+    for p in sorted(glob.glob(os.path.join(ROOT, "fuzz", "seeds", "tls_decrypt", "*"))):
+        data = open(p, "rb").read()
+        put("tls_decrypt", data)
+        put("tls_keylog", b"\x00" + data[3:3 + struct.unpack(">H", data[1:3])[0]])
     for t, n in sorted(counts.items()):
         print(f"{t:16} {n} seeds")
 

@@ -5,14 +5,16 @@
 # rsyslog (+ TLS), Prometheus Alertmanager and Prometheus; and what the
 # live-sensor end-to-end test (tests/e2e_sensor.rs) needs: iproute2 (ip netns),
 # curl, python3 with venv, and the pinned MCP SDK virtualenv it runs
-# (pcaps/scripts/setup.sh mcp1, from PyPI).
+# (pcaps/scripts/setup.sh mcp1, from PyPI); tshark and editcap for the
+# key-log decryption tests (tests/tls_decrypt_pcapng.rs), openssl for
+# tests/tls_decrypt_openssl.rs.
 set -euo pipefail
 need=()
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if [ "${1:-}" = "--test-receivers" ]; then
   for p in rsyslog rsyslog-gnutls prometheus-alertmanager prometheus \
-    iproute2 curl python3 python3-venv; do
+    iproute2 curl python3 python3-venv tshark openssl; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
 fi

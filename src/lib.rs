@@ -22,3 +22,4 @@ pub mod sensor;
 pub mod signatures;
 pub mod sinks;
 pub mod stats;
+pub mod tls_decrypt;

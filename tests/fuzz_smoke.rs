@@ -211,6 +211,8 @@ smoke_tests!(
     registry_pages,
     signatures_load,
     sse,
+    tls_decrypt,
+    tls_keylog,
     tls_message,
     tls_records,
     websocket,

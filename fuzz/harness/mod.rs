@@ -17,6 +17,8 @@ pub mod quic_initial;
 pub mod registry_pages;
 pub mod signatures_load;
 pub mod sse;
+pub mod tls_decrypt;
+pub mod tls_keylog;
 pub mod tls_message;
 pub mod tls_records;
 pub mod websocket;

@@ -1,6 +1,9 @@
 //! Packet sources. Offline: classic pcap files read by our own buffered
 //! reader (`pcapfile`), pcapng and everything else through libpcap (the
-//! `pcap` crate). The live sensor's interface capture builds on the same type.
+//! `pcap` crate). A pcapng file is read once, by a thread that passes its
+//! bytes to libpcap through a pipe and picks out the Decryption Secrets
+//! Blocks on the way (`pcapng_secrets`), which libpcap skips. The live
+//! sensor's interface capture builds on the same type.
 
 use crate::findings::Micros;
 use std::fmt;
@@ -8,6 +11,14 @@ use std::path::{Path, PathBuf};
 
 pub mod live;
 pub mod pcapfile;
+pub mod pcapng_secrets;
+
+use pcapng_secrets::SecretsInbox;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of TLS key-log secrets kept from one pcapng file's Decryption
+/// Secrets Blocks; blocks past it are counted and dropped.
+pub const MAX_FILE_SECRETS: usize = 64 << 20;
 
 /// A capture problem, naming the file and (when reading) the packet number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +88,70 @@ pub struct FileSource {
 enum Reader {
     Classic(Box<pcapfile::PcapReader<std::fs::File>>),
     Libpcap(pcap::Capture<pcap::Offline>),
+    /// A pcapng file fed to libpcap by a thread that collects its secrets.
+    Pcapng {
+        cap: pcap::Capture<pcap::Offline>,
+        secrets: Arc<Mutex<SecretsInbox>>,
+    },
+}
+
+/// Read `file` (after the `first` bytes already read from it) into `pipe`,
+/// scanning the bytes for Decryption Secrets Blocks before passing them on:
+/// a block's secrets are in the inbox before libpcap can return the packets
+/// after it. Ends at the end of the file, or when the reading side closes.
+fn pump_pcapng(
+    first: Vec<u8>,
+    mut file: std::fs::File,
+    mut pipe: std::io::PipeWriter,
+    inbox: Arc<Mutex<SecretsInbox>>,
+    path: PathBuf,
+) {
+    use std::io::{Read, Write};
+    let mut scanner = pcapng_secrets::BlockScanner::new(MAX_FILE_SECRETS, inbox);
+    scanner.push(&first);
+    if pipe.write_all(&first).is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // libpcap sees the file end here and reports a truncation.
+                tracing::warn!(file = %path.display(), error = %e, "cannot read capture");
+                return;
+            }
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        scanner.push(chunk);
+        if pipe.write_all(chunk).is_err() {
+            // The capture was closed before its end.
+            return;
+        }
+    }
+}
+
+/// Open a pcapng file through libpcap, fed by [`pump_pcapng`].
+fn open_pcapng(
+    path: &Path,
+    first: Vec<u8>,
+    file: std::fs::File,
+) -> Result<(pcap::Capture<pcap::Offline>, Arc<Mutex<SecretsInbox>>), String> {
+    use std::os::fd::{IntoRawFd, OwnedFd};
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
+    let inbox = Arc::new(Mutex::new(SecretsInbox::default()));
+    let (i, p) = (inbox.clone(), path.to_path_buf());
+    std::thread::Builder::new()
+        .name("pcapng-read".into())
+        .spawn(move || pump_pcapng(first, file, writer, i, p))
+        .map_err(|e| format!("cannot start the reader thread: {e}"))?;
+    let fd = OwnedFd::from(reader).into_raw_fd();
+    // SAFETY: `fd` is a pipe's read end that nothing else owns; libpcap
+    // takes it over (fdopen) and closes it with the capture.
+    let cap = unsafe { pcap::Capture::from_raw_fd(fd) }.map_err(|e| e.to_string())?;
+    Ok((cap, inbox))
 }
 
 impl FileSource {
@@ -98,6 +173,25 @@ impl FileSource {
                     path: path.to_path_buf(),
                     linktype: r.linktype(),
                     reader: Reader::Classic(Box::new(r)),
+                    packets: 0,
+                });
+            }
+            Ok(pcapfile::Sniff::Pcapng(r)) => {
+                let (first, file) = r.into_parts();
+                let (cap, secrets) = open_pcapng(path, first, file)
+                    .map_err(|e| err(format!("cannot open capture: {e}")))?;
+                let linktype = cap.get_datalink().0;
+                if !crate::decode::linktype::is_supported(linktype) {
+                    let name = cap
+                        .get_datalink()
+                        .get_name()
+                        .unwrap_or_else(|_| "unknown".into());
+                    return Err(err(format!("unsupported link type {linktype} ({name})")));
+                }
+                return Ok(Self {
+                    path: path.to_path_buf(),
+                    reader: Reader::Pcapng { cap, secrets },
+                    linktype,
                     packets: 0,
                 });
             }
@@ -133,6 +227,33 @@ impl FileSource {
     /// Packets read so far.
     pub fn packets(&self) -> u64 {
         self.packets
+    }
+
+    /// The TLS key-log bytes of the pcapng Decryption Secrets Blocks read
+    /// since the last call, in file order (empty for other files). Call it
+    /// after each frame (or block of frames), before handling the frame:
+    /// a block's secrets are here before the packets that follow it. Feed
+    /// each to `tls_decrypt::KeyTable::load_decryption_secrets_block`.
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        match &self.reader {
+            Reader::Pcapng { secrets, .. } => {
+                let mut s = secrets.lock().unwrap_or_else(|p| p.into_inner());
+                std::mem::take(&mut s.blocks)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Decryption Secrets Blocks dropped for [`MAX_FILE_SECRETS`] so far:
+    /// (blocks, bytes).
+    pub fn secrets_dropped(&self) -> (u64, u64) {
+        match &self.reader {
+            Reader::Pcapng { secrets, .. } => {
+                let s = secrets.lock().unwrap_or_else(|p| p.into_inner());
+                (s.dropped_blocks, s.dropped_bytes)
+            }
+            _ => (0, 0),
+        }
     }
 
     /// Whether [`FileSource::next_frames`] can be used (a classic pcap file,
@@ -174,7 +295,7 @@ impl FileSource {
     pub fn position(&self) -> u64 {
         match &self.reader {
             Reader::Classic(r) => r.position(),
-            Reader::Libpcap(_) => 0,
+            Reader::Libpcap(_) | Reader::Pcapng { .. } => 0,
         }
     }
 
@@ -210,7 +331,7 @@ impl FileSource {
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match &mut self.reader {
             Reader::Classic(r) => r.next_frame(),
-            Reader::Libpcap(cap) => match cap.next_packet() {
+            Reader::Libpcap(cap) | Reader::Pcapng { cap, .. } => match cap.next_packet() {
                 Ok(p) => Ok(Some(Frame::from_packet(&p))),
                 Err(pcap::Error::NoMorePackets) => Ok(None),
                 Err(e) => Err(e.to_string()),

@@ -43,6 +43,9 @@ fn parse_record_header(h: &[u8; RECORD_HEADER], swapped: bool, nanos: bool) -> (
 pub enum Sniff<R> {
     /// A classic pcap this reader handles.
     Classic(PcapReader<R>),
+    /// A pcapng file: libpcap reads its packets from the bytes of
+    /// [`PcapReader::into_parts`] (the file is not opened twice).
+    Pcapng(PcapReader<R>),
     /// Anything else: to be opened with libpcap.
     Other,
 }
@@ -87,6 +90,7 @@ impl<R: Read> PcapReader<R> {
             [0xa1, 0xb2, 0xc3, 0xd4] => (cfg!(target_endian = "little"), false),
             [0x4d, 0x3c, 0xb2, 0xa1] => (cfg!(target_endian = "big"), true),
             [0xa1, 0xb2, 0x3c, 0x4d] => (cfg!(target_endian = "little"), true),
+            [0x0a, 0x0d, 0x0d, 0x0a] => return Ok(Sniff::Pcapng(r)),
             _ => return Ok(Sniff::Other),
         };
         let major = r.u16_at(4);
@@ -105,6 +109,16 @@ impl<R: Read> PcapReader<R> {
 
     pub fn linktype(&self) -> i32 {
         self.linktype
+    }
+
+    /// The bytes read and not handed out yet, and the reader for the rest.
+    pub fn into_parts(self) -> (Vec<u8>, R) {
+        let unread = self
+            .buf
+            .get(self.start..self.end)
+            .unwrap_or_default()
+            .to_vec();
+        (unread, self.inner)
     }
 
     /// Offset in the file of the next record.
@@ -601,8 +615,12 @@ mod tests {
         let other = |b: &[u8]| matches!(PcapReader::sniff(b, |lt| lt == 1).unwrap(), Sniff::Other);
         let good = file([0xd4, 0xc3, 0xb2, 0xa1], false, &[]);
         assert!(!other(&good));
-        // pcapng section header block.
-        assert!(other(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]));
+        // pcapng section header block: every byte read is handed back.
+        let shb: Vec<u8> = [0x0a, 0x0d, 0x0d, 0x0a].into_iter().chain(0..40).collect();
+        match PcapReader::sniff(&shb[..], |_| true).unwrap() {
+            Sniff::Pcapng(r) => assert_eq!(r.into_parts().0, shb),
+            _ => panic!("pcapng not recognised"),
+        }
         // Too short, version 2.3, unknown link type, FCS bits.
         assert!(other(&good[..10]));
         let mut v23 = good.clone();
