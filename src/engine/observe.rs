@@ -11,6 +11,7 @@ use crate::flow::PROTO_UDP;
 use crate::flow::community_id::community_id_v1;
 use crate::proto::host::host_without_port;
 use crate::proto::http1::Head;
+use crate::proto::sse::{SseEvent, SseParser};
 use crate::redact::redact_target;
 
 /// What a cleartext conversation has shown so far.
@@ -145,5 +146,38 @@ pub(super) fn name_evidence(class: &HostClass<'_>, name: &str, out: &mut Vec<Evi
             Signal::HostnameHeuristic,
             format!("'mcp' label in {name}"),
         ));
+    }
+}
+
+/// The response carries an event stream (`text/event-stream`).
+pub(super) fn is_event_stream(head: &Head) -> bool {
+    head.header("content-type").is_some_and(|ct| {
+        ct.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream")
+    })
+}
+
+/// Bytes of a response event stream: each event classified into the
+/// conversation (an `endpoint` event marks the legacy HTTP+SSE transport);
+/// events and events dropped over the size bound counted.
+pub(super) fn sse_data(
+    ctx: &mut Ctx<'_>,
+    sse: &mut SseParser,
+    data: &[u8],
+    conv: &mut Conversation,
+) {
+    let mut events: Vec<SseEvent> = Vec::new();
+    let dropped = sse.dropped();
+    sse.feed(data, &mut events);
+    ctx.stats.sse_errors += sse.dropped().saturating_sub(dropped);
+    for ev in &events {
+        ctx.stats.sse_events += 1;
+        if ev.event.as_deref() == Some("endpoint") {
+            conv.legacy_sse = true;
+        }
+        ctx.detector
+            .classifier
+            .inspect_sse_event(ev, &mut conv.session);
     }
 }

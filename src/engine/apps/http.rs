@@ -6,13 +6,15 @@
 use super::super::EngineConfig;
 use super::super::buffer::feed_buffered;
 use super::super::context::{Ctx, FlowMeta};
-use super::super::observe::{Conversation, emit_conversation, push_observation};
+use super::super::observe::{
+    Conversation, emit_conversation, is_event_stream, push_observation, sse_data,
+};
 use super::super::pool::PooledBlock;
 use crate::detect::mcp::{Carrier, Direction};
 use crate::findings::{Evidence, Signal, Transport};
 use crate::proto::host::host_part;
 use crate::proto::http1::{Head, HttpEvent, HttpIdle, HttpStream, Side};
-use crate::proto::sse::{SseEvent, SseParser};
+use crate::proto::sse::SseParser;
 use crate::signatures::hostmatch::HostBuf;
 
 /// What an HTTP connection turned into.
@@ -289,12 +291,8 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
                 h.ws_requested = false;
                 h.h2c_requested = false;
             }
-            let is_sse = head.header("content-type").is_some_and(|ct| {
-                ct.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("text/event-stream")
-            });
-            h.sse = is_sse.then(|| Box::new(SseParser::new(ctx.cfg.sse_max_event_bytes)));
+            h.sse = is_event_stream(&head)
+                .then(|| Box::new(SseParser::new(ctx.cfg.sse_max_event_bytes)));
             if head.status == 101 {
                 h.ws_extensions = head.header("sec-websocket-extensions").map(Box::from);
             }
@@ -309,17 +307,7 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
         }
         HttpEvent::StreamData(data) => {
             if let Some(sse) = h.sse.as_mut() {
-                let mut events: Vec<SseEvent> = Vec::new();
-                let dropped = sse.dropped();
-                sse.feed(&data, &mut events);
-                ctx.stats.sse_errors += sse.dropped().saturating_sub(dropped);
-                for ev in &events {
-                    ctx.stats.sse_events += 1;
-                    if ev.event.as_deref() == Some("endpoint") {
-                        h.conv.legacy_sse = true;
-                    }
-                    classifier.inspect_sse_event(ev, &mut h.conv.session);
-                }
+                sse_data(ctx, sse, &data, &mut h.conv);
             } else {
                 classifier.inspect_payload(
                     &data,

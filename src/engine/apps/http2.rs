@@ -5,12 +5,12 @@
 
 use super::super::buffer::{Next, feed_buffered};
 use super::super::context::{Ctx, FlowMeta};
-use super::super::observe::{Conversation, emit_conversation};
+use super::super::observe::{Conversation, emit_conversation, is_event_stream, sse_data};
 use super::http::known_path;
 use crate::detect::mcp::{Carrier, Direction};
 use crate::proto::http1::Head;
 use crate::proto::http2::{H2Connection, H2Event, H2Limits, H2Stats, Sender};
-use crate::proto::sse::{SseEvent, SseParser};
+use crate::proto::sse::SseParser;
 
 /// Event streams followed at once per connection; further ones are
 /// classified as plain bodies.
@@ -166,13 +166,8 @@ fn on_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut H2App, from_client: bool
         }
         H2Event::Head { stream, head } => {
             classifier.inspect_response_head(&head, session);
-            let is_sse = head.header("content-type").is_some_and(|ct| {
-                ct.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("text/event-stream")
-            });
             h.sse.retain(|(s, _)| *s != stream);
-            if is_sse && head.status >= 200 && h.sse.len() < MAX_SSE_STREAMS {
+            if is_event_stream(&head) && head.status >= 200 && h.sse.len() < MAX_SSE_STREAMS {
                 h.sse
                     .push((stream, SseParser::new(ctx.cfg.sse_max_event_bytes)));
             }
@@ -185,19 +180,7 @@ fn on_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut H2App, from_client: bool
         }
         H2Event::StreamData { stream, data } => {
             match h.sse.iter_mut().find(|(s, _)| *s == stream) {
-                Some((_, sse)) if !from_client => {
-                    let mut events: Vec<SseEvent> = Vec::new();
-                    let dropped = sse.dropped();
-                    sse.feed(&data, &mut events);
-                    ctx.stats.sse_errors += sse.dropped().saturating_sub(dropped);
-                    for ev in &events {
-                        ctx.stats.sse_events += 1;
-                        if ev.event.as_deref() == Some("endpoint") {
-                            h.conv.legacy_sse = true;
-                        }
-                        classifier.inspect_sse_event(ev, session);
-                    }
-                }
+                Some((_, sse)) if !from_client => sse_data(ctx, sse, &data, &mut h.conv),
                 _ => classifier.inspect_payload(&data, dir, Carrier::HttpBody, session),
             }
         }
