@@ -510,6 +510,30 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Before anything is read: every capture can be opened (a missing second
+/// file must not leave the first one analysed and written), and the output
+/// is not one of them (findings must never overwrite the evidence).
+fn check_inputs(files: &[PathBuf], output: Option<&Path>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let out = output.and_then(|o| std::fs::metadata(o).ok());
+    for f in files {
+        let meta = std::fs::File::open(f)
+            .and_then(|h| h.metadata())
+            .map_err(|e| format!("{}: cannot open: {e}", f.display()))?;
+        if let (Some(o), Some(path)) = (&out, output)
+            && o.dev() == meta.dev()
+            && o.ino() == meta.ino()
+        {
+            return Err(format!(
+                "-o {}: that is the input capture {}; refusing to overwrite it",
+                path.display(),
+                f.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A fatal error of `run`, logged in the chosen log format; exit 2.
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     for line in e.to_string().lines() {
@@ -785,6 +809,10 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
             ..Observer::new(cfg.sensor.name.as_deref()).with_files(&args.files)
         },
     };
+    if let Err(e) = check_inputs(&args.files, args.output.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let result = analyze(&opts, detector);
 
     let written = match &args.output {

@@ -524,3 +524,61 @@ fn analyze_writes_ocsf_and_ecs() {
         }
     }
 }
+
+/// Every input is checked before any is read: a missing second capture
+/// leaves nothing analysed or written; `-o` onto an input is refused and
+/// the capture stays as it was.
+#[test]
+fn inputs_are_checked_before_anything_is_written() {
+    let capture = root().join("pcaps/tls-sni-known.pcap");
+    let out = tmp("never-written.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let o = bin()
+        .args(["analyze", "--quiet", "-o"])
+        .arg(&out)
+        .arg(&capture)
+        .arg("/nonexistent/second.pcap")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/second.pcap"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !out.exists(),
+        "findings written before the inputs were checked"
+    );
+
+    let copy = tmp("evidence.pcap");
+    std::fs::copy(&capture, &copy).expect("copy capture");
+    let before = std::fs::read(&copy).expect("read");
+    let o = bin()
+        .args(["analyze", "--quiet", "-o"])
+        .arg(&copy)
+        .arg(&copy)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refusing to overwrite"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&copy).expect("read"), before);
+}
+
+/// The text table writes an IPv6 server with its port as `[addr]:port`.
+#[test]
+fn text_table_brackets_ipv6_servers() {
+    let o = bin()
+        .args(["analyze", "--quiet", "--no-default-overlays", "--format", "text"])
+        .arg(root().join("pcaps/ipv6.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("[::1]:"), "{text}");
+    assert!(!text.contains(" ::1:"), "{text}");
+}

@@ -178,7 +178,8 @@ pub fn write_text(w: &mut dyn Write, records: &[FindingRecord]) -> io::Result<()
         let server = match (&r.server.name, r.server.ip, r.server.port) {
             (Some(n), _, Some(p)) => format!("{n}:{p}"),
             (Some(n), _, None) => n.clone(),
-            (None, Some(ip), Some(p)) => format!("{ip}:{p}"),
+            // An IPv6 address in brackets, so its port reads as one.
+            (None, Some(ip), Some(p)) => std::net::SocketAddr::new(ip, p).to_string(),
             (None, Some(ip), None) => ip.to_string(),
             (None, None, _) => "-".into(),
         };
