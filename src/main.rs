@@ -787,7 +787,12 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     let detector = match Detector::load(&cfg.detection) {
-        Ok(d) => Arc::new(d),
+        Ok(d) => {
+            for n in &d.allowlist.notes {
+                eprintln!("note: {n}");
+            }
+            Arc::new(d)
+        }
         Err(errors) => {
             for e in errors.0 {
                 eprintln!("error: {e}");

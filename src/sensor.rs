@@ -426,6 +426,9 @@ impl Sensor {
             return Err(SensorError::NoInterface);
         }
         let detector = Detector::load(&cfg.detection)?;
+        for n in &detector.allowlist.notes {
+            info!("{n}");
+        }
         info!(
             signatures = detector.signatures.version.as_str(),
             servers = detector.signatures.servers.len(),

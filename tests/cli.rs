@@ -573,7 +573,13 @@ fn inputs_are_checked_before_anything_is_written() {
 #[test]
 fn text_table_brackets_ipv6_servers() {
     let o = bin()
-        .args(["analyze", "--quiet", "--no-default-overlays", "--format", "text"])
+        .args([
+            "analyze",
+            "--quiet",
+            "--no-default-overlays",
+            "--format",
+            "text",
+        ])
         .arg(root().join("pcaps/ipv6.pcap"))
         .output()
         .expect("run");

@@ -40,7 +40,12 @@ pub struct AllowlistError {
 
 impl fmt::Display for AllowlistError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        // Line 0: about the file itself (missing, unreadable, too large).
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
     }
 }
 
@@ -55,6 +60,9 @@ pub struct Allowlist {
     suffixes: FxHashMap<Box<str>, usize>,
     addrs: FxHashMap<IpAddr, usize>,
     nets: Vec<(IpNet, usize)>,
+    /// What was read otherwise than written (a URL taken as its host), for
+    /// the operator; bounded.
+    pub notes: Vec<String>,
 }
 
 impl Allowlist {
@@ -100,6 +108,17 @@ impl Allowlist {
             if entry.is_empty() {
                 continue;
             }
+            let entry = match url_host(entry) {
+                Some(host) => {
+                    if list.notes.len() < MAX_ERRORS {
+                        list.notes.push(format!(
+                            "{origin}:{line}: `{entry}` is a URL: its host `{host}` is allowed"
+                        ));
+                    }
+                    host
+                }
+                None => entry,
+            };
             if let Err(message) = list.add(entry) {
                 if errors.len() < MAX_ERRORS {
                     errors.push(AllowlistError {
@@ -134,6 +153,9 @@ impl Allowlist {
                 .map_err(|_| format!("invalid CIDR `{entry}`"))?;
             // Store the network address form so `10.1.2.3/8` matches like `10.0.0.0/8`.
             self.nets.push((net.trunc(), idx));
+        } else if entry.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            // `10.1.2.300` is a mistyped address, not a host name.
+            return Err(format!("invalid IP address `{entry}`"));
         } else if let Some(suffix) = entry.strip_prefix("*.") {
             let name =
                 validate_name(suffix).map_err(|m| format!("invalid suffix `{entry}`: {m}"))?;
@@ -185,6 +207,19 @@ impl Allowlist {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The host of an entry written as a URL (`https://mcp.notion.com/mcp`),
+/// without scheme, credentials, port and path; `None` for other entries.
+fn url_host(entry: &str) -> Option<&str> {
+    let (_, rest) = entry.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// Compare IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, seen on dual-stack
@@ -387,5 +422,29 @@ good.example # fine
         let missing = Allowlist::load(&dir.join("nope.txt")).unwrap_err();
         assert_eq!(missing[0].line, 0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn urls_give_their_host_and_address_typos_are_errors() {
+        let a = Allowlist::parse(
+            "https://mcp.notion.com/mcp\nhttp://user@[2001:db8::7]:8080/x\n",
+            "allow.txt",
+        )
+        .expect("URLs are accepted");
+        assert!(a.matches(Some("mcp.notion.com"), None).is_some());
+        assert!(
+            a.matches(None, Some("2001:db8::7".parse().unwrap()))
+                .is_some()
+        );
+        assert_eq!(a.notes.len(), 2);
+        assert!(a.notes[0].contains("allow.txt:1"), "{:?}", a.notes);
+        let errs = Allowlist::parse("ok.example\n10.1.2.300\n", "allow.txt").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "allow.txt:2: invalid IP address `10.1.2.300`"
+        );
+        let missing = Allowlist::load(Path::new("/nonexistent/allow.txt")).unwrap_err();
+        assert!(!missing[0].to_string().contains(":0:"), "{}", missing[0]);
     }
 }
