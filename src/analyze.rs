@@ -9,6 +9,7 @@ use crate::findings::output::FindingRecord;
 use crate::findings::{Micros, Observation, Observer};
 use crate::pipeline::{self, Batch, DetectorSlot, ObservationSender, QueuePolicy, Workers, shard};
 use crate::stats::Stats;
+use crate::tls_decrypt::DecryptContext;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct AnalyzeOptions {
     pub workers: usize,
     /// The sensor named in every finding, with the files read.
     pub observer: Observer,
+    /// Session keys (`--tls-keylog`, and the pcapng secrets met on the
+    /// way): TLS connections are decrypted when set.
+    pub decrypt: Option<Arc<DecryptContext>>,
 }
 
 pub struct AnalyzeResult {
@@ -121,6 +125,14 @@ pub fn analyze(opts: &AnalyzeOptions, detector: Arc<Detector>) -> AnalyzeResult 
     }
 }
 
+/// An engine that decrypts with the run's session keys, if any.
+fn with_keys(mut engine: Engine, opts: &AnalyzeOptions) -> Engine {
+    if let Some(k) = &opts.decrypt {
+        engine.set_decryption(k.clone());
+    }
+    engine
+}
+
 /// One worker, on the reading thread: no hand-off at all.
 fn analyze_serial(
     opts: &AnalyzeOptions,
@@ -128,12 +140,12 @@ fn analyze_serial(
     bar: Option<&indicatif::ProgressBar>,
 ) -> Outcome {
     let mut serial = Serial {
-        engine: Engine::new(opts.engine.clone(), detector.clone()),
+        engine: with_keys(Engine::new(opts.engine.clone(), detector.clone()), opts),
         agg: Aggregator::new(MAX_FINDINGS),
         batch: Batch::new(0),
         frames: Vec::with_capacity(BLOCK_FRAMES),
     };
-    let (unusable, damaged) = read_files(&opts.files, bar, &mut serial);
+    let (unusable, damaged) = read_files(&opts.files, bar, opts.decrypt.as_deref(), &mut serial);
     let Serial {
         mut engine,
         mut agg,
@@ -164,7 +176,10 @@ fn analyze_piped(
     let cache = Arc::new(Mutex::new(DnsCache::new(opts.engine.dns_cache_size.max(1))));
     let slot = Arc::new(DetectorSlot::new(detector.clone()));
     let (obs, collect) = spawn_collector();
-    let engines = pipeline::engines(&opts.engine, n, detector, &cache);
+    let engines = pipeline::engines(&opts.engine, n, detector, &cache)
+        .into_iter()
+        .map(|e| with_keys(e, opts))
+        .collect();
     let workers = match Workers::start(engines, PIPED_QUEUE_BATCHES, &slot, &obs, |_| ()) {
         Ok(w) => w,
         // No thread could be started: the analysis still runs, on this one.
@@ -179,7 +194,7 @@ fn analyze_piped(
         dispatch: workers.dispatcher(QueuePolicy::Block, &slot, &cache),
         frames: Vec::with_capacity(BLOCK_FRAMES),
     };
-    let (unusable, damaged) = read_files(&opts.files, bar, &mut piped);
+    let (unusable, damaged) = read_files(&opts.files, bar, opts.decrypt.as_deref(), &mut piped);
     drop(piped);
     let mut stats = Stats::default();
     for e in workers.finish() {
@@ -244,6 +259,7 @@ trait FrameSink {
 fn read_files(
     files: &[PathBuf],
     bar: Option<&indicatif::ProgressBar>,
+    keys: Option<&DecryptContext>,
     sink: &mut impl FrameSink,
 ) -> (Vec<CaptureError>, Vec<CaptureError>) {
     let (mut unusable, mut damaged) = (Vec::new(), Vec::new());
@@ -264,6 +280,14 @@ fn read_files(
                     Err(e) => break Err(e),
                 }
             } else {
+                // Session keys a pcapng carries (Decryption Secrets Blocks)
+                // reach the key table before the packets after them are
+                // processed (frames wait in batches).
+                if let Some(k) = keys {
+                    for block in src.take_secrets() {
+                        k.table.load_decryption_secrets_block(&block);
+                    }
+                }
                 match src.next_frame() {
                     Ok(Some(frame)) => {
                         sink.frame(linktype, frame.ts, frame.data);
@@ -398,10 +422,13 @@ fn analyze_parallel(
                 id,
                 lists: (0..n).map(|_| ShardLists::default()).collect(),
                 walks: walks.clone(),
-                engine: Engine::with_dns_cache(
-                    opts.engine.for_worker(id, n),
-                    detector.clone(),
-                    cache.clone(),
+                engine: with_keys(
+                    Engine::with_dns_cache(
+                        opts.engine.for_worker(id, n),
+                        detector.clone(),
+                        cache.clone(),
+                    ),
+                    opts,
                 ),
                 detector: detector.clone(),
                 cache: cache.clone(),
@@ -409,10 +436,12 @@ fn analyze_parallel(
                 obs: obs.clone(),
             };
             let files = opts.files.clone();
+            let keys = opts.decrypt.clone();
             // The first worker shows the progress.
             let bar = bar.filter(|_| id == 0).cloned();
             std::thread::spawn(move || {
-                let (unusable, damaged) = read_files(&files, bar.as_ref(), &mut worker);
+                let (unusable, damaged) =
+                    read_files(&files, bar.as_ref(), keys.as_deref(), &mut worker);
                 let mut engine = worker.engine;
                 engine.finish();
                 worker.obs.send_all(&mut engine);
@@ -732,7 +761,7 @@ mod tests {
             batch: Batch::new(0),
             obs,
         };
-        let (unusable, damaged) = read_files(files, None, &mut worker);
+        let (unusable, damaged) = read_files(files, None, None, &mut worker);
         assert!(unusable.is_empty() && damaged.is_empty());
         worker.engine.finish();
         let packets = worker.engine.stats().packets;

@@ -155,6 +155,12 @@ struct AnalyzeArgs {
     /// Exit with status 3 when at least one shadow finding was made.
     #[arg(long)]
     fail_on_findings: bool,
+    /// TLS key log (SSLKEYLOGFILE / NSS format; repeatable): TLS
+    /// connections whose keys it holds are decrypted and their plaintext
+    /// classified (docs/decryption.md). Keys inside pcapng files are read
+    /// too.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    tls_keylog: Vec<PathBuf>,
     /// Engine threads (packets are sharded by flow); the output is the same
     /// for any number.
     #[arg(long, default_value_t = 1, value_name = "N",
@@ -510,6 +516,49 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Key log files read at most this large (a million lines is ~200 MB).
+const MAX_KEYLOG_BYTES: u64 = 1 << 30;
+/// Secrets kept (oldest evicted beyond, counted).
+const MAX_SESSION_KEYS: usize = 1 << 20;
+/// Bytes of records all flows may hold while waiting for their keys.
+const HOLD_BUDGET_BYTES: usize = 64 << 20;
+
+/// The session keys of `--tls-keylog` files, or, when none is given but a
+/// capture is pcapng (which may carry its keys), an empty table the
+/// capture fills; `None` when neither applies.
+fn session_keys(
+    keylogs: &[PathBuf],
+    files: &[PathBuf],
+) -> Result<Option<Arc<shadowmcp::tls_decrypt::DecryptContext>>, String> {
+    use shadowmcp::tls_decrypt::{DecryptContext, DecryptLimits, KeyTable};
+    let pcapng = files.iter().any(|f| {
+        f.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pcapng"))
+    });
+    if keylogs.is_empty() && !pcapng {
+        return Ok(None);
+    }
+    let table = Arc::new(KeyTable::new(MAX_SESSION_KEYS));
+    for k in keylogs {
+        let r = table
+            .load_file(k, MAX_KEYLOG_BYTES)
+            .map_err(|e| e.to_string())?;
+        if let Some((line, e)) = &r.first_error {
+            eprintln!(
+                "warning: {}:{line}: {e} ({} malformed line(s) skipped, {} keys read)",
+                k.display(),
+                r.malformed,
+                r.keys
+            );
+        }
+    }
+    Ok(Some(Arc::new(DecryptContext::new(
+        table,
+        DecryptLimits::default(),
+        HOLD_BUDGET_BYTES,
+    ))))
+}
+
 /// Before anything is read: every capture can be opened (a missing second
 /// file must not leave the first one analysed and written), and the output
 /// is not one of them (findings must never overwrite the evidence).
@@ -800,7 +849,15 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let decrypt = match session_keys(&args.tls_keylog, &args.files) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let opts = AnalyzeOptions {
+        decrypt: decrypt.clone(),
         files: args.files.clone(),
         engine: EngineConfig::from(&cfg),
         report_sanctioned: cfg.detection.report_sanctioned,
@@ -846,6 +903,20 @@ fn run_analyze(args: AnalyzeArgs) -> ExitCode {
     }
     if !args.quiet {
         print_summary(&result);
+        if let Some(d) = &decrypt {
+            let c = d.counters.snapshot();
+            eprintln!(
+                "tls decryption: flows with keys {}  decrypted {}  missing keys {}  auth failures {}  unsupported {}  records decrypted {}  held {}  dropped {}",
+                c.flows_with_keys,
+                c.flows_decrypted,
+                c.flows_missing_keys,
+                c.auth_failures,
+                c.unsupported,
+                c.records_decrypted,
+                c.records_held,
+                c.records_dropped
+            );
+        }
     }
     if !result.unusable.is_empty() {
         return ExitCode::from(EXIT_USAGE);

@@ -588,3 +588,42 @@ fn text_table_brackets_ipv6_servers() {
     assert!(text.contains("[::1]:"), "{text}");
     assert!(!text.contains(" ::1:"), "{text}");
 }
+
+/// Only the plaintext proves MCP on `tools.internal.example` (no `mcp`
+/// label, on no list): without the key log nothing is reported; with it
+/// the session is found and marked `tls-decrypted`. A malformed key-log
+/// line is warned about with its number and the rest is used.
+#[test]
+fn tls_keylog_reveals_what_names_cannot() {
+    let capture = root().join("pcaps/py-tls13-h1.pcap");
+    let o = bin()
+        .args(["analyze", "--quiet", "--no-default-overlays"])
+        .arg(&capture)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(findings(&o).is_empty(), "{:?}", findings(&o));
+
+    let keys = std::fs::read_to_string(root().join("pcaps/py-tls13-h1.keys")).expect("keys");
+    let damaged = tmp("damaged.keys");
+    std::fs::write(&damaged, format!("CLIENT_RANDOM zz\n{keys}")).expect("write");
+    let o = bin()
+        .args(["analyze", "--no-default-overlays", "--tls-keylog"])
+        .arg(&damaged)
+        .arg(&capture)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("damaged.keys:1:"), "{}", stderr(&o));
+    let found = findings(&o);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = &found[0];
+    assert_eq!(f["server"]["name"], "tools.internal.example");
+    assert_eq!(f["rule"]["id"], "SMCP-001");
+    assert!(
+        f["evidence"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x["signal"] == "tls-decrypted")),
+        "{f}"
+    );
+}

@@ -241,6 +241,7 @@ fn prometheus_scrapes_a_finding_from_a_real_session() {
         progress: false,
         workers: 1,
         observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+        decrypt: None,
     };
     let result = analyze(&opts, detector);
     assert!(

@@ -73,6 +73,7 @@ fn analyze_output_does_not_depend_on_the_number_of_workers() {
             progress: false,
             workers,
             observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+            decrypt: None,
         };
         let mut lines: Vec<String> = analyze(&opts, common::detector())
             .records
@@ -124,6 +125,7 @@ fn workers_share_the_tcp_stream_cap() {
             progress: false,
             workers,
             observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+            decrypt: None,
         };
         analyze(&opts, common::detector()).stats.tcp_streams_skipped
     };
@@ -142,6 +144,7 @@ fn run_analyze(files: Vec<PathBuf>, workers: usize) -> shadowmcp::analyze::Analy
         progress: false,
         workers,
         observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+        decrypt: None,
     };
     shadowmcp::analyze::analyze(&opts, common::detector())
 }

@@ -58,6 +58,7 @@ fn run(file: &str) -> Vec<serde_json::Value> {
         progress: false,
         workers: 1,
         observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+        decrypt: None,
     };
     let r = analyze(&opts, detector());
     assert!(

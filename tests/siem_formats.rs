@@ -77,6 +77,7 @@ fn records_of(name: &str) -> Vec<FindingRecord> {
         progress: false,
         workers: 1,
         observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+        decrypt: None,
     };
     let result = analyze(&opts, Arc::new(det));
     assert!(!result.records.is_empty(), "{name} gives findings");

@@ -689,6 +689,7 @@ async fn an_overlay_only_host_becomes_a_finding() {
             progress: false,
             workers: 1,
             observer: shadowmcp::findings::Observer::new(Some("test-sensor")),
+            decrypt: None,
         };
         let r = analyze(&opts, Arc::new(Detector::new(set, Allowlist::empty())));
         r.records

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pending/tls-negative-llm-api (+ .keys): decryptable HTTPS that is not MCP.
+# tls-negative-llm-api (+ .keys): decryptable HTTPS that is not MCP.
 # curl (SSLKEYLOGFILE) to hypercorn's plain site (--app plain) as
 # api.acme-tools.test over TLS 1.3, twice:
 #   tcp.stream 0, HTTP/1.1 (ALPN http/1.1), keep-alive via --next
@@ -7,7 +7,7 @@
 # each with an OpenAI chat-completions POST carrying a function tool
 # (/v1/chat/completions, answered with a tool_calls choice) and an Ethereum
 # JSON-RPC POST (eth_blockNumber on /rpc).
-# Check: tshark -r pcaps/pending/tls-negative-llm-api.pcap -o tls.keylog_file:pcaps/pending/tls-negative-llm-api.keys -Y 'http || http2'
+# Check: tshark -r pcaps/tls-negative-llm-api.pcap -o tls.keylog_file:pcaps/tls-negative-llm-api.keys -Y 'http || http2'
 source "$(dirname "${BASH_SOURCE[0]}")/pending-common.sh"
 NAME=tls-negative-llm-api PORT=9447
 make_certs
@@ -28,5 +28,5 @@ for v in --http1.1 --http2; do
 done
 CLIENT
 rm -f "$PENDING/$NAME.keys"
-SSLKEYLOGFILE="$PENDING/$NAME.keys" "$SCRIPTS/capture.sh" pending/$NAME "tcp port $PORT" -- bash "$WORK/client.sh"
+SSLKEYLOGFILE="$PENDING/$NAME.keys" "$SCRIPTS/capture.sh" $NAME "tcp port $PORT" -- bash "$WORK/client.sh"
 check_decrypt $NAME

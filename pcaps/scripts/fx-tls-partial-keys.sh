@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# pending/tls-partial-keys (+ .keys): two MCP sessions over TLS 1.3 + HTTP/2 to
+# tls-partial-keys (+ .keys): two MCP sessions over TLS 1.3 + HTTP/2 to
 # the same FastMCP-on-hypercorn server (port 9446), one TLS connection each:
 #   tcp.stream 0: SNI tools.internal.example, client "keyed-client" 1.0.0
 #   tcp.stream 1: SNI api.acme-tools.test,    client "unkeyed-client" 1.0.0
 # The committed key log holds only stream 0's secrets: the script deletes the
 # lines of stream 1's ClientHello random. Stream 0 stays provable; stream 1 is
 # opaque (only its ClientHello: SNI, ALPN h2/http/1.1).
-# Check: tshark -r pcaps/pending/tls-partial-keys.pcap -o tls.keylog_file:pcaps/pending/tls-partial-keys.keys -Y http2
+# Check: tshark -r pcaps/tls-partial-keys.pcap -o tls.keylog_file:pcaps/tls-partial-keys.keys -Y http2
 source "$(dirname "${BASH_SOURCE[0]}")/pending-common.sh"
 NAME=tls-partial-keys PORT=9446
 make_certs
@@ -15,7 +15,7 @@ start_server $NAME "$PYH2" "$SCRIPTS/py/hypercorn_server.py" --port $PORT \
   --allowed-host "$NAME_A:$PORT" --allowed-host "$NAME_B:$PORT"
 wait_port 127.0.0.1 $PORT
 C=("$PYH2" "$SCRIPTS/py/client_httpx.py" --http2 --cafile "$WORK/ca.pem" --pin "$NAME_A=127.0.0.1" --pin "$NAME_B=127.0.0.1")
-SSLKEYLOGFILE="$WORK/all.keys" "$SCRIPTS/capture.sh" pending/$NAME "tcp port $PORT" -- bash -c '
+SSLKEYLOGFILE="$WORK/all.keys" "$SCRIPTS/capture.sh" $NAME "tcp port $PORT" -- bash -c '
   "$@" --url "https://'"$NAME_A:$PORT"'/mcp" --client-name keyed-client --client-version 1.0.0 &&
   "$@" --url "https://'"$NAME_B:$PORT"'/mcp" --client-name unkeyed-client --client-version 1.0.0' _ "${C[@]}"
 # Client random of the second connection's ClientHello (hex, no colons).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the HTTP/2 and TLS-with-key-log fixtures in pcaps/pending/ (no
+# Regenerates the HTTP/2 and TLS-with-key-log fixtures in pcaps/ (no
 # golden output yet, so tests/golden.rs does not read them). Needs root for
 # tcpdump on lo, plus tshark/editcap (Debian tshark, wireshark-common), nghttp,
 # h2load and nghttpx (nghttp2-client, nghttp2-proxy), curl and openssl.

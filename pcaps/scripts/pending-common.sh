@@ -1,9 +1,9 @@
-# Sourced by the fx-*.sh scripts whose captures go to pcaps/pending/ (HTTP/2
+# Sourced by the fx-*.sh scripts whose captures go to pcaps/ (HTTP/2
 # and TLS-with-key-log fixtures, no golden output yet): common.sh, several
 # background servers, a throwaway CA with a server certificate for made-up
 # names, and the tshark decryption check.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PENDING="$PCAPS/pending"
+PENDING="$PCAPS"
 mkdir -p "$PENDING"
 WORK=$(mktemp -d)
 # Server names of the TLS fixtures: nothing MCP-like in them, pinned to
@@ -41,7 +41,7 @@ make_certs() {
     -days 2 -out "$WORK/server.pem" -extfile "$WORK/ext.cnf" 2>/dev/null
 }
 
-# check_decrypt NAME -- tshark must decrypt pcaps/pending/NAME.pcap with
+# check_decrypt NAME -- tshark must decrypt pcaps/NAME.pcap with
 # NAME.keys and find the JSON-RPC methods in the decrypted HTTP or HTTP/2.
 check_decrypt() {
   local f="$PENDING/$1.pcap" k="$PENDING/$1.keys"
@@ -53,8 +53,8 @@ check_decrypt() {
 
 # py_tls_session NAME PORT [SERVER-ARG...] -- [CLIENT-ARG...]
 # The FastMCP server on hypercorn with TLS for $NAME_A:PORT, and one Python
-# SDK client session (client_httpx.py) recorded into pending/NAME.pcap, its
-# TLS secrets into pending/NAME.keys (SSLKEYLOGFILE), then check_decrypt.
+# SDK client session (client_httpx.py) recorded into pcaps/NAME.pcap, its
+# TLS secrets into pcaps/NAME.keys (SSLKEYLOGFILE), then check_decrypt.
 py_tls_session() {
   local name=$1 port=$2; shift 2
   local sargs=() cargs=()
@@ -66,7 +66,7 @@ py_tls_session() {
     --certfile "$WORK/server.pem" --keyfile "$WORK/server.key" --allowed-host "$NAME_A:$port" "${sargs[@]}"
   wait_port 127.0.0.1 "$port"
   rm -f "$PENDING/$name.keys"
-  SSLKEYLOGFILE="$PENDING/$name.keys" "$SCRIPTS/capture.sh" "pending/$name" "tcp port $port" -- \
+  SSLKEYLOGFILE="$PENDING/$name.keys" "$SCRIPTS/capture.sh" "$name" "tcp port $port" -- \
     "$PYH2" "$SCRIPTS/py/client_httpx.py" --url "https://$NAME_A:$port/mcp" \
     --cafile "$WORK/ca.pem" --pin "$NAME_A=127.0.0.1" "${cargs[@]}"
   check_decrypt "$name"

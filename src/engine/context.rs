@@ -9,8 +9,9 @@ use crate::detect::hosts::Detector;
 use crate::findings::{Micros, Observation};
 use crate::proto::http1::HttpEvent;
 use crate::stats::Stats;
+use crate::tls_decrypt::DecryptContext;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Addresses of the packet's flow, oriented.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +60,8 @@ pub(super) struct Ctx<'a> {
     /// Scratch list for HTTP parser events, reused by every connection.
     pub(super) events: &'a mut Vec<HttpEvent>,
     pub(super) host_misses: &'a mut HostMisses,
+    /// Session keys for TLS, when a key log was given.
+    pub(super) decrypt: Option<&'a Arc<DecryptContext>>,
 }
 
 /// A poisoned lock only means another worker panicked mid-update; the cache

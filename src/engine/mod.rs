@@ -39,6 +39,7 @@ use crate::flow::{FlowKey, PROTO_TCP, PROTO_UDP, orient};
 use crate::proto::http1::HttpEvent;
 use crate::proto::quic;
 use crate::stats::Stats;
+use crate::tls_decrypt::DecryptContext;
 use buffer::Next;
 use context::{Ctx, FlowMeta, lock};
 use schedule::FlowLookup;
@@ -61,6 +62,8 @@ pub struct Engine {
     blocks: StreamBlocks,
     /// Host values that matched no known server (see `known_path`).
     host_misses: HostMisses,
+    /// Session keys: TLS connections are decrypted when set.
+    decrypt: Option<Arc<DecryptContext>>,
     now: Micros,
 }
 
@@ -81,6 +84,7 @@ impl Engine {
             http_events: Vec::new(),
             blocks: StreamBlocks::default(),
             host_misses: HostMisses::default(),
+            decrypt: None,
             now: 0,
         }
     }
@@ -105,6 +109,12 @@ impl Engine {
         self.flows.len()
     }
 
+    /// Decrypt TLS connections with the session keys of `ctx` (shared by
+    /// the engines of a run).
+    pub fn set_decryption(&mut self, ctx: Arc<DecryptContext>) {
+        self.decrypt = Some(ctx);
+    }
+
     /// Replace the detector (signature reload); existing flows keep their state.
     pub fn set_detector(&mut self, detector: Arc<Detector>) {
         self.detector = detector;
@@ -125,6 +135,7 @@ impl Engine {
             http_events,
             blocks,
             host_misses,
+            decrypt,
             ..
         } = self;
         (
@@ -137,6 +148,7 @@ impl Engine {
                 cfg,
                 events: http_events,
                 host_misses,
+                decrypt: decrypt.as_ref(),
             },
             blocks,
             *now,

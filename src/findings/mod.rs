@@ -50,6 +50,9 @@ pub enum Signal {
     HostnameHeuristic,
     /// The name is on the known-server list.
     KnownServer,
+    /// What the observation shows was read inside TLS, decrypted with keys
+    /// from a key log (TLS version and cipher suite).
+    TlsDecrypted,
 }
 
 impl Signal {

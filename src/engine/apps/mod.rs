@@ -6,6 +6,7 @@
 //! `proto/`, a variant, its arms in the four dispatch methods, and a rule in
 //! `probe.rs` (or a switch from the application it follows).
 
+pub(super) mod decrypt;
 pub(super) mod dns;
 pub(super) mod http;
 pub(super) mod http2;
@@ -17,6 +18,7 @@ use super::buffer::Next;
 use super::context::{Ctx, FlowMeta};
 use super::probe::{self, Choice};
 use crate::proto::http2::H2Limits;
+use decrypt::DecryptApp;
 use http::{HttpApp, Switch};
 use http2::H2App;
 use websocket::WsApp;
@@ -29,6 +31,8 @@ pub(crate) enum TcpApp {
     /// Before the client's first bytes have chosen a protocol.
     Probe,
     Tls,
+    /// TLS with session keys: its records decrypted into an application.
+    Decrypt(Box<DecryptApp>),
     /// Inline, not boxed: a connection's stream and HTTP state are one
     /// allocation, loaded (and freed) together.
     Http(HttpApp),
@@ -52,6 +56,7 @@ impl TcpApp {
         let next = match self {
             TcpApp::Probe => return self.probe(ctx, meta, dir, data, pending),
             TcpApp::Tls => tls::data(ctx, meta, dir, data, pending),
+            TcpApp::Decrypt(d) => decrypt::data(ctx, meta, dir, data, pending, d),
             TcpApp::Dns => dns::stream_data(ctx, meta, dir, data, pending),
             TcpApp::Http(h) => match http::data(ctx, meta, dir, data, pending, h) {
                 Switch::Stay => Next::Stay,
@@ -98,9 +103,12 @@ impl TcpApp {
     pub(super) fn gap(&mut self, dir: usize, pending: &mut [Vec<u8>; 2]) {
         match self {
             TcpApp::Http(h) => http::gap(h, dir, pending),
-            TcpApp::Probe | TcpApp::Tls | TcpApp::Http2(_) | TcpApp::WebSocket(_) | TcpApp::Dns => {
-                *self = TcpApp::Done
-            }
+            TcpApp::Probe
+            | TcpApp::Tls
+            | TcpApp::Decrypt(_)
+            | TcpApp::Http2(_)
+            | TcpApp::WebSocket(_)
+            | TcpApp::Dns => *self = TcpApp::Done,
             TcpApp::Done => {}
         }
     }
@@ -110,6 +118,7 @@ impl TcpApp {
         match self {
             TcpApp::Http(h) => http::close(ctx, meta, h),
             TcpApp::Http2(h) => http2::close(ctx, meta, h),
+            TcpApp::Decrypt(d) => decrypt::close(ctx, meta, d),
             _ => {}
         }
     }
@@ -119,6 +128,7 @@ impl TcpApp {
         match self {
             TcpApp::Http(h) => h.held_bytes(),
             TcpApp::Http2(h) => h.held_bytes(),
+            TcpApp::Decrypt(d) => d.held_bytes(),
             TcpApp::WebSocket(w) => w.held_bytes(),
             TcpApp::Probe | TcpApp::Tls | TcpApp::Dns | TcpApp::Done => 0,
         }
@@ -161,7 +171,10 @@ impl TcpApp {
             return;
         };
         *self = match choice {
-            Choice::Tls => TcpApp::Tls,
+            Choice::Tls => match ctx.decrypt {
+                Some(keys) => TcpApp::Decrypt(DecryptApp::new(keys.clone())),
+                None => TcpApp::Tls,
+            },
             Choice::Http => TcpApp::Http(HttpApp::start(ctx.cfg)),
             Choice::Http2 => {
                 ctx.stats.http2_connections += 1;

@@ -1,0 +1,116 @@
+//! TLS with session keys (from a key log or a pcapng Decryption Secrets
+//! Block): the ClientHello judged as for any TLS connection, and the
+//! records of both directions decrypted into an application of their own,
+//! probed like a cleartext stream (HTTP/1.1, or HTTP/2 from its preface),
+//! so the plaintext gets the same MCP proof, inventory and redaction. What
+//! the plaintext proves is marked `tls-decrypted`, with the TLS version and
+//! cipher suite.
+
+use super::super::buffer::Next;
+use super::super::context::{Ctx, FlowMeta};
+use super::TcpApp;
+use super::tls;
+use crate::findings::{Evidence, Signal};
+use crate::tls_decrypt::{DecryptContext, Dir, TlsDecryptor, TlsEvent};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub(crate) struct DecryptApp {
+    dec: TlsDecryptor,
+    /// The ClientHello was read (or could not be).
+    hello_done: bool,
+    /// The application the plaintext carries, and its unconsumed bytes.
+    inner: TcpApp,
+    inner_pending: [Vec<u8>; 2],
+    /// `TLS 1.3 TLS_AES_128_GCM_SHA256`, once the ServerHello chose.
+    negotiated: Option<Box<str>>,
+}
+
+impl DecryptApp {
+    pub(super) fn new(ctx: Arc<DecryptContext>) -> Box<Self> {
+        Box::new(DecryptApp {
+            dec: TlsDecryptor::new(ctx),
+            hello_done: false,
+            inner: TcpApp::Probe,
+            inner_pending: [Vec::new(), Vec::new()],
+            negotiated: None,
+        })
+    }
+
+    pub(super) fn held_bytes(&self) -> usize {
+        self.inner
+            .held_bytes()
+            .saturating_add(self.inner_pending.iter().map(Vec::capacity).sum())
+    }
+}
+
+/// Record bytes of direction `dir`.
+pub(super) fn data(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    dir: usize,
+    data: &[u8],
+    pending: &mut [Vec<u8>; 2],
+    app: &mut DecryptApp,
+) -> Next {
+    if !app.hello_done && dir == 0 && tls::data(ctx, meta, 0, data, pending) == Next::Done {
+        app.hello_done = true;
+    }
+    let before = ctx.out.len();
+    let DecryptApp {
+        dec,
+        inner,
+        inner_pending,
+        negotiated,
+        ..
+    } = app;
+    let from = if dir == 0 {
+        Dir::ClientToServer
+    } else {
+        Dir::ServerToClient
+    };
+    dec.feed(from, data, meta.ts, &mut |ev| match ev {
+        TlsEvent::Negotiated { suite, version, .. } => {
+            let v = match version {
+                0x0304 => "TLS 1.3",
+                0x0303 => "TLS 1.2",
+                _ => "TLS",
+            };
+            let s = suite.map_or("unsupported suite", |s| s.name);
+            *negotiated = Some(format!("{v} {s}").into_boxed_str());
+        }
+        TlsEvent::Plaintext { dir, data } => {
+            let d = usize::from(dir == Dir::ServerToClient);
+            inner.data(ctx, meta, d, data, inner_pending);
+        }
+        TlsEvent::Alpn(_) | TlsEvent::Done(_) => {}
+    });
+    mark_decrypted(ctx, meta, before, app.negotiated.as_deref());
+    // Undecryptable (no keys in time, a suite not decrypted here, a record
+    // that fails authentication), or plaintext that is nothing we parse:
+    // only the ClientHello's evidence remains.
+    let over = app.dec.done().is_some() || matches!(app.inner, TcpApp::Done);
+    if over && app.hello_done {
+        app.dec.skip();
+        return Next::Done;
+    }
+    Next::Stay
+}
+
+/// A hole in the records: decryption cannot resume.
+pub(super) fn close(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp) {
+    let before = ctx.out.len();
+    app.inner.close(ctx, meta);
+    mark_decrypted(ctx, meta, before, app.negotiated.as_deref());
+}
+
+/// Observations of this flow made from plaintext since `before` say so.
+fn mark_decrypted(ctx: &mut Ctx<'_>, meta: &FlowMeta, before: usize, negotiated: Option<&str>) {
+    let detail = negotiated.unwrap_or("TLS");
+    for o in ctx.out.iter_mut().skip(before) {
+        if o.flow_id == meta.id && !o.evidence.iter().any(|e| e.signal == Signal::TlsDecrypted) {
+            o.evidence
+                .push(Evidence::new(Signal::TlsDecrypted, detail.to_owned()));
+        }
+    }
+}
