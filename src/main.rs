@@ -91,8 +91,9 @@ struct RunArgs {
     /// or one per core].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Metrics listener (/metrics, /healthz, /readyz).
-    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    /// Metrics listener (/metrics, /healthz, /readyz): ADDRESS:PORT or
+    /// HOST:PORT [default: 127.0.0.1:9108].
+    #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = listen_address)]
     metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     detection: DetectionArgs,
@@ -134,7 +135,8 @@ enum Format {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng), read in order as one timeline.
+    /// Capture files (pcap or pcapng), read in order as one timeline; `-`
+    /// reads standard input.
     #[arg(required = true, value_name = "PCAP")]
     files: Vec<PathBuf>,
     /// TOML configuration file, as for `run`: its detection and limits
@@ -284,6 +286,19 @@ impl LimitArgs {
             l.closed_flow_timeout_secs = v;
         }
     }
+}
+
+/// A listen address: `127.0.0.1:9108`, `[::1]:9108`, or a host name with a
+/// port (`localhost:9108`), resolved to its first address.
+fn listen_address(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("not an ADDRESS:PORT or HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| "the host name has no address".to_owned())
 }
 
 /// Check the configuration after the flags were applied: an error in a
@@ -822,7 +837,13 @@ fn print_signatures(set: &SignatureSet) {
     );
 }
 
-fn run_analyze(args: AnalyzeArgs) -> ExitCode {
+fn run_analyze(mut args: AnalyzeArgs) -> ExitCode {
+    // `-` is standard input (a capture piped in).
+    for f in &mut args.files {
+        if f.as_os_str() == "-" {
+            *f = PathBuf::from("/dev/stdin");
+        }
+    }
     let (mut cfg, origin) = match load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,

@@ -627,3 +627,92 @@ fn tls_keylog_reveals_what_names_cannot() {
         "{f}"
     );
 }
+
+/// `-` reads the capture from standard input, pcap and pcapng alike (read
+/// once: a pipe cannot be reopened).
+#[test]
+fn dash_reads_a_capture_from_standard_input() {
+    use std::io::Write as _;
+    let run = |name: &str, stdin: bool| {
+        let path = root().join(name);
+        let mut cmd = bin();
+        cmd.args(["analyze", "--no-default-overlays"]);
+        if !stdin {
+            return cmd.arg(&path).output().expect("run");
+        }
+        let mut child = cmd
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let bytes = std::fs::read(&path).expect("capture");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&bytes)
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let packets = |o: &std::process::Output| {
+        stderr(o)
+            .lines()
+            .find(|l| l.starts_with("packets "))
+            .map(str::to_owned)
+    };
+    let strip = |o: &std::process::Output| {
+        findings(o)
+            .into_iter()
+            .map(|mut f| {
+                f.as_object_mut().map(|m| m.remove("observer"));
+                f
+            })
+            .collect::<Vec<_>>()
+    };
+    let (file, piped) = (
+        run("pcaps/tls-sni-known.pcap", false),
+        run("pcaps/tls-sni-known.pcap", true),
+    );
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(!strip(&file).is_empty());
+    assert_eq!(strip(&piped), strip(&file));
+    let (file, piped) = (
+        run("pcaps/py-tls13-pcapng-dsb.pcapng", false),
+        run("pcaps/py-tls13-pcapng-dsb.pcapng", true),
+    );
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(packets(&piped).is_some());
+    assert_eq!(packets(&piped), packets(&file));
+}
+
+/// `run --metrics-listen` takes a host name with a port.
+#[test]
+fn metrics_listen_takes_a_host_name() {
+    let o = bin()
+        .args([
+            "run",
+            "--check-config",
+            "-i",
+            "lo",
+            "--metrics-listen",
+            "localhost:9108",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = bin()
+        .args([
+            "run",
+            "--check-config",
+            "-i",
+            "lo",
+            "--metrics-listen",
+            "nohost",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("HOST:PORT"), "{}", stderr(&o));
+}
