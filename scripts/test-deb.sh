@@ -126,7 +126,7 @@ done
 equal "allowlist has no entries" "" "$(grep -v '^[[:space:]]*\(#.*\)\?$' /etc/shadowmcp/allowlist.txt || true)"
 check "config and empty allowlist load as user shadowmcp (--check-config)" bash -c \
   'out=$(setpriv --reuid=shadowmcp --regid=shadowmcp --clear-groups --inh-caps=-all \
-      /usr/bin/shadowmcp run --config /etc/shadowmcp/shadowmcp.toml --check-config) &&
+      /usr/bin/shadowmcp run --config /etc/shadowmcp/shadowmcp.toml -i lo --check-config) &&
    echo "$out" && grep -q "allowlist 0 entries" <<<"$out"'
 
 # -------------------------------------------------- binary, capabilities ---

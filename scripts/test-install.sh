@@ -72,9 +72,13 @@ equal "unit" "$(sha256sum <"$unit")" "$(sha256sum <"$root/etc/systemd/system/sha
 equal "ExecStart names the installed binary" "/usr/local/bin/shadowmcp" \
   "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")"
 # The installed configuration loads with the installed allowlist.
-sed "s#\"/etc/shadowmcp/allowlist.txt\"#\"$root/etc/shadowmcp/allowlist.txt\"#" \
+# --check-config checks the host too: the interface given here, the log
+# directory inside the scratch root.
+mkdir -p "$root/var/log/shadowmcp"
+sed -e "s#\"/etc/shadowmcp/allowlist.txt\"#\"$root/etc/shadowmcp/allowlist.txt\"#" \
+  -e "s#/var/log/shadowmcp#$root/var/log/shadowmcp#" \
   "$root/etc/shadowmcp/shadowmcp.toml" >"$root/check.toml"
-if out=$("$root/usr/local/bin/shadowmcp" run --config "$root/check.toml" --check-config 2>&1) &&
+if out=$("$root/usr/local/bin/shadowmcp" run --config "$root/check.toml" -i lo --check-config 2>&1) &&
   grep -q "allowlist 0 entries" <<<"$out"; then
   ok "installed config and allowlist load (--check-config)"
 else

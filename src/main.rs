@@ -492,12 +492,13 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     if args.user.is_some() {
         cfg.privileges.user = args.user;
     }
+    // With --check-config every problem is listed, not only the first.
+    let mut problems: Vec<String> = Vec::new();
     for spec in &args.sinks {
         match SinkConfig::parse_cli(spec) {
             Ok(s) => cfg.sinks.push(s),
-            Err(e) => {
-                return fail(format!("--sink {spec}: {e}"));
-            }
+            Err(e) if args.check_config => problems.push(format!("--sink: {e}")),
+            Err(e) => return fail(format!("--sink: {e}")),
         }
     }
     if let Err(e) = validate(&cfg, &origin, &args.limits) {
@@ -505,30 +506,75 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     }
     for (i, s) in cfg.sinks.iter().enumerate() {
         if let Err(e) = s.validate() {
-            return fail(format!("sinks[{i}]: {e}"));
+            if !args.check_config {
+                return fail(format!("sinks[{i}]: {e}"));
+            }
+            problems.push(format!("sinks[{i}]: {e}"));
         }
     }
     if args.check_config {
-        return match Detector::load(&cfg.detection) {
-            Ok(d) => {
-                println!(
-                    "{origin}: OK — {} interface(s), {} worker(s), {} sink(s), signatures {} ({} servers), allowlist {} entries",
-                    cfg.capture.interfaces.len(),
-                    cfg.capture.workers,
-                    cfg.sinks.len(),
-                    d.signatures.version,
-                    d.signatures.servers.len(),
-                    d.allowlist.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(errors) => fail(errors),
-        };
+        return check_config(&cfg, &origin, problems);
     }
     match shadowmcp::sensor::run(shadowmcp::sensor::RunOptions { config: cfg }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// `run --check-config`: everything `run` checks short of capturing —
+/// the interfaces exist, the BPF filter compiles, sinks can be written, the
+/// user exists, signatures and allowlist load. Every problem is listed;
+/// exit 2 if there is one.
+fn check_config(cfg: &Config, origin: &str, mut problems: Vec<String>) -> ExitCode {
+    if cfg.capture.interfaces.is_empty() {
+        problems.push("no interface to capture on (capture.interfaces or --interface)".into());
+    }
+    for i in &cfg.capture.interfaces {
+        if i != "any" && !Path::new("/sys/class/net").join(i).exists() {
+            problems.push(format!("interface {i}: no such interface"));
+        }
+    }
+    if !cfg.capture.bpf.is_empty() {
+        let compiled = pcap::Capture::dead(pcap::Linktype::ETHERNET)
+            .and_then(|c| c.compile(&cfg.capture.bpf, true).map(drop));
+        if let Err(e) = compiled {
+            problems.push(format!("BPF filter {:?}: {e}", cfg.capture.bpf));
+        }
+    }
+    if let Some(u) = &cfg.privileges.user
+        && !shadowmcp::privileges::user_exists(u)
+    {
+        problems.push(format!("privileges.user: no such user {u:?}"));
+    }
+    for s in &cfg.sinks {
+        problems.extend(s.preflight());
+    }
+    let detector = match Detector::load(&cfg.detection) {
+        Ok(d) => Some(d),
+        Err(errors) => {
+            problems.extend(errors.0);
+            None
+        }
+    };
+    if !problems.is_empty() {
+        for p in &problems {
+            tracing::error!("{p}");
+        }
+        tracing::error!("{origin}: {} problem(s)", problems.len());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Some(d) = detector {
+        println!(
+            "{origin}: OK — {} interface(s), {} worker(s), {} sink(s), signatures {} ({} servers), allowlist {} entries",
+            cfg.capture.interfaces.len(),
+            cfg.capture.workers,
+            cfg.sinks.len(),
+            d.signatures.version,
+            d.signatures.servers.len(),
+            d.allowlist.len()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// Key log files read at most this large (a million lines is ~200 MB).

@@ -87,6 +87,11 @@ fn lookup_group(name: &str) -> Result<u32, PrivilegeError> {
     Ok(grp.gr_gid)
 }
 
+/// Whether `name` is a user of this host (for `run --check-config`).
+pub fn user_exists(name: &str) -> bool {
+    lookup_user(name).is_ok()
+}
+
 /// The capabilities that opening a capture needs: CAP_NET_RAW, and
 /// CAP_NET_ADMIN for promiscuous mode.
 pub fn capture_caps(promisc: bool) -> Vec<Capability> {

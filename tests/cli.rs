@@ -296,10 +296,17 @@ fn example_sensor_config_checks() {
     let text =
         std::fs::read_to_string(root().join("deploy/shadowmcp.toml")).expect("example config");
     let allow = root().join("deploy/allowlist.example.txt");
-    let text = text.replace(
-        "/etc/shadowmcp/allowlist.txt",
-        allow.to_str().expect("utf-8 path"),
-    );
+    // --check-config checks the host too: point the example at what this
+    // machine has (an interface, a writable directory).
+    let logs = tmp("logs");
+    std::fs::create_dir_all(&logs).expect("log dir");
+    let text = text
+        .replace(
+            "/etc/shadowmcp/allowlist.txt",
+            allow.to_str().expect("utf-8 path"),
+        )
+        .replace("interfaces = [\"eth1\"]", "interfaces = [\"lo\"]")
+        .replace("/var/log/shadowmcp", logs.to_str().expect("utf-8 path"));
     let cfg = tmp("shadowmcp.toml");
     std::fs::write(&cfg, text).expect("write");
     let o = bin()
@@ -715,4 +722,46 @@ fn metrics_listen_takes_a_host_name() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("HOST:PORT"), "{}", stderr(&o));
+}
+
+/// `run --check-config` checks what `run` would refuse, short of capturing,
+/// and lists every problem: a missing interface, a BPF filter that does
+/// not compile, a port out of range, a file sink in a missing directory, an
+/// unknown user.
+#[test]
+fn check_config_lists_every_problem_run_would_meet() {
+    let o = bin()
+        .args([
+            "run",
+            "--check-config",
+            "-i",
+            "nosuchif0",
+            "--bpf",
+            "port foo",
+            "--sink",
+            "syslog+udp://host:99999",
+            "--sink",
+            "jsonl:/nonexistent/dir/f.jsonl",
+            "--user",
+            "nosuchuser",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for want in [
+        "nosuchif0",
+        "port foo",
+        "99999",
+        "/nonexistent/dir",
+        "nosuchuser",
+        "5 problem(s)",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let o = bin()
+        .args(["run", "--check-config", "-i", "lo", "--bpf", "tcp port 443"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -336,6 +336,13 @@ impl SinkConfig {
                 if c.address.is_empty() {
                     return bad("empty address".into());
                 }
+                // A port after the last colon (outside IPv6 brackets).
+                let tail = c.address.rsplit(']').next().unwrap_or(&c.address);
+                if let Some((_, port)) = tail.rsplit_once(':')
+                    && !port.parse::<u16>().is_ok_and(|p| p > 0)
+                {
+                    return bad(format!("port {port:?} is not in 1..=65535"));
+                }
                 (c.queue, 1)
             }
         };
@@ -346,6 +353,35 @@ impl SinkConfig {
             return bad(format!("batch_max must be 1..={MAX_BATCH}"));
         }
         Ok(())
+    }
+
+    /// What `run --check-config` checks beyond the syntax: a JSON Lines
+    /// file's directory exists and is writable. Every problem, as text.
+    pub fn preflight(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let SinkConfig::Jsonl(c) = self
+            && c.path != "-"
+        {
+            let path = std::path::Path::new(&c.path);
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() && !m.permissions().readonly() => {}
+                Ok(m) if m.is_dir() => problems.push(format!(
+                    "{}: directory {} is not writable",
+                    self.display_name(),
+                    dir.display()
+                )),
+                _ => problems.push(format!(
+                    "{}: directory {} does not exist",
+                    self.display_name(),
+                    dir.display()
+                )),
+            }
+        }
+        problems
     }
 
     /// Encoding of the findings this sink delivers.
