@@ -210,6 +210,17 @@ fn analyze_piped(
     }
 }
 
+/// The next block of a classic pcap file's records (up to `BLOCK_FRAMES`,
+/// uncopied, their places in `frames`); `None` at the end of the file.
+fn next_block<'a>(
+    src: &'a mut FileSource,
+    frames: &mut Vec<FrameAt>,
+) -> Result<Option<&'a [u8]>, CaptureError> {
+    let every = |_, _, _: &[u8]| true;
+    let block = src.next_frames(frames, (BLOCK_FRAMES, usize::MAX), every)?;
+    Ok((!block.is_empty()).then_some(block))
+}
+
 /// Batches queued per worker when reading a pipe.
 const PIPED_QUEUE_BATCHES: usize = 64;
 
@@ -222,11 +233,9 @@ struct Piped {
 impl FrameSink for Piped {
     fn records(&mut self, _: usize, src: &mut FileSource) -> Result<Option<usize>, CaptureError> {
         let linktype = src.linktype();
-        let every = |_, _, _: &[u8]| true;
-        let block = src.next_frames(&mut self.frames, (BLOCK_FRAMES, usize::MAX), every)?;
-        if block.is_empty() {
+        let Some(block) = next_block(src, &mut self.frames)? else {
             return Ok(None);
-        }
+        };
         for (ts, frame) in self.frames.iter().filter_map(|f| frame_at(block, f)) {
             self.dispatch.push(linktype, ts, frame);
         }
@@ -326,11 +335,9 @@ impl FrameSink for Serial {
     /// uncopied.
     fn records(&mut self, _: usize, src: &mut FileSource) -> Result<Option<usize>, CaptureError> {
         let linktype = src.linktype();
-        let every = |_, _, _: &[u8]| true;
-        let block = src.next_frames(&mut self.frames, (BLOCK_FRAMES, usize::MAX), every)?;
-        if block.is_empty() {
+        let Some(block) = next_block(src, &mut self.frames)? else {
             return Ok(None);
-        }
+        };
         self.engine.process_batch(linktype, block, &self.frames);
         for o in self.engine.drain_observations() {
             self.agg.add(&o);

@@ -100,11 +100,6 @@ impl Dispatcher {
         self.dropped
     }
 
-    /// Whether any frame waits in a partial batch.
-    pub fn has_pending(&self) -> bool {
-        self.pending.iter().any(|b| !b.is_empty())
-    }
-
     fn hand_over(&mut self, w: usize) {
         let (Some(slot), Some(q)) = (self.pending.get_mut(w), self.queues.get(w)) else {
             return;

@@ -8,6 +8,7 @@
 //! the previous overlay (an upstream outage answering an empty list must
 //! not erase what the sensor knows; `--allow-shrink` accepts it).
 
+use crate::sinks::http::error_chain;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -552,22 +553,6 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    let mut depth = 0;
-    while let Some(c) = cur {
-        if depth >= 8 {
-            break;
-        }
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-        depth += 1;
-    }
-    s
 }
 
 #[cfg(test)]

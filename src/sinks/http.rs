@@ -170,7 +170,8 @@ pub(crate) fn classify(status: u16, reason: String, after: Option<Duration>) -> 
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes, `: `-separated (at most 8 deep).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     let mut depth = 0;

@@ -14,7 +14,7 @@
 mod alert;
 mod alertmanager;
 mod config;
-mod http;
+pub(crate) mod http;
 mod jsonl;
 pub mod spool;
 mod syslog;

@@ -5,8 +5,8 @@
 
 use super::ocsf::finding_uid;
 use super::{
-    enum_name, ip_protocol, list, non_empty, object, severity_name, summary, url_scheme,
-    verdict_name,
+    enum_name, ip_protocol, list, mcp_inventory, non_empty, object, severity_name, summary,
+    url_scheme, verdict_name,
 };
 use crate::findings::Transport;
 use crate::findings::aggregate::Severity;
@@ -199,20 +199,7 @@ pub fn encode(r: &FindingRecord) -> Value {
                     .and_then(non_empty),
                 ),
                 ("evidence", Some(json!(r.evidence))),
-                (
-                    "mcp",
-                    non_empty(object([
-                        (
-                            "protocol_version",
-                            mcp.protocol_version.as_ref().map(|s| json!(s)),
-                        ),
-                        ("client", mcp.client.as_ref().map(|s| json!(s))),
-                        ("server", mcp.server.as_ref().map(|s| json!(s))),
-                        ("methods", list(&mcp.methods)),
-                        ("tools", list(&mcp.tools)),
-                        ("tools_called", list(&mcp.tools_called)),
-                    ])),
-                ),
+                ("mcp", mcp_inventory(mcp)),
             ])),
         ),
     ])

@@ -194,6 +194,22 @@ pub(crate) fn url_scheme(t: super::Transport) -> &'static str {
     }
 }
 
+/// The MCP inventory of a finding as an object of its known parts; `None`
+/// when nothing is known (the same shape in every format's custom fields).
+pub(crate) fn mcp_inventory(mcp: &crate::findings::output::McpRef) -> Option<Value> {
+    non_empty(object([
+        (
+            "protocol_version",
+            mcp.protocol_version.as_ref().map(|s| serde_json::json!(s)),
+        ),
+        ("client", mcp.client.as_ref().map(|s| serde_json::json!(s))),
+        ("server", mcp.server.as_ref().map(|s| serde_json::json!(s))),
+        ("methods", list(&mcp.methods)),
+        ("tools", list(&mcp.tools)),
+        ("tools_called", list(&mcp.tools_called)),
+    ]))
+}
+
 /// A JSON object of the pairs whose value is present.
 pub(crate) fn object<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Value>)>) -> Value {
     let mut m = Map::new();

@@ -3,7 +3,7 @@
 //! Facts without an OCSF attribute (verdict, MCP inventory, evidence list,
 //! ALPN, all Community IDs) go to `unmapped`.
 
-use super::{epoch_ms, ip_protocol, list, non_empty, object, summary, url_scheme};
+use super::{epoch_ms, ip_protocol, list, mcp_inventory, object, summary, url_scheme};
 use crate::findings::aggregate::{Confidence, Severity, Verdict};
 use crate::findings::output::FindingRecord;
 use serde_json::{Value, json};
@@ -161,20 +161,7 @@ fn unmapped(r: &FindingRecord) -> Value {
         ("repeats", r.repeats.map(|n| json!(n))),
         ("community_ids", list(&r.community_ids)),
         ("tls_alpn", r.tls.as_ref().and_then(|t| list(&t.alpn))),
-        (
-            "mcp",
-            non_empty(object([
-                (
-                    "protocol_version",
-                    mcp.protocol_version.as_ref().map(|s| json!(s)),
-                ),
-                ("client", mcp.client.as_ref().map(|s| json!(s))),
-                ("server", mcp.server.as_ref().map(|s| json!(s))),
-                ("methods", list(&mcp.methods)),
-                ("tools", list(&mcp.tools)),
-                ("tools_called", list(&mcp.tools_called)),
-            ])),
-        ),
+        ("mcp", mcp_inventory(mcp)),
         (
             "observer_interfaces",
             r.observer.as_ref().and_then(|o| list(&o.interfaces)),
