@@ -303,13 +303,13 @@ fn listen_address(s: &str) -> Result<std::net::SocketAddr, String> {
 
 /// Check the configuration after the flags were applied: an error in a
 /// value a flag set names the flag, others the file and key.
-fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> Result<(), String> {
+fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> anyhow::Result<()> {
     let Err(e) = cfg.validate(origin) else {
         return Ok(());
     };
     Err(match limits.flag_for(&e.key) {
-        Some(flag) => format!("{flag}: {}", e.message),
-        None => e.to_string(),
+        Some(flag) => anyhow::anyhow!("{flag}: {}", e.message),
+        None => e.into(),
     })
 }
 
@@ -623,22 +623,22 @@ fn session_keys(
 /// Before anything is read: every capture can be opened (a missing second
 /// file must not leave the first one analysed and written), and the output
 /// is not one of them (findings must never overwrite the evidence).
-fn check_inputs(files: &[PathBuf], output: Option<&Path>) -> Result<(), String> {
+fn check_inputs(files: &[PathBuf], output: Option<&Path>) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let out = output.and_then(|o| std::fs::metadata(o).ok());
     for f in files {
         let meta = std::fs::File::open(f)
             .and_then(|h| h.metadata())
-            .map_err(|e| format!("{}: cannot open: {e}", f.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: cannot open: {e}", f.display()))?;
         if let (Some(o), Some(path)) = (&out, output)
             && o.dev() == meta.dev()
             && o.ino() == meta.ino()
         {
-            return Err(format!(
+            anyhow::bail!(
                 "-o {}: that is the input capture {}; refusing to overwrite it",
                 path.display(),
                 f.display()
-            ));
+            );
         }
     }
     Ok(())

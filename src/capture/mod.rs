@@ -282,10 +282,10 @@ impl FileSource {
                 self.packets += walked as u64;
                 Ok(block)
             }
-            Err(message) => Err(CaptureError {
+            Err(e) => Err(CaptureError {
                 file: self.path.clone(),
                 packet: self.packets + 1,
-                message,
+                message: e.to_string(),
             }),
         }
     }
@@ -318,10 +318,10 @@ impl FileSource {
                 }
                 Ok(block)
             }
-            Err(message) => Err(CaptureError {
+            Err(e) => Err(CaptureError {
                 file: self.path.clone(),
                 packet: self.packets + 1,
-                message,
+                message: e.to_string(),
             }),
         }
     }
@@ -330,7 +330,7 @@ impl FileSource {
     /// file (libpcap cannot resynchronise inside a damaged file).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match &mut self.reader {
-            Reader::Classic(r) => r.next_frame(),
+            Reader::Classic(r) => r.next_frame().map_err(|e| e.to_string()),
             Reader::Libpcap(cap) | Reader::Pcapng { cap, .. } => match cap.next_packet() {
                 Ok(p) => Ok(Some(Frame::from_packet(&p))),
                 Err(pcap::Error::NoMorePackets) => Ok(None),

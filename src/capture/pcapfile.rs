@@ -19,6 +19,23 @@ const BUF_BYTES: usize = 1 << 20;
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
 
+/// Why a record could not be read; the wording is libpcap's, so a damaged
+/// file reads the same whichever reader met it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {0}")]
+    TruncatedHeader(usize),
+    #[error("truncated dump file; tried to read {caplen} captured bytes, only got {got}")]
+    TruncatedData { caplen: u32, got: usize },
+    #[error("invalid packet capture length {0}, bigger than maximum of {MAX_CAPLEN}")]
+    CapLen(u32),
+    /// A bookkeeping slip of this reader, never the file's fault.
+    #[error("record outside the read buffer")]
+    OutsideBuffer,
+}
+
 /// (timestamp in microseconds, captured length) of a record header; the
 /// length is not checked.
 #[inline(always)]
@@ -129,8 +146,8 @@ impl<R: Read> PcapReader<R> {
     /// The next `len` bytes, read past as whole records that someone else
     /// walked (see [`PcapReader::next_frames_where`]); `Ok(None)`, and
     /// nothing read past, when the file has fewer.
-    pub fn skip(&mut self, len: usize) -> Result<Option<&[u8]>, String> {
-        if self.fill(len).map_err(|e| e.to_string())? < len {
+    pub fn skip(&mut self, len: usize) -> Result<Option<&[u8]>, RecordError> {
+        if self.fill(len)? < len {
             return Ok(None);
         }
         let at = self.start;
@@ -199,52 +216,46 @@ impl<R: Read> PcapReader<R> {
 
     /// Make the next whole record buffered: `Ok(false)` at the end of the
     /// file; an error for a truncated or damaged record (libpcap's words).
-    fn ensure_record(&mut self) -> Result<bool, String> {
-        let got = self.fill(RECORD_HEADER).map_err(|e| e.to_string())?;
+    fn ensure_record(&mut self) -> Result<bool, RecordError> {
+        let got = self.fill(RECORD_HEADER)?;
         if got == 0 {
             return Ok(false);
         }
         if got < RECORD_HEADER {
-            return Err(format!(
-                "truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {got}"
-            ));
+            return Err(RecordError::TruncatedHeader(got));
         }
         let (_, caplen) = self
             .record_header(self.start)
-            .ok_or("record outside the read buffer")?;
+            .ok_or(RecordError::OutsideBuffer)?;
         if caplen > MAX_CAPLEN {
-            return Err(format!(
-                "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
-            ));
+            return Err(RecordError::CapLen(caplen));
         }
         let total = RECORD_HEADER + caplen as usize;
-        let got = self.fill(total).map_err(|e| e.to_string())?;
+        let got = self.fill(total)?;
         if got < total {
-            return Err(format!(
-                "truncated dump file; tried to read {caplen} captured bytes, only got {}",
-                got - RECORD_HEADER
-            ));
+            return Err(RecordError::TruncatedData {
+                caplen,
+                got: got - RECORD_HEADER,
+            });
         }
         Ok(true)
     }
 
     /// The next frame; `Ok(None)` at the end of the file. An error (a
     /// truncated or damaged record) ends the file, as with libpcap.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, String> {
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, RecordError> {
         if !self.ensure_record()? {
             return Ok(None);
         }
         let at = self.start;
-        let (ts, caplen) = self
-            .record_header(at)
-            .ok_or("record outside the read buffer")?;
+        let (ts, caplen) = self.record_header(at).ok_or(RecordError::OutsideBuffer)?;
         let wire_len = self.u32_at(at + 12);
         let total = RECORD_HEADER + caplen as usize;
         self.start += total;
         let data = self
             .buf
             .get(at + RECORD_HEADER..at + total)
-            .ok_or("record outside the read buffer")?;
+            .ok_or(RecordError::OutsideBuffer)?;
         Ok(Some(Frame { ts, data, wire_len }))
     }
 
@@ -254,7 +265,11 @@ impl<R: Read> PcapReader<R> {
     /// taken from what the buffer already holds (at least one); a damaged
     /// record is reported by the call that reaches it first, as by
     /// [`PcapReader::next_frame`].
-    pub fn next_frames(&mut self, frames: &mut Vec<FrameAt>, max: usize) -> Result<&[u8], String> {
+    pub fn next_frames(
+        &mut self,
+        frames: &mut Vec<FrameAt>,
+        max: usize,
+    ) -> Result<&[u8], RecordError> {
         Ok(self
             .next_frames_where(frames, max, usize::MAX, |_, _, _| true)?
             .0)
@@ -274,7 +289,7 @@ impl<R: Read> PcapReader<R> {
         max: usize,
         max_bytes: usize,
         keep: impl FnMut(i64, u32, &[u8]) -> bool,
-    ) -> Result<(&[u8], usize), String> {
+    ) -> Result<(&[u8], usize), RecordError> {
         frames.clear();
         if !self.ensure_record()? {
             return Ok((&[], 0));
@@ -298,10 +313,7 @@ impl<R: Read> PcapReader<R> {
             )
         };
         self.start = at;
-        let block = self
-            .buf
-            .get(base..at)
-            .ok_or_else(|| "records outside the read buffer".to_string())?;
+        let block = self.buf.get(base..at).ok_or(RecordError::OutsideBuffer)?;
         Ok((block, walked))
     }
 }
@@ -393,7 +405,7 @@ mod tests {
             return Err("not classic".into());
         };
         let mut out = Vec::new();
-        while let Some(f) = r.next_frame()? {
+        while let Some(f) = r.next_frame().map_err(|e| e.to_string())? {
             out.push((f.ts, f.data.to_vec(), f.wire_len));
         }
         Ok(out)
@@ -417,7 +429,7 @@ mod tests {
                         out.push((ts, block[o..o + l].to_vec()));
                     }
                 }
-                Err(e) => return (out, Some(e)),
+                Err(e) => return (out, Some(e.to_string())),
             }
         }
     }
@@ -446,7 +458,7 @@ mod tests {
                         out.push((ts, block[o..o + l].to_vec()));
                     }
                 }
-                Err(e) => return (out, walked, Some(e)),
+                Err(e) => return (out, walked, Some(e.to_string())),
             }
         }
     }

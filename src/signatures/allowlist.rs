@@ -124,7 +124,7 @@ impl Allowlist {
                     errors.push(AllowlistError {
                         file: origin.to_string(),
                         line,
-                        message,
+                        message: message.to_string(),
                     });
                 } else if errors.len() == MAX_ERRORS {
                     errors.push(AllowlistError {
@@ -142,7 +142,7 @@ impl Allowlist {
         }
     }
 
-    fn add(&mut self, entry: &str) -> Result<(), String> {
+    fn add(&mut self, entry: &str) -> Result<(), EntryError> {
         let idx = self.entries.len();
         // Addresses first: `::1` or `10.0.0.0/8` are not host names.
         if let Ok(ip) = entry.parse::<IpAddr>() {
@@ -150,18 +150,17 @@ impl Allowlist {
         } else if entry.contains('/') {
             let net = entry
                 .parse::<IpNet>()
-                .map_err(|_| format!("invalid CIDR `{entry}`"))?;
+                .map_err(|_| EntryError::Cidr(entry.into()))?;
             // Store the network address form so `10.1.2.3/8` matches like `10.0.0.0/8`.
             self.nets.push((net.trunc(), idx));
         } else if entry.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             // `10.1.2.300` is a mistyped address, not a host name.
-            return Err(format!("invalid IP address `{entry}`"));
+            return Err(EntryError::Address(entry.into()));
         } else if let Some(suffix) = entry.strip_prefix("*.") {
-            let name =
-                validate_name(suffix).map_err(|m| format!("invalid suffix `{entry}`: {m}"))?;
+            let name = validate_name(suffix).map_err(|m| EntryError::Suffix(entry.into(), m))?;
             self.suffixes.entry(name.into_boxed_str()).or_insert(idx);
         } else {
-            let name = validate_name(entry).map_err(|m| format!("invalid entry `{entry}`: {m}"))?;
+            let name = validate_name(entry).map_err(|m| EntryError::Name(entry.into(), m))?;
             self.exact.entry(name.into_boxed_str()).or_insert(idx);
         }
         self.entries.push(entry.to_string());
@@ -231,28 +230,56 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Why an allowlist line is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EntryError {
+    #[error("invalid CIDR `{0}`")]
+    Cidr(String),
+    #[error("invalid IP address `{0}`")]
+    Address(String),
+    #[error("invalid suffix `{0}`: {1}")]
+    Suffix(String, NameError),
+    #[error("invalid entry `{0}`: {1}")]
+    Name(String, NameError),
+}
+
+/// Why a name is not a host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum NameError {
+    #[error("empty name")]
+    Empty,
+    #[error("longer than {MAX_HOST_LEN} characters")]
+    TooLong,
+    #[error("empty label")]
+    EmptyLabel,
+    #[error("label longer than {MAX_LABEL_LEN} characters")]
+    LabelTooLong,
+    #[error("invalid character {0:?}")]
+    Char(char),
+}
+
 /// Lower-cased host name, or why it is not one: letters, digits, `-`, `_`,
 /// labels of 1..=63 characters, at most 253 characters (RFC 1035 §2.3.4).
-fn validate_name(raw: &str) -> Result<String, String> {
+fn validate_name(raw: &str) -> Result<String, NameError> {
     let name = raw.strip_suffix('.').unwrap_or(raw);
     if name.is_empty() {
-        return Err("empty name".into());
+        return Err(NameError::Empty);
     }
     if name.len() > MAX_HOST_LEN {
-        return Err(format!("longer than {MAX_HOST_LEN} characters"));
+        return Err(NameError::TooLong);
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err("empty label".into());
+            return Err(NameError::EmptyLabel);
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(format!("label longer than {MAX_LABEL_LEN} characters"));
+            return Err(NameError::LabelTooLong);
         }
         if let Some(c) = label
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
-            return Err(format!("invalid character {c:?}"));
+            return Err(NameError::Char(c));
         }
     }
     Ok(name.to_ascii_lowercase())

@@ -141,20 +141,53 @@ pub(crate) fn pattern_specificity(pattern: &str) -> (usize, usize, bool) {
     (labels, literal, !wild)
 }
 
+/// Why a host or path of a signature entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("empty host")]
+    EmptyHost,
+    #[error("host longer than {MAX_HOST_LEN} characters")]
+    HostTooLong,
+    #[error("empty label in host `{0}`")]
+    EmptyLabel(String),
+    #[error("label `{0}` longer than {MAX_LABEL_LEN} characters")]
+    LabelTooLong(String),
+    #[error("`*` is only allowed as the whole first label (`*.suffix`) in `{0}`")]
+    MisplacedWildcard(String),
+    #[error(
+        "a {{placeholder}} must be a whole label made of letters, digits, `-` or `_`: `{label}` in `{host}`"
+    )]
+    BadPlaceholder { label: String, host: String },
+    #[error("placeholders are not allowed here: `{0}`")]
+    PlaceholderNotAllowed(String),
+    #[error("invalid character {ch:?} in host `{host}`")]
+    HostChar { ch: char, host: String },
+    #[error("pattern `{0}` is too broad: it needs at least two literal labels")]
+    TooBroad(String),
+    #[error("path `{0}` must start with `/`")]
+    RelativePath(String),
+    #[error("path longer than {MAX_PATH_LEN} characters")]
+    PathTooLong,
+    #[error("invalid character {ch:?} in path `{path}` (no spaces, query or fragment)")]
+    PathChar { ch: char, path: String },
+    #[error("a {{placeholder}} must be a whole path segment: `{segment}` in `{path}`")]
+    PathPlaceholder { segment: String, path: String },
+}
+
 /// Validate a host entry of a signature file (or an `exclude` entry) and
 /// return it normalised (lower case, no trailing dot). `allow_placeholders`
 /// is false where only exact and `*.suffix` names make sense.
-pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<String, String> {
+pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<String, PatternError> {
     if raw.is_empty() {
-        return Err("empty host".into());
+        return Err(PatternError::EmptyHost);
     }
     let lower = raw.to_ascii_lowercase();
     let host = lower.strip_suffix('.').unwrap_or(&lower);
     if host.is_empty() {
-        return Err("empty host".into());
+        return Err(PatternError::EmptyHost);
     }
     if host.len() > MAX_HOST_LEN {
-        return Err(format!("host longer than {MAX_HOST_LEN} characters"));
+        return Err(PatternError::HostTooLong);
     }
     let (wild, body) = match host.strip_prefix("*.") {
         Some(rest) => (true, rest),
@@ -165,17 +198,13 @@ pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<Stri
     for label in body.split('.') {
         labels += 1;
         if label.is_empty() {
-            return Err(format!("empty label in host `{raw}`"));
+            return Err(PatternError::EmptyLabel(raw.into()));
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(format!(
-                "label `{label}` longer than {MAX_LABEL_LEN} characters"
-            ));
+            return Err(PatternError::LabelTooLong(label.into()));
         }
         if label.contains('*') {
-            return Err(format!(
-                "`*` is only allowed as the whole first label (`*.suffix`) in `{raw}`"
-            ));
+            return Err(PatternError::MisplacedWildcard(raw.into()));
         }
         if label.contains('{') || label.contains('}') {
             let name = label
@@ -183,12 +212,13 @@ pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<Stri
                 .and_then(|l| l.strip_suffix('}'))
                 .filter(|n| !n.is_empty() && n.bytes().all(is_name_byte));
             if name.is_none() {
-                return Err(format!(
-                    "a {{placeholder}} must be a whole label made of letters, digits, `-` or `_`: `{label}` in `{raw}`"
-                ));
+                return Err(PatternError::BadPlaceholder {
+                    label: label.into(),
+                    host: raw.into(),
+                });
             }
             if !allow_placeholders {
-                return Err(format!("placeholders are not allowed here: `{raw}`"));
+                return Err(PatternError::PlaceholderNotAllowed(raw.into()));
             }
             continue;
         }
@@ -196,16 +226,17 @@ pub fn validate_host_pattern(raw: &str, allow_placeholders: bool) -> Result<Stri
             .chars()
             .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
         {
-            return Err(format!("invalid character {bad:?} in host `{raw}`"));
+            return Err(PatternError::HostChar {
+                ch: bad,
+                host: raw.into(),
+            });
         }
         literal += 1;
     }
     // `*.com` or `{x}.com` would match a whole TLD: refuse patterns that are
     // not anchored by at least two literal labels.
     if (wild || literal < labels) && literal < 2 {
-        return Err(format!(
-            "pattern `{raw}` is too broad: it needs at least two literal labels"
-        ));
+        return Err(PatternError::TooBroad(raw.into()));
     }
     Ok(host.to_string())
 }
@@ -273,20 +304,21 @@ fn strip_absolute_form(target: &str) -> &str {
 }
 
 /// Validate a published path of a signature entry.
-pub fn validate_path(path: &str) -> Result<(), String> {
+pub fn validate_path(path: &str) -> Result<(), PatternError> {
     if !path.starts_with('/') {
-        return Err(format!("path `{path}` must start with `/`"));
+        return Err(PatternError::RelativePath(path.into()));
     }
     if path.len() > MAX_PATH_LEN {
-        return Err(format!("path longer than {MAX_PATH_LEN} characters"));
+        return Err(PatternError::PathTooLong);
     }
     if let Some(c) = path
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
     {
-        return Err(format!(
-            "invalid character {c:?} in path `{path}` (no spaces, query or fragment)"
-        ));
+        return Err(PatternError::PathChar {
+            ch: c,
+            path: path.into(),
+        });
     }
     for seg in path.split('/') {
         if (seg.contains('{') || seg.contains('}'))
@@ -295,9 +327,10 @@ pub fn validate_path(path: &str) -> Result<(), String> {
                     .get(1..seg.len() - 1)
                     .is_some_and(|n| n.bytes().all(is_name_byte)))
         {
-            return Err(format!(
-                "a {{placeholder}} must be a whole path segment: `{seg}` in `{path}`"
-            ));
+            return Err(PatternError::PathPlaceholder {
+                segment: seg.into(),
+                path: path.into(),
+            });
         }
     }
     Ok(())

@@ -5,7 +5,7 @@
 
 use std::collections::hash_map::Entry;
 use std::io::Read;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
@@ -209,24 +209,36 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 // ---------------------------------------------------------------- loading
 
+/// Why a signature or overlay file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error("missing file (every signature file is required)")]
+    Missing,
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    #[error("file larger than {MAX_FILE_BYTES} bytes")]
+    TooLarge,
+    #[error("not valid UTF-8 (byte {0})")]
+    NotUtf8(usize),
+}
+
 /// Read one file with the size cap.
-pub(crate) fn read_capped(path: &Path) -> Result<String, String> {
+pub(crate) fn read_capped(path: &Path) -> Result<String, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            "missing file (every signature file is required)".to_string()
-        }
-        _ => format!("cannot open: {e}"),
+        std::io::ErrorKind::NotFound => ReadError::Missing,
+        _ => ReadError::Open(e),
     })?;
     let mut buf = Vec::new();
     // Read one byte past the cap to detect oversize without trusting metadata.
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(ReadError::Read)?;
     if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("file larger than {MAX_FILE_BYTES} bytes"));
+        return Err(ReadError::TooLarge);
     }
-    String::from_utf8(buf)
-        .map_err(|e| format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(buf).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
 /// Load a directory: each of [`FILES`] must exist.
@@ -239,7 +251,7 @@ pub(crate) fn load_dir(dir: &Path) -> Result<SignatureSet, Vec<SignatureError>> 
         match read_capped(&path) {
             Ok(t) => texts.push((shown, t)),
             Err(message) => {
-                push_error(&mut errors, &shown, "", None, message);
+                push_error(&mut errors, &shown, "", None, message.to_string());
                 texts.push((shown, String::new()));
             }
         }
@@ -367,37 +379,61 @@ fn load_servers(
             );
             continue;
         }
-        let span = v.span();
-        let DeValue::Array(items) = v.into_inner() else {
+        let _ = for_each_table(cx, key, v, |cx, item| {
+            if let Some(s) = decode::<ServerToml>(cx, item) {
+                if let Some(r) = &s.replace {
+                    cx.err_at(r, "`replace` is only meaningful in overlay files");
+                }
+                if let Some(server) = check_server(cx, s, kind, seen) {
+                    set.servers.push(server);
+                }
+            }
+            ControlFlow::Continue(())
+        });
+    }
+}
+
+/// Each table of a `[[key]]` array, in order, to `f`; a value that is not
+/// an array of tables is reported where it is. Stops when `f` breaks.
+pub(crate) fn for_each_table<'a, 'c>(
+    cx: &mut Ctx<'c>,
+    key: &str,
+    v: Spanned<DeValue<'a>>,
+    mut f: impl FnMut(&mut Ctx<'c>, Spanned<DeValue<'a>>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let span = v.span();
+    let DeValue::Array(items) = v.into_inner() else {
+        cx.err(
+            Some(span),
+            format!("`{key}` must be an array of tables (`[[{key}]]`)"),
+        );
+        return ControlFlow::Continue(());
+    };
+    for item in items {
+        if !matches!(item.get_ref(), DeValue::Table(_)) {
             cx.err(
-                Some(span),
-                format!("`{key}` must be an array of tables (`[[{key}]]`)"),
+                Some(item.span()),
+                format!("each `{key}` entry must be a table"),
             );
             continue;
-        };
-        for item in items {
-            let item_span = item.span();
-            if !matches!(item.get_ref(), DeValue::Table(_)) {
-                cx.err(
-                    Some(item_span),
-                    format!("each `{key}` entry must be a table"),
-                );
-                continue;
-            }
-            match ServerToml::deserialize(ValueDeserializer::from(item)) {
-                Ok(s) => {
-                    if let Some(r) = &s.replace {
-                        cx.err_at(r, "`replace` is only meaningful in overlay files");
-                    }
-                    if let Some(server) = check_server(cx, s, kind, seen) {
-                        set.servers.push(server);
-                    }
-                }
-                Err(e) => {
-                    let span = e.span().or(Some(item_span));
-                    cx.err(span, e.message().trim_end().to_string());
-                }
-            }
+        }
+        f(cx, item)?;
+    }
+    ControlFlow::Continue(())
+}
+
+/// One table deserialised, or its error reported where it is.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(
+    cx: &mut Ctx<'_>,
+    item: Spanned<DeValue<'a>>,
+) -> Option<T> {
+    let item_span = item.span();
+    match T::deserialize(ValueDeserializer::from(item)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let span = e.span().or(Some(item_span));
+            cx.err(span, e.message().trim_end().to_string());
+            None
         }
     }
 }
@@ -442,7 +478,7 @@ pub(crate) fn check_server(
     let host = match validate_host_pattern(s.host.get_ref(), true) {
         Ok(h) => Some(h),
         Err(msg) => {
-            cx.err_at(&s.host, msg);
+            cx.err_at(&s.host, msg.to_string());
             ok = false;
             None
         }
@@ -478,7 +514,7 @@ pub(crate) fn check_server(
                 }
             }
             Err(msg) => {
-                cx.err_at(p, msg);
+                cx.err_at(p, msg.to_string());
                 ok = false;
             }
         }
@@ -531,7 +567,7 @@ fn check_heuristics(cx: &mut Ctx<'_>, h: HeuristicsToml) -> (HostnameHeuristics,
     for e in &h.exclude {
         match validate_host_pattern(e.get_ref(), false) {
             Ok(v) => exclude.push(v),
-            Err(msg) => cx.err_at(e, msg),
+            Err(msg) => cx.err_at(e, msg.to_string()),
         }
     }
     let mut ech = Vec::new();
@@ -539,7 +575,7 @@ fn check_heuristics(cx: &mut Ctx<'_>, h: HeuristicsToml) -> (HostnameHeuristics,
         match validate_host_pattern(e.get_ref(), false) {
             Ok(v) if !v.starts_with("*.") => ech.push(v),
             Ok(_) => cx.err_at(e, "ECH public names are exact host names"),
-            Err(msg) => cx.err_at(e, msg),
+            Err(msg) => cx.err_at(e, msg.to_string()),
         }
     }
     (HostnameHeuristics { tokens, exclude }, ech)
@@ -674,7 +710,7 @@ fn check_http(cx: &mut Ctx<'_>, h: HttpToml) -> HttpSignatures {
     for p in &h.oauth_discovery_paths {
         match validate_path(p.get_ref()) {
             Ok(()) => out.oauth_discovery_paths.push(p.get_ref().clone()),
-            Err(msg) => cx.err_at(p, msg),
+            Err(msg) => cx.err_at(p, msg.to_string()),
         }
     }
     out

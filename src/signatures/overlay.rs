@@ -46,8 +46,11 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::hostmatch::{is_pattern, validate_host_pattern};
-use super::load::{self, Ctx, ServerToml, check_server, push_error, read_capped};
+use super::load::{
+    self, Ctx, ServerToml, check_server, decode, for_each_table, push_error, read_capped,
+};
 use super::{KnownServer, ServerKind, SignatureError, SignatureSet};
+use std::ops::ControlFlow;
 
 /// Default directory of the organisation's overlays.
 pub const DEFAULT_ORGANISATION_DIR: &str = "/etc/shadowmcp/signatures.d";
@@ -265,67 +268,44 @@ pub(crate) fn parse_overlay(
                 }
             }
             "server" | "platform" | "suppress" => {
-                let DeValue::Array(items) = v.into_inner() else {
-                    cx.err(
-                        Some(span),
-                        format!("`{key}` must be an array of tables (`[[{key}]]`)"),
-                    );
-                    continue;
-                };
-                for item in items {
-                    let item_span = item.span();
-                    if !matches!(item.get_ref(), DeValue::Table(_)) {
-                        cx.err(Some(item_span), format!("each `{key}` entry must be a table"));
-                        continue;
-                    }
+                let mut on_table = |cx: &mut Ctx<'_>, item: Spanned<DeValue<'_>>| {
                     if *budget == 0 {
                         cx.err(
-                            Some(item_span),
+                            Some(item.span()),
                             format!(
                                 "more than {MAX_OVERLAY_ENTRIES} overlay entries in all; the rest is not read"
                             ),
                         );
-                        return None;
+                        return ControlFlow::Break(());
                     }
                     *budget -= 1;
                     if key == "suppress" {
-                        match SuppressToml::deserialize(ValueDeserializer::from(item)) {
-                            Ok(s) => {
-                                if let Some(sup) = check_suppression(&mut cx, &s) {
-                                    if seen_suppress.insert(sup.host.clone(), ()).is_some() {
-                                        cx.err_at(
-                                            &s.host,
-                                            format!("host `{}` suppressed twice", sup.host),
-                                        );
-                                    } else {
-                                        out.suppressions.push(sup);
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                let span = e.span().or(Some(item_span));
-                                cx.err(span, e.message().trim_end().to_string());
+                        if let Some(s) = decode::<SuppressToml>(cx, item)
+                            && let Some(sup) = check_suppression(cx, &s)
+                        {
+                            if seen_suppress.insert(sup.host.clone(), ()).is_some() {
+                                cx.err_at(&s.host, format!("host `{}` suppressed twice", sup.host));
+                            } else {
+                                out.suppressions.push(sup);
                             }
                         }
-                        continue;
+                        return ControlFlow::Continue(());
                     }
                     let kind = if key == "server" {
                         ServerKind::Server
                     } else {
                         ServerKind::Platform
                     };
-                    match ServerToml::deserialize(ValueDeserializer::from(item)) {
-                        Ok(s) => {
-                            let replace = s.replace.as_ref().is_some_and(|r| *r.get_ref());
-                            if let Some(server) = check_server(&mut cx, s, kind, &mut seen) {
-                                out.servers.push((server, replace));
-                            }
-                        }
-                        Err(e) => {
-                            let span = e.span().or(Some(item_span));
-                            cx.err(span, e.message().trim_end().to_string());
+                    if let Some(s) = decode::<ServerToml>(cx, item) {
+                        let replace = s.replace.as_ref().is_some_and(|r| *r.get_ref());
+                        if let Some(server) = check_server(cx, s, kind, &mut seen) {
+                            out.servers.push((server, replace));
                         }
                     }
+                    ControlFlow::Continue(())
+                };
+                if for_each_table(&mut cx, key, v, &mut on_table).is_break() {
+                    return None;
                 }
             }
             _ => cx.err(
@@ -368,7 +348,7 @@ fn check_suppression(cx: &mut Ctx<'_>, s: &SuppressToml) -> Option<Suppression> 
             })
         }
         Err(msg) => {
-            cx.err_at(&s.host, msg);
+            cx.err_at(&s.host, msg.to_string());
             None
         }
     }
@@ -544,7 +524,7 @@ fn merge_path(
                 merger.merge(p);
             }
         }
-        Err(message) => push_error(errors, &shown, "", None, message),
+        Err(message) => push_error(errors, &shown, "", None, message.to_string()),
     }
 }
 

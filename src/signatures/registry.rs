@@ -501,8 +501,23 @@ impl Knowledge {
     }
 }
 
+/// Why a remote URL gives no host entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum UrlError {
+    #[error("the whole base URL is a template variable")]
+    TemplateBase,
+    #[error("not an http(s) URL")]
+    NotHttp,
+    #[error("an IP address, not a name")]
+    Address,
+    #[error("malformed port")]
+    Port,
+    #[error("no host")]
+    NoHost,
+}
+
 /// Host and path of a remote URL (template), or why it cannot be used.
-fn split_url(url: &str) -> Result<(String, String), String> {
+fn split_url(url: &str) -> Result<(String, String), UrlError> {
     let lower_scheme = url
         .get(..8)
         .map(str::to_ascii_lowercase)
@@ -512,9 +527,9 @@ fn split_url(url: &str) -> Result<(String, String), String> {
     } else if lower_scheme.starts_with("http://") {
         url.get(7..)
     } else if url.starts_with('{') {
-        return Err("the whole base URL is a template variable".into());
+        return Err(UrlError::TemplateBase);
     } else {
-        return Err("not an http(s) URL".into());
+        return Err(UrlError::NotHttp);
     }
     .unwrap_or("");
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -522,16 +537,16 @@ fn split_url(url: &str) -> Result<(String, String), String> {
     let after = rest.get(end..).unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or(authority);
     if authority.starts_with('[') {
-        return Err("an IP address, not a name".into());
+        return Err(UrlError::Address);
     }
     let host = match authority.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) || port.starts_with('{') => h,
-        Some(_) => return Err("malformed port".into()),
+        Some(_) => return Err(UrlError::Port),
         None => authority,
     };
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     if host.is_empty() {
-        return Err("no host".into());
+        return Err(UrlError::NoHost);
     }
     let path = after.split(['?', '#']).next().unwrap_or("");
     let path = if path.is_empty() { "/" } else { path };
@@ -678,7 +693,7 @@ pub fn build_entries(
             let (raw_host, path) = match split_url(&r.url) {
                 Ok(v) => v,
                 Err(reason) => {
-                    skip(e, &r.url, &reason);
+                    skip(e, &r.url, &reason.to_string());
                     continue;
                 }
             };
@@ -690,7 +705,7 @@ pub fn build_entries(
             let host = match validate_host_pattern(&host, true) {
                 Ok(h) => h,
                 Err(reason) => {
-                    skip(e, &r.url, &reason);
+                    skip(e, &r.url, &reason.to_string());
                     continue;
                 }
             };

@@ -285,58 +285,75 @@ impl SyslogBackend {
         })
     }
 
-    async fn connect(&self) -> Result<Conn, String> {
+    async fn connect(&self) -> Result<Conn, ConnectError> {
         let addrs: Vec<SocketAddr> =
             tokio::time::timeout(self.timeout, tokio::net::lookup_host(&self.address))
                 .await
-                .map_err(|_| "name lookup timeout".to_string())?
-                .map_err(|e| format!("{}: {e}", self.address))?
+                .map_err(|_| ConnectError::LookupTimeout)?
+                .map_err(|e| ConnectError::Lookup(self.address.clone(), e))?
                 .take(16)
                 .collect();
-        let mut last = format!("{}: no address", self.address);
+        let mut last = ConnectError::NoAddress(self.address.clone());
         for sa in addrs {
-            let r: Result<Conn, String> = async {
-                match self.transport {
-                    SyslogTransport::Udp => {
-                        let local: SocketAddr = if sa.is_ipv4() {
-                            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-                        } else {
-                            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                        };
-                        let s = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
-                        s.connect(sa).await.map_err(|e| e.to_string())?;
-                        Ok(Conn::Udp(s))
-                    }
-                    SyslogTransport::Tcp | SyslogTransport::Tls => {
-                        let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(sa))
-                            .await
-                            .map_err(|_| "connect timeout".to_string())?
-                            .map_err(|e| e.to_string())?;
-                        let _ = tcp.set_nodelay(true);
-                        match (&self.tls, &self.server_name) {
-                            (Some(tls), Some(sn)) => {
-                                let s = tokio::time::timeout(
-                                    self.timeout,
-                                    tls.connect(sn.clone(), tcp),
-                                )
-                                .await
-                                .map_err(|_| "TLS handshake timeout".to_string())?
-                                .map_err(|e| format!("TLS: {e}"))?;
-                                Ok(Conn::Tls(Box::new(s)))
-                            }
-                            _ => Ok(Conn::Tcp(tcp)),
-                        }
-                    }
-                }
-            }
-            .await;
-            match r {
+            match self.connect_to(sa).await {
                 Ok(c) => return Ok(c),
-                Err(e) => last = format!("{sa}: {e}"),
+                Err(e) => last = ConnectError::Address(sa, Box::new(e)),
             }
         }
         Err(last)
     }
+
+    async fn connect_to(&self, sa: SocketAddr) -> Result<Conn, ConnectError> {
+        match self.transport {
+            SyslogTransport::Udp => {
+                let local: SocketAddr = if sa.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let s = UdpSocket::bind(local).await?;
+                s.connect(sa).await?;
+                Ok(Conn::Udp(s))
+            }
+            SyslogTransport::Tcp | SyslogTransport::Tls => {
+                let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(sa))
+                    .await
+                    .map_err(|_| ConnectError::ConnectTimeout)??;
+                let _ = tcp.set_nodelay(true);
+                match (&self.tls, &self.server_name) {
+                    (Some(tls), Some(sn)) => {
+                        let s = tokio::time::timeout(self.timeout, tls.connect(sn.clone(), tcp))
+                            .await
+                            .map_err(|_| ConnectError::HandshakeTimeout)?
+                            .map_err(ConnectError::Tls)?;
+                        Ok(Conn::Tls(Box::new(s)))
+                    }
+                    _ => Ok(Conn::Tcp(tcp)),
+                }
+            }
+        }
+    }
+}
+
+/// Why the receiver could not be reached; the sink retries and says this.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("name lookup timeout")]
+    LookupTimeout,
+    #[error("{0}: {1}")]
+    Lookup(String, std::io::Error),
+    #[error("{0}: no address")]
+    NoAddress(String),
+    #[error("{0}: {1}")]
+    Address(SocketAddr, Box<ConnectError>),
+    #[error("connect timeout")]
+    ConnectTimeout,
+    #[error("TLS handshake timeout")]
+    HandshakeTimeout,
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// A syslog receiver never sends data: a readable stream means it closed
@@ -364,10 +381,10 @@ impl Backend for SyslogBackend {
         if self.conn.is_none() {
             match self.connect().await {
                 Ok(c) => self.conn = Some(c),
-                Err(reason) => {
+                Err(e) => {
                     return Outcome::Retry {
                         done: 0,
-                        reason,
+                        reason: e.to_string(),
                         after: None,
                     };
                 }
