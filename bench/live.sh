@@ -159,7 +159,7 @@ done
 # workers, findings, I/O, main), start-up excluded.
 threads_cpu >"$work/threads.end"
 join -a1 "$work/threads.end" "$work/threads.start" |
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "thread %-8s %-20s %.2f s user, %.2f s system\n", $1, $2, ($3 - $5) / hz, ($4 - $6) / hz }' |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "thread %-8s %-20s %.2f s user, %.2f s system\n", $1, $2, ($3 - $6) / hz, ($4 - $7) / hz }' |
     tee -a "$out"
 # The same file through `analyze` (same binary, same workers): CPU per
 # packet offline, the figure the live sensor is compared with. Median of 3.

@@ -8,6 +8,9 @@
 //! tokio runtime: sinks, metrics server, signals (SIGHUP reload, SIGTERM/SIGINT flush and exit)
 //! ```
 //!
+//! With one worker and one interface there is no worker thread: the capture
+//! thread runs the engine on each batch itself (`Dispatcher::inline`).
+//!
 //! This module wires live interfaces to the pipeline (`crate::pipeline`,
 //! the same workers and engine batch path `analyze` runs) and the pipeline
 //! to the findings layer and the sinks. The per-packet path is synchronous;
@@ -23,7 +26,8 @@ use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
 use crate::metrics::{CaptureCounters, CaptureEvent, Counter32, Health, Metrics, SinkCounters};
 use crate::pipeline::{
-    self, DetectorSlot, DetectorView, Dispatcher, Monitor, ObservationSender, QueuePolicy, Workers,
+    self, DetectorSlot, DetectorView, Dispatcher, Monitor, ObservationSender, QueuePolicy,
+    WorkerLoop, Workers,
 };
 use crate::sinks::SinkSet;
 use crate::stats::Stats;
@@ -132,16 +136,19 @@ impl CaptureThread {
         // When the oldest frame not yet handed over was read.
         let mut oldest_pending: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
-            match self.source.next_frame() {
-                Ok(Some(frame)) => {
-                    packets += 1;
-                    bytes += frame.data.len() as u64;
-                    self.dispatch.push(lt, frame.ts, frame.data);
+            let dispatch = &mut self.dispatch;
+            let read = self.source.read_frames(|frame| {
+                packets += 1;
+                bytes += frame.data.len() as u64;
+                dispatch.push(lt, frame.ts, frame.data);
+            });
+            match read {
+                Ok(1..) => {
                     if oldest_pending.is_none() {
                         oldest_pending = Some(Instant::now());
                     }
                 }
-                Ok(None) => {
+                Ok(0) => {
                     // The ring is empty for now. Hand partial batches over
                     // only once they have waited IDLE_FLUSH: on a link that
                     // is busy but not saturated the ring empties after almost
@@ -182,6 +189,8 @@ impl CaptureThread {
         }
         self.dispatch.flush();
         self.report(packets, bytes);
+        // Inline: the engine's flows end here, their findings go out.
+        self.dispatch.finish();
     }
 
     /// Metrics and readiness for a capture going down (`true`) or back up.
@@ -535,7 +544,23 @@ impl Sensor {
         let dns_cache = Arc::new(Mutex::new(DnsCache::new(
             cfg.limits.dns_cache_entries.max(1),
         )));
-        let engines = pipeline::engines(&EngineConfig::from(&cfg), workers, &detector, &dns_cache);
+        let mut engines =
+            pipeline::engines(&EngineConfig::from(&cfg), workers, &detector, &dns_cache);
+        // One worker and one interface: the capture thread is the worker.
+        let mut inline = None;
+        if sources.len() == 1
+            && engines.len() == 1
+            && let Some(engine) = engines.pop()
+        {
+            let monitor = LiveMonitor {
+                id: 0,
+                state: state.clone(),
+            };
+            let view = DetectorView::new(slot.clone());
+            let work = WorkerLoop::new(engine, view, out.clone(), Box::new(monitor));
+            let view = DetectorView::new(slot.clone());
+            inline = Some(Dispatcher::inline(work, view, dns_cache.clone()));
+        }
         let pool = Workers::start(engines, cfg.capture.queue_batches, &slot, &out, |id| {
             LiveMonitor {
                 id,
@@ -555,7 +580,10 @@ impl Sensor {
                 source,
                 options: options.clone(),
                 index,
-                dispatch: pool.dispatcher(QueuePolicy::DropNewest, &slot, &dns_cache),
+                dispatch: match inline.take() {
+                    Some(d) => d,
+                    None => pool.dispatcher(QueuePolicy::DropNewest, &slot, &dns_cache),
+                },
                 state: state.clone(),
                 stop: stop.clone(),
                 kernel_drops: Counter32::default(),

@@ -103,22 +103,26 @@ impl LiveSource {
         self.linktype
     }
 
-    /// The next frame, `Ok(None)` when the read timeout passed with nothing.
+    /// Every frame the ring holds, to `each`, in one libpcap call (not one
+    /// call per packet); the number of frames, 0 when the read timeout
+    /// passed with nothing. The frames' bytes are valid only inside `each`.
     /// An error means the handle is unusable (interface down or gone).
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        // After a successful read, read again at once: libpcap may hold more
-        // packets of the same ring block, which poll() would not report.
-        // After an empty read, wait for the descriptor.
+    pub fn read_frames(&mut self, mut each: impl FnMut(Frame<'_>)) -> Result<usize, CaptureError> {
+        // After a read that got frames, read again at once: more blocks may
+        // be ready, which poll() would not report. After an empty read, wait
+        // for the descriptor.
         if !self.last_read_ok && !self.wait_readable()? {
-            return Ok(None);
+            return Ok(0);
         }
-        self.last_read_ok = false;
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.last_read_ok = true;
-                Ok(Some(Frame::from_packet(&p)))
+        match self.cap.dispatch(None, |p| each(Frame::from_packet(&p))) {
+            Ok(n) => {
+                self.last_read_ok = n > 0;
+                Ok(n)
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(pcap::Error::TimeoutExpired) => {
+                self.last_read_ok = false;
+                Ok(0)
+            }
             Err(e) => Err(CaptureError {
                 file: PathBuf::from(&self.name),
                 packet: 0,

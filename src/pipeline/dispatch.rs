@@ -5,7 +5,9 @@
 use super::batch::Batch;
 use super::detector::DetectorView;
 use super::shard::shard;
+use super::worker::WorkerLoop;
 use crate::detect::dns_cache::DnsCache;
+use crate::engine::Engine;
 use crate::findings::Micros;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -22,17 +24,29 @@ pub enum QueuePolicy {
     DropNewest,
 }
 
-/// Shards a reader's frames into the workers' queues.
+/// Shards a reader's frames into the workers' queues, or runs them on the
+/// reader's own engine.
 pub struct Dispatcher {
-    queues: Vec<Sender<Batch>>,
-    /// Batches the workers are done with, to be filled again: a new batch
-    /// per hand-off would cost an allocation and page faults on 512 KiB.
-    free: Receiver<Batch>,
+    target: Target,
     pending: Vec<Batch>,
     policy: QueuePolicy,
     detector: DetectorView,
     dns_cache: Arc<Mutex<DnsCache>>,
     dropped: u64,
+}
+
+/// Where full batches go.
+enum Target {
+    Queues {
+        queues: Vec<Sender<Batch>>,
+        /// Batches the workers are done with, to be filled again: a new
+        /// batch per hand-off would cost an allocation and page faults on
+        /// 512 KiB.
+        free: Receiver<Batch>,
+    },
+    /// The reader's thread is the only worker: a full batch is processed
+    /// at once and its buffer reused. `None` once finished.
+    Inline(Option<Box<WorkerLoop>>),
 }
 
 impl Dispatcher {
@@ -45,8 +59,7 @@ impl Dispatcher {
     ) -> Self {
         let pending = queues.iter().map(|_| Batch::new(0)).collect();
         Self {
-            queues,
-            free,
+            target: Target::Queues { queues, free },
             pending,
             policy,
             detector,
@@ -55,9 +68,33 @@ impl Dispatcher {
         }
     }
 
+    /// The only worker, run by the reader's thread: frames are batched as
+    /// for a worker thread and each full batch is processed at once, so the
+    /// frames are still in this core's cache and nothing is handed over.
+    /// Nothing waits in a queue, so nothing is dropped here; a reader that
+    /// falls behind leaves the backlog in the kernel's ring (counted there).
+    pub fn inline(
+        work: WorkerLoop,
+        detector: DetectorView,
+        dns_cache: Arc<Mutex<DnsCache>>,
+    ) -> Self {
+        Self {
+            target: Target::Inline(Some(Box::new(work))),
+            pending: vec![Batch::new(0)],
+            policy: QueuePolicy::Block,
+            detector,
+            dns_cache,
+            dropped: 0,
+        }
+    }
+
     /// One frame, to its worker's batch.
     pub fn push(&mut self, linktype: i32, ts: Micros, frame: &[u8]) {
-        let (w, dns) = shard(linktype, frame, self.queues.len());
+        let (w, dns) = match &self.target {
+            Target::Queues { queues, .. } => shard(linktype, frame, queues.len()),
+            // One engine sees every DNS answer before the packets after it.
+            Target::Inline(_) => (0, false),
+        };
         if dns {
             // The answer reaches the shared cache before any later packet
             // of the connection it names is read, whichever worker has it.
@@ -88,10 +125,24 @@ impl Dispatcher {
         }
     }
 
-    /// Hand every partial batch over.
+    /// Hand every partial batch over (inline: process it, and report the
+    /// engine's counters when due).
     pub fn flush(&mut self) {
         for w in 0..self.pending.len() {
             self.hand_over(w);
+        }
+        if let Target::Inline(Some(work)) = &mut self.target {
+            work.tick();
+        }
+    }
+
+    /// Hand everything over; inline, also finish the engine's flows and
+    /// return the engine.
+    pub fn finish(mut self) -> Option<Engine> {
+        self.flush();
+        match &mut self.target {
+            Target::Inline(work) => work.take().map(|w| w.finish()),
+            Target::Queues { .. } => None,
         }
     }
 
@@ -101,14 +152,27 @@ impl Dispatcher {
     }
 
     fn hand_over(&mut self, w: usize) {
-        let (Some(slot), Some(q)) = (self.pending.get_mut(w), self.queues.get(w)) else {
+        let Some(slot) = self.pending.get_mut(w) else {
             return;
         };
         if slot.is_empty() {
             return;
         }
         let lt = slot.linktype();
-        let mut fresh = self.free.try_recv().unwrap_or_else(|_| Batch::new(lt));
+        let (queues, free) = match &mut self.target {
+            Target::Queues { queues, free } => (queues, free),
+            Target::Inline(work) => {
+                if let Some(work) = work {
+                    work.batch(slot);
+                }
+                slot.clear(lt);
+                return;
+            }
+        };
+        let Some(q) = queues.get(w) else {
+            return;
+        };
+        let mut fresh = free.try_recv().unwrap_or_else(|_| Batch::new(lt));
         fresh.clear(lt);
         let batch = std::mem::replace(slot, fresh);
         match self.policy {
@@ -127,9 +191,15 @@ impl Dispatcher {
 }
 
 impl Drop for Dispatcher {
-    /// Frames still waiting are handed over: a reader that stops (end of
-    /// input, shutdown) loses nothing it read.
+    /// Frames still waiting are handed over (inline: processed, and the
+    /// engine's flows finished): a reader that stops (end of input,
+    /// shutdown) loses nothing it read.
     fn drop(&mut self) {
         self.flush();
+        if let Target::Inline(work) = &mut self.target
+            && let Some(w) = work.take()
+        {
+            w.finish();
+        }
     }
 }

@@ -8,6 +8,10 @@
 //!                                         queue policy: block (files, pipes) or drop newest (live)
 //! ```
 //!
+//! With one worker and one interface the live capture thread runs the
+//! engine itself ([`Dispatcher::inline`]): no copy to another core, no
+//! hand-off, as in Suricata's "workers" mode.
+//!
 //! Offline, one worker runs on the reading thread itself and regular files
 //! are read by every worker for its own shard (see `analyze`): the batches
 //! and the engine's batch path ([`crate::engine::Engine::process_batch`])
@@ -23,7 +27,7 @@ pub use batch::Batch;
 pub use detector::{DetectorSlot, DetectorView};
 pub use dispatch::{Dispatcher, QueuePolicy};
 pub use shard::shard;
-pub use worker::{Monitor, ObservationSender};
+pub use worker::{Monitor, ObservationSender, WorkerLoop};
 
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
@@ -80,11 +84,11 @@ impl Workers {
                 DetectorView::new(slot.clone()),
                 out.clone(),
             );
-            let mut m = monitor(id);
+            let work = WorkerLoop::new(engine, view, out, Box::new(monitor(id)));
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("shadowmcp-worker-{id}"))
-                    .spawn(move || worker::run(engine, rx, free, view, out, &mut m))?,
+                    .spawn(move || worker::run(work, rx, free))?,
             );
         }
         Ok(Workers {

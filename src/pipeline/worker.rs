@@ -53,7 +53,7 @@ impl ObservationSender {
 }
 
 /// What a worker tells whoever watches it (metrics, the final summary).
-pub trait Monitor: Send {
+pub trait Monitor: Send + 'static {
     /// The engine's counters, every [`REPORT_EVERY`] and once at the end.
     fn report(&mut self, _engine: &Engine) {}
     /// A batch of `frames` frames took `seconds`.
@@ -63,27 +63,70 @@ pub trait Monitor: Send {
 /// No one watches (offline runs read the counters at the end).
 impl Monitor for () {}
 
+/// One engine at work: batches in, observations out, counters reported
+/// every [`REPORT_EVERY`]. Driven by a worker thread ([`run`]) or, with one
+/// worker and one interface, by the capture thread itself
+/// ([`super::Dispatcher::inline`]).
+pub struct WorkerLoop {
+    engine: Engine,
+    detector: DetectorView,
+    out: ObservationSender,
+    monitor: Box<dyn Monitor>,
+    last_report: Instant,
+}
+
+impl WorkerLoop {
+    pub fn new(
+        engine: Engine,
+        detector: DetectorView,
+        out: ObservationSender,
+        monitor: Box<dyn Monitor>,
+    ) -> Self {
+        Self {
+            engine,
+            detector,
+            out,
+            monitor,
+            last_report: Instant::now(),
+        }
+    }
+
+    /// Process one batch and hand its observations on.
+    pub fn batch(&mut self, batch: &Batch) {
+        if let Some(d) = self.detector.changed() {
+            self.engine.set_detector(d);
+        }
+        let start = Instant::now();
+        batch.run(&mut self.engine);
+        self.monitor
+            .batch_done(batch.len(), start.elapsed().as_secs_f64());
+        self.out.send_all(&mut self.engine);
+    }
+
+    /// Report the counters if [`REPORT_EVERY`] has passed.
+    pub fn tick(&mut self) {
+        if self.last_report.elapsed() >= REPORT_EVERY {
+            self.last_report = Instant::now();
+            self.monitor.report(&self.engine);
+        }
+    }
+
+    /// Finish every flow, hand the last observations on, report.
+    pub fn finish(mut self) -> Engine {
+        self.engine.finish();
+        self.out.send_all(&mut self.engine);
+        self.monitor.report(&self.engine);
+        self.engine
+    }
+}
+
 /// Run an engine on the batches of `input` until every sender is gone,
 /// then finish its flows. Batches go back to `free` for reuse.
-pub fn run(
-    mut engine: Engine,
-    input: Receiver<Batch>,
-    free: Sender<Batch>,
-    mut detector: DetectorView,
-    out: ObservationSender,
-    monitor: &mut impl Monitor,
-) -> Engine {
-    let mut last_report = Instant::now();
+pub fn run(mut work: WorkerLoop, input: Receiver<Batch>, free: Sender<Batch>) -> Engine {
     loop {
         match input.recv_timeout(REPORT_EVERY) {
             Ok(batch) => {
-                if let Some(d) = detector.changed() {
-                    engine.set_detector(d);
-                }
-                let start = Instant::now();
-                batch.run(&mut engine);
-                monitor.batch_done(batch.len(), start.elapsed().as_secs_f64());
-                out.send_all(&mut engine);
+                work.batch(&batch);
                 // Full (more batches in flight than the pool keeps) or the
                 // reader gone: dropped.
                 let _ = free.try_send(batch);
@@ -91,13 +134,7 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if last_report.elapsed() >= REPORT_EVERY {
-            last_report = Instant::now();
-            monitor.report(&engine);
-        }
+        work.tick();
     }
-    engine.finish();
-    out.send_all(&mut engine);
-    monitor.report(&engine);
-    engine
+    work.finish()
 }
