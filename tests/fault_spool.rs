@@ -97,28 +97,12 @@ fn webhook_spool_on_a_full_disk_in_the_live_sensor() {
     // Declared after the lab: unmounted before the lab's directory goes.
     let _mount = Mount(spool.clone());
     let pki = make_pki(&d, "webhook");
-    let (client_ns, server_ns) = (lab.client_ns.clone(), lab.server_ns.clone());
+    let client_ns = lab.client_ns.clone();
 
     let jsonl = d.join("findings.jsonl");
     let config = d.join("sensor.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[capture]
-interfaces = ["{veth}"]
-promisc = true
-workers = 1
-buffer_size_mib = 4
-
-[metrics]
-enabled = true
-listen = "127.0.0.1:{METRICS_PORT}"
-
-[[sinks]]
-type = "jsonl"
-name = "file"
-path = "{jsonl}"
-
+    let webhook = format!(
+        r#"
 [[sinks]]
 type = "webhook"
 name = "siem"
@@ -132,11 +116,12 @@ backoff_initial_ms = 100
 backoff_max_ms = 300
 timeout_ms = 2000
 "#,
-            veth = lab.veth_client,
-            jsonl = jsonl.display(),
-            ca = pki.ca_pem.display(),
-            spool = spool.display(),
-        ),
+        ca = pki.ca_pem.display(),
+        spool = spool.display(),
+    );
+    std::fs::write(
+        &config,
+        lab.sensor_config(1, METRICS_PORT, &jsonl, &webhook),
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{METRICS_PORT}");
@@ -148,13 +133,7 @@ timeout_ms = 2000
     };
 
     // --- Traffic with the receiver down: the spool fills up.
-    let mut c = lab.in_ns(&server_ns, &tcpreplay);
-    c.args(["--topspeed", "-q", "-i", &lab.veth_server()])
-        .arg(repo().join("pcaps/demo.pcap"));
-    match run_bounded(c, &d, "tcpreplay", Duration::from_secs(20)) {
-        Some((s, out, err)) => assert!(s.success(), "tcpreplay failed: {out}\n{err}"),
-        None => panic!("tcpreplay did not finish"),
-    }
+    lab.replay(&tcpreplay, &repo().join("pcaps/demo.pcap"));
     // Settled: the reference sink has every finding and the webhook sink
     // has nothing left in memory; the count has not moved for 2 s.
     let mut last = (0usize, Instant::now());

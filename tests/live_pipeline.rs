@@ -82,25 +82,7 @@ fn live_run(workers: usize, tcpreplay: &Path, pcap: &Path) -> Option<(f64, f64, 
     let config = d.join("sensor.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"[capture]
-interfaces = ["{veth}"]
-promisc = true
-workers = {workers}
-buffer_size_mib = 4
-
-[metrics]
-enabled = true
-listen = "127.0.0.1:{METRICS_PORT}"
-
-[[sinks]]
-type = "jsonl"
-name = "file"
-path = "{jsonl}"
-"#,
-            veth = lab.veth_client,
-            jsonl = jsonl.display(),
-        ),
+        lab.sensor_config(workers, METRICS_PORT, &jsonl, ""),
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{METRICS_PORT}");
@@ -110,14 +92,7 @@ path = "{jsonl}"
         assert_eq!(code, 200, "/metrics");
         metric_sum(&body, name, &[]).unwrap_or(0.0)
     };
-    let server_ns = lab.server_ns.clone();
-    let mut c = lab.in_ns(&server_ns, tcpreplay);
-    c.args(["--topspeed", "-q", "-i", &lab.veth_server()])
-        .arg(pcap);
-    match run_bounded(c, &d, "tcpreplay", Duration::from_secs(20)) {
-        Some((s, out, err)) => assert!(s.success(), "tcpreplay failed: {out}\n{err}"),
-        None => panic!("tcpreplay did not finish"),
-    }
+    lab.replay(tcpreplay, pcap);
     // Every frame captured has been processed, and that count holds for 1 s.
     let mut last = (-1.0, Instant::now());
     let (processed, dropped) = lab.wait(

@@ -296,6 +296,50 @@ impl Lab {
         Ok(())
     }
 
+    /// A sensor configuration capturing on the client veth (promiscuous:
+    /// replayed frames carry other addresses) with `workers` workers, the
+    /// metrics endpoint on `metrics_port`, a JSON Lines sink to `jsonl`
+    /// named `file`, then `extra` (more sinks).
+    pub fn sensor_config(
+        &self,
+        workers: usize,
+        metrics_port: u16,
+        jsonl: &Path,
+        extra: &str,
+    ) -> String {
+        format!(
+            r#"[capture]
+interfaces = ["{veth}"]
+promisc = true
+workers = {workers}
+buffer_size_mib = 4
+
+[metrics]
+enabled = true
+listen = "127.0.0.1:{metrics_port}"
+
+[[sinks]]
+type = "jsonl"
+name = "file"
+path = "{jsonl}"
+{extra}"#,
+            veth = self.veth_client,
+            jsonl = jsonl.display(),
+        )
+    }
+
+    /// Sends `pcap` out of the server end of the veth as fast as
+    /// `tcpreplay` can; asserts that it succeeded within 20 s.
+    pub fn replay(&self, tcpreplay: &Path, pcap: &Path) {
+        let mut c = self.in_ns(&self.server_ns, tcpreplay);
+        c.args(["--topspeed", "-q", "-i", &self.veth_server()])
+            .arg(pcap);
+        match run_bounded(c, self.dir.path(), "tcpreplay", Duration::from_secs(20)) {
+            Some((s, out, err)) => assert!(s.success(), "tcpreplay failed: {out}\n{err}"),
+            None => panic!("tcpreplay did not finish"),
+        }
+    }
+
     pub fn in_ns(&self, ns: &str, program: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns]).arg(program);
