@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// How often a running worker reports its counters.
 pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// How often an idle worker retries TLS connections waiting for keys.
+const KEY_POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Where workers send observations, with the queue policy of their source.
 #[derive(Clone)]
@@ -58,6 +60,13 @@ pub trait Monitor: Send {
     fn report(&mut self, _engine: &Engine) {}
     /// A batch of `frames` frames took `seconds`.
     fn batch_done(&mut self, _frames: usize, _seconds: f64) {}
+    /// The wall clock, for sources whose packet times are wall-clock times
+    /// (live capture): TLS connections waiting for keys are then retried,
+    /// and given up at their deadline, while no packets come. `None`
+    /// offline, where only packet time counts.
+    fn clock(&self) -> Option<crate::findings::Micros> {
+        None
+    }
 }
 
 /// No one watches (offline runs read the counters at the end).
@@ -75,7 +84,12 @@ pub fn run(
 ) -> Engine {
     let mut last_report = Instant::now();
     loop {
-        match input.recv_timeout(REPORT_EVERY) {
+        let wait = if engine.waiting_for_keys() && monitor.clock().is_some() {
+            KEY_POLL_EVERY
+        } else {
+            REPORT_EVERY
+        };
+        match input.recv_timeout(wait) {
             Ok(batch) => {
                 if let Some(d) = detector.changed() {
                     engine.set_detector(d);
@@ -88,7 +102,12 @@ pub fn run(
                 // reader gone: dropped.
                 let _ = free.try_send(batch);
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(now) = monitor.clock() {
+                    engine.poll_decryption(now);
+                    out.send_all(&mut engine);
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if last_report.elapsed() >= REPORT_EVERY {
