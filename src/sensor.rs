@@ -450,13 +450,10 @@ impl Decryption {
         let mut followers = Vec::new();
         for path in &d.keylogs {
             let f = KeyLogFollower::new(path, table.clone(), KEYLOG_BYTES_PER_POLL);
-            followers.push(
-                f.spawn(interval)
-                    .map_err(|source| SensorError::Thread {
-                        what: "key log follower",
-                        source,
-                    })?,
-            );
+            followers.push(f.spawn(interval).map_err(|source| SensorError::Thread {
+                what: "key log follower",
+                source,
+            })?);
             info!(path = %path.display(), poll_ms = d.poll_millis, "following TLS key log");
         }
         Ok(Some(Decryption { ctx, followers }))

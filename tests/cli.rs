@@ -713,7 +713,11 @@ fn dash_reads_a_capture_from_standard_input() {
     );
     // A classic pcap piped in is not decrypted (nothing would be).
     let plain = run("pcaps/tls-sni-known.pcap", true);
-    assert!(!stderr(&plain).contains("tls decryption"), "{}", stderr(&plain));
+    assert!(
+        !stderr(&plain).contains("tls decryption"),
+        "{}",
+        stderr(&plain)
+    );
 }
 
 /// `run --metrics-listen` takes a host name with a port.

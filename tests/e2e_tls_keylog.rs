@@ -182,7 +182,10 @@ fn live_sensor_decrypts_with_a_key_log_the_client_writes() {
     let config = |jsonl: &Path| {
         let path = d.join(format!(
             "{}.toml",
-            jsonl.file_stem().and_then(|s| s.to_str()).unwrap_or("sensor")
+            jsonl
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("sensor")
         ));
         std::fs::write(
             &path,

@@ -6,10 +6,10 @@
 use super::EngineConfig;
 use super::apps::TcpApp;
 use super::apps::decrypt;
-use super::buffer::Next;
-use super::keywait::{self, Parked};
 use super::apps::http::{HttpApp, IdleHttp};
+use super::buffer::Next;
 use super::context::{Ctx, FlowMeta};
+use super::keywait::{self, Parked};
 use super::state::{App, Flow, StreamBlocks, TcpState};
 use crate::decode;
 use crate::findings::Micros;

@@ -715,7 +715,10 @@ fn decryption_counters_are_exported() {
     assert_eq!(fail("missing_keys"), Some(5.0));
     assert_eq!(fail("auth_failure"), Some(7.0));
     assert_eq!(fail("unsupported"), Some(11.0));
-    assert_eq!(v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]), Some(13.0));
+    assert_eq!(
+        v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]),
+        Some(13.0)
+    );
     assert_eq!(v(TLS_DECRYPT_RECORDS, &[("result", "dropped")]), Some(19.0));
     assert_eq!(v(TLS_DECRYPT_RECORDS_HELD, &[]), Some(17.0));
     assert_eq!(v(TLS_KEYS, &[]), Some(23.0));
@@ -726,6 +729,9 @@ fn decryption_counters_are_exported() {
     c.stats.records_decrypted = 1;
     c.held_bytes = 0;
     m.publish_decryption(c);
-    assert_eq!(v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]), Some(14.0));
+    assert_eq!(
+        v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]),
+        Some(14.0)
+    );
     assert_eq!(v(TLS_DECRYPT_HELD_BYTES, &[]), Some(0.0));
 }

@@ -64,7 +64,9 @@ pub(super) fn data(
     } else {
         Dir::ServerToClient
     };
-    let next = drive(ctx, meta, app, &mut |dec, ev| dec.feed(from, data, meta.ts, &mut &mut *ev));
+    let next = drive(ctx, meta, app, &mut |dec, ev| {
+        dec.feed(from, data, meta.ts, &mut &mut *ev)
+    });
     if next == Next::Stay && !app.listed && app.dec.waiting_for_keys() {
         // Records wait for keys: the engine retries this flow when the key
         // table changes (see `keywait`).
@@ -94,12 +96,15 @@ pub(in crate::engine) fn waiting(app: &DecryptApp) -> bool {
     app.dec.waiting_for_keys()
 }
 
+/// A call of the decryptor (feed or poll) with the event handler to use.
+type Step<'s> = &'s mut dyn FnMut(&mut TlsDecryptor, &mut dyn FnMut(TlsEvent<'_>));
+
 /// Run one step of the decryptor, its plaintext to the inner application.
 fn drive(
     ctx: &mut Ctx<'_>,
     meta: &FlowMeta,
     app: &mut DecryptApp,
-    step: &mut dyn FnMut(&mut TlsDecryptor, &mut dyn FnMut(TlsEvent<'_>)),
+    step: Step<'_>,
 ) -> Next {
     let before = ctx.out.len();
     let DecryptApp {
