@@ -100,12 +100,7 @@ pub(in crate::engine) fn waiting(app: &DecryptApp) -> bool {
 type Step<'s> = &'s mut dyn FnMut(&mut TlsDecryptor, &mut dyn FnMut(TlsEvent<'_>));
 
 /// Run one step of the decryptor, its plaintext to the inner application.
-fn drive(
-    ctx: &mut Ctx<'_>,
-    meta: &FlowMeta,
-    app: &mut DecryptApp,
-    step: Step<'_>,
-) -> Next {
+fn drive(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp, step: Step<'_>) -> Next {
     let before = ctx.out.len();
     let DecryptApp {
         dec,
