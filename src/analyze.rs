@@ -281,6 +281,13 @@ fn read_files(
             }
         };
         let linktype = src.linktype();
+        // A pcapng capture may carry its session keys, whatever its name
+        // or source (a pipe): decrypt the TLS connections that start in it.
+        if let Some(k) = keys
+            && src.is_pcapng()
+        {
+            k.enable();
+        }
         let read = loop {
             let passed = if src.reads_blocks() {
                 match sink.records(i, &mut src) {

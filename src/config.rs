@@ -22,6 +22,7 @@ pub struct Config {
     pub findings: FindingsConfig,
     pub metrics: MetricsConfig,
     pub privileges: PrivilegesConfig,
+    pub decryption: DecryptionConfig,
     /// Alert sinks, as `[[sinks]]` tables (docs/sinks.md).
     #[serde(skip_serializing)]
     pub sinks: Vec<crate::sinks::SinkConfig>,
@@ -125,6 +126,61 @@ pub struct PrivilegesConfig {
     /// again. `false` clears every capability: such a capture then stays
     /// down until the sensor restarts.
     pub keep_capture_caps: bool,
+}
+
+/// TLS decryption from key logs (docs/decryption.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecryptionConfig {
+    /// NSS key logs (`SSLKEYLOGFILE`) followed while the sensor runs, as
+    /// `tail -F` does (`run`), or read whole (`analyze`). A file that does
+    /// not exist yet is waited for. Empty: nothing is decrypted live.
+    pub keylogs: Vec<PathBuf>,
+    /// How often followed key logs are read for new lines.
+    pub poll_millis: u64,
+    /// How long a connection's records wait for its keys before they are
+    /// given up (counted as missing keys).
+    pub hold_timeout_secs: u64,
+    /// Bytes of records one connection may hold while it waits, KiB.
+    pub max_held_per_flow_kib: usize,
+    /// Bytes of records all connections together may hold while they wait,
+    /// MiB.
+    pub hold_budget_mib: usize,
+    /// Client randoms whose secrets are kept; the oldest are evicted beyond
+    /// (counted).
+    pub max_session_keys: usize,
+}
+
+impl Default for DecryptionConfig {
+    fn default() -> Self {
+        // The per-connection bounds are the library's.
+        let lib = crate::tls_decrypt::DecryptLimits::default();
+        Self {
+            keylogs: Vec::new(),
+            poll_millis: 200,
+            hold_timeout_secs: u64::try_from(lib.hold_timeout / 1_000_000).unwrap_or(10),
+            max_held_per_flow_kib: lib.max_held_per_flow / 1024,
+            hold_budget_mib: 64,
+            max_session_keys: 1 << 20,
+        }
+    }
+}
+
+impl DecryptionConfig {
+    /// The decryptor's bounds.
+    pub fn limits(&self) -> crate::tls_decrypt::DecryptLimits {
+        crate::tls_decrypt::DecryptLimits {
+            max_held_per_flow: self.max_held_per_flow_kib.saturating_mul(1024),
+            hold_timeout: i64::try_from(self.hold_timeout_secs.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+            ..Default::default()
+        }
+    }
+
+    /// Bytes all connections may hold while they wait for keys.
+    pub fn hold_budget_bytes(&self) -> usize {
+        self.hold_budget_mib.saturating_mul(1024 * 1024)
+    }
 }
 
 impl Default for PrivilegesConfig {
@@ -369,6 +425,40 @@ impl Config {
                 "more than 30 days".into(),
             );
         }
+        let d = &self.decryption;
+        if !(10..=60_000).contains(&d.poll_millis) {
+            return bad(
+                "decryption.poll_millis",
+                format!("{} is outside 10..=60000", d.poll_millis),
+            );
+        }
+        if !(1..=600).contains(&d.hold_timeout_secs) {
+            return bad(
+                "decryption.hold_timeout_secs",
+                format!("{} is outside 1..=600", d.hold_timeout_secs),
+            );
+        }
+        if !(16..=65_536).contains(&d.max_held_per_flow_kib) {
+            return bad(
+                "decryption.max_held_per_flow_kib",
+                format!("{} is outside 16..=65536", d.max_held_per_flow_kib),
+            );
+        }
+        if !(1..=65_536).contains(&d.hold_budget_mib) {
+            return bad(
+                "decryption.hold_budget_mib",
+                format!("{} is outside 1..=65536", d.hold_budget_mib),
+            );
+        }
+        if !(16..=16_777_216).contains(&d.max_session_keys) {
+            return bad(
+                "decryption.max_session_keys",
+                format!("{} is outside 16..=16777216", d.max_session_keys),
+            );
+        }
+        if d.keylogs.iter().any(|p| p.as_os_str().is_empty()) {
+            return bad("decryption.keylogs", "an empty path".into());
+        }
         if self.findings.settle_millis > 60_000 {
             return bad(
                 "findings.settle_millis",
@@ -474,6 +564,25 @@ path = "-"
         assert_eq!(e.key, "limits.max_tcp_streams");
         let e = Config::parse("[limits]\ntcp_buffer_mib = 0\n", "x.toml").expect_err("zero");
         assert_eq!(e.key, "limits.tcp_buffer_mib");
+    }
+
+    #[test]
+    fn decryption_section() {
+        let c = Config::parse(
+            "[decryption]\nkeylogs = [\"/run/keys/a.log\", \"/run/keys/b.log\"]\nhold_timeout_secs = 30\n",
+            "x.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.decryption.keylogs.len(), 2);
+        assert_eq!(c.decryption.limits().hold_timeout, 30_000_000);
+        assert_eq!(
+            c.decryption.limits().max_held_per_flow,
+            crate::tls_decrypt::DecryptLimits::default().max_held_per_flow
+        );
+        let e = Config::parse("[decryption]\npoll_millis = 0\n", "x.toml").expect_err("range");
+        assert_eq!(e.key, "decryption.poll_millis");
+        let e = Config::parse("[decryption]\nkeylog = []\n", "x.toml").expect_err("unknown");
+        assert_eq!(e.key, "decryption.keylog");
     }
 
     #[test]

@@ -106,6 +106,12 @@ struct RunArgs {
     /// User to switch to after opening the captures (when started as root).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
+    /// TLS key log to follow (SSLKEYLOGFILE / NSS format; repeatable, added
+    /// to decryption.keylogs): read as it grows, like `tail -F`, and TLS
+    /// connections whose keys it holds are decrypted (docs/decryption.md).
+    /// It may not exist yet.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    tls_keylog: Vec<PathBuf>,
     /// Validate the configuration (and signatures, allowlist, sinks) and exit.
     #[arg(long)]
     check_config: bool,
@@ -492,6 +498,7 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     if args.user.is_some() {
         cfg.privileges.user = args.user;
     }
+    cfg.decryption.keylogs.extend(args.tls_keylog);
     // With --check-config every problem is listed, not only the first.
     let mut problems: Vec<String> = Vec::new();
     for spec in &args.sinks {
@@ -549,6 +556,13 @@ fn check_config(cfg: &Config, origin: &str, mut problems: Vec<String>) -> ExitCo
     for s in &cfg.sinks {
         problems.extend(s.preflight());
     }
+    for k in &cfg.decryption.keylogs {
+        match keylog_preflight(k) {
+            Ok(Some(note)) => tracing::warn!("{note}"),
+            Ok(None) => {}
+            Err(p) => problems.push(p),
+        }
+    }
     let detector = match Detector::load(&cfg.detection) {
         Ok(d) => Some(d),
         Err(errors) => {
@@ -579,28 +593,56 @@ fn check_config(cfg: &Config, origin: &str, mut problems: Vec<String>) -> ExitCo
 
 /// Key log files read at most this large (a million lines is ~200 MB).
 const MAX_KEYLOG_BYTES: u64 = 1 << 30;
-/// Secrets kept (oldest evicted beyond, counted).
-const MAX_SESSION_KEYS: usize = 1 << 20;
-/// Bytes of records all flows may hold while waiting for their keys.
-const HOLD_BUDGET_BYTES: usize = 64 << 20;
 
-/// The session keys of `--tls-keylog` files, or, when none is given but a
-/// capture is pcapng (which may carry its keys), an empty table the
-/// capture fills; `None` when neither applies.
+/// `--check-config` of a followed key log: a file that can be read; one
+/// that does not exist yet is normal (the client writes it when it starts)
+/// and only noted, but its directory must exist, since clients do not
+/// create directories. `Ok(Some(note))`: usable, with a warning.
+fn keylog_preflight(path: &Path) -> Result<Option<String>, String> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(format!("decryption key log {shown}: is a directory")),
+        Ok(m) => {
+            std::fs::File::open(path)
+                .map_err(|e| format!("decryption key log {shown}: cannot read: {e}"))?;
+            use std::os::unix::fs::PermissionsExt;
+            Ok((m.permissions().mode() & 0o044 != 0).then(|| {
+                format!(
+                    "decryption key log {shown}: readable by group or others; it holds TLS session secrets (chmod 600)"
+                )
+            }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if dir.is_dir() {
+                Ok(Some(format!(
+                    "decryption key log {shown}: does not exist yet; it is followed once it appears"
+                )))
+            } else {
+                Err(format!(
+                    "decryption key log {shown}: directory {} does not exist",
+                    dir.display()
+                ))
+            }
+        }
+        Err(e) => Err(format!("decryption key log {shown}: {e}")),
+    }
+}
+
+/// The session keys of `--tls-keylog` files and of the configuration's
+/// key logs, read whole. Without any, a dormant context that a capture
+/// switches on when it turns out to be pcapng (which may carry its keys
+/// in Decryption Secrets Blocks), whatever its name or source.
 fn session_keys(
     keylogs: &[PathBuf],
-    files: &[PathBuf],
-) -> Result<Option<Arc<shadowmcp::tls_decrypt::DecryptContext>>, String> {
-    use shadowmcp::tls_decrypt::{DecryptContext, DecryptLimits, KeyTable};
-    let pcapng = files.iter().any(|f| {
-        f.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("pcapng"))
-    });
-    if keylogs.is_empty() && !pcapng {
-        return Ok(None);
-    }
-    let table = Arc::new(KeyTable::new(MAX_SESSION_KEYS));
-    for k in keylogs {
+    cfg: &shadowmcp::config::DecryptionConfig,
+) -> Result<Arc<shadowmcp::tls_decrypt::DecryptContext>, String> {
+    use shadowmcp::tls_decrypt::{DecryptContext, KeyTable};
+    let table = Arc::new(KeyTable::new(cfg.max_session_keys));
+    for k in keylogs.iter().chain(&cfg.keylogs) {
         let r = table
             .load_file(k, MAX_KEYLOG_BYTES)
             .map_err(|e| e.to_string())?;
@@ -613,11 +655,12 @@ fn session_keys(
             );
         }
     }
-    Ok(Some(Arc::new(DecryptContext::new(
-        table,
-        DecryptLimits::default(),
-        HOLD_BUDGET_BYTES,
-    ))))
+    let (limits, budget) = (cfg.limits(), cfg.hold_budget_bytes());
+    Ok(Arc::new(if keylogs.is_empty() && cfg.keylogs.is_empty() {
+        DecryptContext::dormant(table, limits, budget)
+    } else {
+        DecryptContext::new(table, limits, budget)
+    }))
 }
 
 /// Before anything is read: every capture can be opened (a missing second
@@ -916,8 +959,8 @@ fn run_analyze(mut args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let decrypt = match session_keys(&args.tls_keylog, &args.files) {
-        Ok(d) => d,
+    let decrypt = match session_keys(&args.tls_keylog, &cfg.decryption) {
+        Ok(d) => Some(d),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
@@ -970,7 +1013,7 @@ fn run_analyze(mut args: AnalyzeArgs) -> ExitCode {
     }
     if !args.quiet {
         print_summary(&result);
-        if let Some(d) = &decrypt {
+        if let Some(d) = decrypt.as_ref().filter(|d| d.enabled()) {
             let c = d.counters.snapshot();
             eprintln!(
                 "tls decryption: flows with keys {}  decrypted {}  missing keys {}  auth failures {}  unsupported {}  records decrypted {}  held {}  dropped {}",

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! capture thread (one per interface) ─► pipeline: Dispatcher ─► worker threads (Engine each)
+//! key log follower (one per key log) ─► key table shared by the engines (TLS decryption)
 //!        │ drop-newest queues: full = counted drop                  │ observations
 //!        ▼                                                           ▼
 //!   libpcap stats                                   findings thread (LiveFindings) ─► sinks
@@ -24,13 +25,16 @@ use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
 use crate::findings::{Micros, Observation};
-use crate::metrics::{CaptureCounters, CaptureEvent, Counter32, Health, Metrics, SinkCounters};
+use crate::metrics::{
+    CaptureCounters, CaptureEvent, Counter32, DecryptCounters, Health, Metrics, SinkCounters,
+};
 use crate::pipeline::{
     self, DetectorSlot, DetectorView, Dispatcher, Monitor, ObservationSender, QueuePolicy,
     WorkerLoop, Workers,
 };
 use crate::sinks::SinkSet;
 use crate::stats::Stats;
+use crate::tls_decrypt::{DecryptContext, FollowerHandle, KeyLogFollower, KeyTable};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -149,6 +153,7 @@ impl CaptureThread {
                     }
                 }
                 Ok(0) => {
+                    self.dispatch.idle();
                     // The ring is empty for now. Hand partial batches over
                     // only once they have waited IDLE_FLUSH: on a link that
                     // is busy but not saturated the ring empties after almost
@@ -313,6 +318,11 @@ impl Monitor for LiveMonitor {
         }
     }
 
+    /// Live packet times are wall-clock times.
+    fn clock(&self) -> Option<Micros> {
+        Some(wall_micros())
+    }
+
     fn batch_done(&mut self, frames: usize, seconds: f64) {
         if frames > 0 {
             self.state
@@ -417,6 +427,55 @@ struct Sensor {
     findings: JoinHandle<()>,
     sinks: Arc<SinkSet>,
     metrics_stop: tokio::sync::oneshot::Sender<()>,
+    /// TLS decryption from followed key logs, when configured.
+    decryption: Option<Decryption>,
+}
+
+/// Session keys followed live: the context every worker's engine shares
+/// and one polling thread per key log.
+struct Decryption {
+    ctx: Arc<DecryptContext>,
+    followers: Vec<FollowerHandle>,
+}
+
+/// Bytes of a key log read per poll (a busy client writes a few hundred
+/// bytes per connection).
+const KEYLOG_BYTES_PER_POLL: usize = 4 << 20;
+
+impl Decryption {
+    /// Follow `cfg.decryption.keylogs` (after privileges are dropped: the
+    /// files are read as the sensor's user, as they will be when rotated).
+    fn start(cfg: &Config) -> Result<Option<Decryption>, SensorError> {
+        let d = &cfg.decryption;
+        if d.keylogs.is_empty() {
+            return Ok(None);
+        }
+        let table = Arc::new(KeyTable::new(d.max_session_keys));
+        let ctx = Arc::new(DecryptContext::new(
+            table.clone(),
+            d.limits(),
+            d.hold_budget_bytes(),
+        ));
+        let interval = Duration::from_millis(d.poll_millis);
+        let mut followers = Vec::new();
+        for path in &d.keylogs {
+            let f = KeyLogFollower::new(path, table.clone(), KEYLOG_BYTES_PER_POLL);
+            followers.push(f.spawn(interval).map_err(|source| SensorError::Thread {
+                what: "key log follower",
+                source,
+            })?);
+            info!(path = %path.display(), poll_ms = d.poll_millis, "following TLS key log");
+        }
+        Ok(Some(Decryption { ctx, followers }))
+    }
+
+    fn counters(&self) -> DecryptCounters {
+        DecryptCounters {
+            stats: self.ctx.counters.snapshot(),
+            keys: self.ctx.table.stats(),
+            held_bytes: self.ctx.budget.used() as u64,
+        }
+    }
 }
 
 impl Sensor {
@@ -484,7 +543,15 @@ impl Sensor {
             Arc::new(SinkSet::start(&cfg.sinks).map_err(|e| SensorError::Sink(e.to_string()))?)
         };
         health.set_sinks_configured(!sinks.is_empty());
-        let metrics_stop = serve_metrics(&runtime, &cfg, &metrics, &health, &sinks)?;
+        let decryption = Decryption::start(&cfg)?;
+        let metrics_stop = serve_metrics(
+            &runtime,
+            &cfg,
+            &metrics,
+            &health,
+            &sinks,
+            decryption.as_ref().map(|d| d.ctx.clone()),
+        )?;
 
         let workers = cfg.capture.workers.max(1);
         metrics.set_workers(workers);
@@ -546,6 +613,11 @@ impl Sensor {
         )));
         let mut engines =
             pipeline::engines(&EngineConfig::from(&cfg), workers, &detector, &dns_cache);
+        if let Some(d) = &decryption {
+            for e in &mut engines {
+                e.set_decryption(d.ctx.clone());
+            }
+        }
         // One worker and one interface: the capture thread is the worker.
         let mut inline = None;
         if sources.len() == 1
@@ -613,6 +685,7 @@ impl Sensor {
             findings,
             sinks,
             metrics_stop,
+            decryption,
         })
     }
 
@@ -652,6 +725,7 @@ impl Sensor {
             findings,
             sinks,
             metrics_stop,
+            decryption,
             ..
         } = self;
         info!("stopping: draining workers and flushing sinks");
@@ -661,6 +735,24 @@ impl Sensor {
             let _ = t.join();
         }
         drop(workers.finish());
+        if let Some(mut d) = decryption {
+            // Keys that came up to here were used by the workers' last look.
+            d.followers.iter_mut().for_each(FollowerHandle::stop);
+            let c = d.counters();
+            state.metrics.publish_decryption(c);
+            info!(
+                flows_with_keys = c.stats.flows_with_keys,
+                decrypted = c.stats.flows_decrypted,
+                missing_keys = c.stats.flows_missing_keys,
+                auth_failures = c.stats.auth_failures,
+                unsupported = c.stats.unsupported,
+                records_held = c.stats.records_held,
+                records_dropped = c.stats.records_dropped,
+                keys = c.keys.entries,
+                malformed_lines = c.keys.malformed_lines,
+                "tls decryption totals"
+            );
+        }
         let _ = findings.join();
         state.capturing.store(false, Ordering::Relaxed);
         state.health.set_capture_open(false);
@@ -781,6 +873,7 @@ fn serve_metrics(
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     sinks: &Arc<SinkSet>,
+    decrypt: Option<Arc<DecryptContext>>,
 ) -> Result<tokio::sync::oneshot::Sender<()>, SensorError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     if cfg.metrics.enabled {
@@ -805,6 +898,13 @@ fn serve_metrics(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            if let Some(d) = &decrypt {
+                m.publish_decryption(DecryptCounters {
+                    stats: d.counters.snapshot(),
+                    keys: d.table.stats(),
+                    held_bytes: d.budget.used() as u64,
+                });
+            }
             let Some(sk) = sk.upgrade() else { break };
             for (name, st) in sk.stats() {
                 m.publish_sink(

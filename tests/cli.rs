@@ -692,6 +692,32 @@ fn dash_reads_a_capture_from_standard_input() {
     assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
     assert!(packets(&piped).is_some());
     assert_eq!(packets(&piped), packets(&file));
+    // The pcapng carries its keys (a Decryption Secrets Block): piped in,
+    // it is decrypted as the file is, without --tls-keylog.
+    let decrypted = |o: &std::process::Output| {
+        strip(o)
+            .iter()
+            .filter(|f| {
+                f["evidence"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|x| x["signal"] == "tls-decrypted"))
+            })
+            .count()
+    };
+    assert_eq!(decrypted(&file), 1, "{:?}", strip(&file));
+    assert_eq!(strip(&piped), strip(&file));
+    assert!(
+        stderr(&piped).contains("tls decryption: flows with keys"),
+        "{}",
+        stderr(&piped)
+    );
+    // A classic pcap piped in is not decrypted (nothing would be).
+    let plain = run("pcaps/tls-sni-known.pcap", true);
+    assert!(
+        !stderr(&plain).contains("tls decryption"),
+        "{}",
+        stderr(&plain)
+    );
 }
 
 /// `run --metrics-listen` takes a host name with a port.
@@ -764,4 +790,44 @@ fn check_config_lists_every_problem_run_would_meet() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `run --check-config` and `--tls-keylog`: a key log that does not exist
+/// yet is normal (the client writes it when it starts) and only warned
+/// about; one in a directory that does not exist, or a directory, is a
+/// problem; one readable by others is warned about.
+#[test]
+fn check_config_checks_key_logs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let check = |keylog: &std::path::Path| {
+        bin()
+            .args(["run", "--check-config", "-i", "lo", "--tls-keylog"])
+            .arg(keylog)
+            .output()
+            .expect("run")
+    };
+    let dir = tmp("keylog-check");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let later = dir.join("later.keys");
+    let _ = std::fs::remove_file(&later);
+    let o = check(&later);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist yet"), "{}", stderr(&o));
+
+    let o = check(&dir.join("no/such/dir/k.keys"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    let o = check(&dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+
+    std::fs::write(&later, "").expect("write");
+    std::fs::set_permissions(&later, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let o = check(&later);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    std::fs::set_permissions(&later, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let o = check(&later);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("key log"), "{}", stderr(&o));
 }

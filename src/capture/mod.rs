@@ -256,6 +256,12 @@ impl FileSource {
         }
     }
 
+    /// Whether the capture is pcapng (its first block a Section Header
+    /// Block), which may carry session keys (see [`FileSource::take_secrets`]).
+    pub fn is_pcapng(&self) -> bool {
+        matches!(self.reader, Reader::Pcapng { .. })
+    }
+
     /// Whether [`FileSource::next_frames`] can be used (a classic pcap file,
     /// read without libpcap).
     pub fn reads_blocks(&self) -> bool {

@@ -3,6 +3,7 @@
 //! writes (detector, shared DNS name cache, counters, observations).
 
 use super::EngineConfig;
+use super::keywait::Parked;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::host_misses::HostMisses;
 use crate::detect::hosts::Detector;
@@ -62,6 +63,11 @@ pub(super) struct Ctx<'a> {
     pub(super) host_misses: &'a mut HostMisses,
     /// Session keys for TLS, when a key log was given.
     pub(super) decrypt: Option<&'a Arc<DecryptContext>>,
+    /// Set by a TLS connection whose records start waiting for keys: the
+    /// caller lists the flow for retries (see `keywait`).
+    pub(super) key_wait: bool,
+    /// Ended connections waiting for their keys.
+    pub(super) parked: &'a mut Vec<Parked>,
 }
 
 /// A poisoned lock only means another worker panicked mid-update; the cache

@@ -12,12 +12,14 @@
 //! apps/         one module per application (http, websocket, tls, dns, quic)
 //! observe.rs    observations from what a conversation proved
 //! context.rs    what every handler is given; state.rs, pool.rs: the state
+//! keywait.rs    TLS connections waiting for session keys (live key logs)
 //! ```
 
 mod apps;
 mod buffer;
 mod config;
 mod context;
+mod keywait;
 mod observe;
 mod pool;
 mod probe;
@@ -42,6 +44,7 @@ use crate::stats::Stats;
 use crate::tls_decrypt::DecryptContext;
 use buffer::Next;
 use context::{Ctx, FlowMeta, lock};
+use keywait::KeyWaits;
 use schedule::FlowLookup;
 use state::{App, Flow, StreamBlocks};
 use std::net::IpAddr;
@@ -64,6 +67,8 @@ pub struct Engine {
     host_misses: HostMisses,
     /// Session keys: TLS connections are decrypted when set.
     decrypt: Option<Arc<DecryptContext>>,
+    /// TLS connections whose records wait for keys.
+    key_waits: KeyWaits,
     now: Micros,
 }
 
@@ -85,6 +90,7 @@ impl Engine {
             blocks: StreamBlocks::default(),
             host_misses: HostMisses::default(),
             decrypt: None,
+            key_waits: KeyWaits::default(),
             now: 0,
         }
     }
@@ -136,6 +142,7 @@ impl Engine {
             blocks,
             host_misses,
             decrypt,
+            key_waits,
             ..
         } = self;
         (
@@ -149,6 +156,8 @@ impl Engine {
                 events: http_events,
                 host_misses,
                 decrypt: decrypt.as_ref(),
+                key_wait: false,
+                parked: &mut key_waits.parked,
             },
             blocks,
             *now,
@@ -193,6 +202,9 @@ impl Engine {
         }
         self.now = self.now.max(ts);
         self.expire();
+        if self.key_waits.due(self.now) {
+            self.poll_decryption(self.now);
+        }
         // Keyed by the caller (the batch, for its prefetch) or here.
         // By reference: the key is not copied on the way to the table.
         let computed;
@@ -241,9 +253,75 @@ impl Engine {
 
     /// End of input: finish every flow (pending reassembly, read-until-close bodies).
     pub fn finish(&mut self) {
+        // Keys that came last are still used.
+        self.key_waits.generation = None;
+        self.poll_decryption(self.now);
         let (flows, mut ctx, blocks, now) = self.parts();
         flows.drain(|key, flow, reason| tcp::finish_flow(&mut ctx, blocks, key, flow, reason, now));
+        // Ended connections still waiting: their keys did not come.
+        for mut p in std::mem::take(ctx.parked) {
+            apps::decrypt::close(&mut ctx, &p.meta, &mut p.app);
+        }
+        self.key_waits.open.clear();
         self.stats.dns_cache_evictions = lock(&self.dns_cache).evictions();
+    }
+
+    /// Whether TLS connections wait for session keys (the caller should
+    /// call [`Engine::poll_decryption`] while no packets come).
+    pub fn waiting_for_keys(&self) -> bool {
+        !self.key_waits.is_empty()
+    }
+
+    /// Retry the TLS connections whose records wait for session keys, if
+    /// the key table changed, and give up those past their deadline. `now`
+    /// is the caller's clock (the wall clock live; it only moves the
+    /// engine's clock forward). Cheap when nothing waits; looks at most
+    /// every 100 ms.
+    pub fn poll_decryption(&mut self, now: Micros) {
+        let Some(dc) = &self.decrypt else {
+            return;
+        };
+        self.now = self.now.max(now);
+        let now = self.now;
+        let w = &mut self.key_waits;
+        if w.is_empty() {
+            return;
+        }
+        let generation = dc.table.generation();
+        let changed = w.generation != Some(generation);
+        w.swept = now;
+        if !changed && now.saturating_sub(w.deadline_swept) < keywait::DEADLINE_EVERY {
+            return;
+        }
+        w.generation = Some(generation);
+        w.deadline_swept = now;
+        let mut open = std::mem::take(&mut w.open);
+        let mut parked = std::mem::take(&mut w.parked);
+        let (flows, mut ctx, blocks, _) = self.parts();
+        open.retain(|&(idx, id)| {
+            let Some(key) = flows.key(idx).copied() else {
+                return false;
+            };
+            let Some(flow) = flows.get_mut(idx).filter(|f| f.id == id) else {
+                return false;
+            };
+            let meta = tcp::flow_meta(&key, id, flow.client_is_a, now);
+            tcp::poll_keys(&mut ctx, blocks, &meta, flow, now)
+        });
+        parked.retain_mut(|p| {
+            p.meta.ts = now;
+            let next = apps::decrypt::poll(&mut ctx, &p.meta, &mut p.app, now);
+            if next == Next::Stay && apps::decrypt::waiting(&p.app) {
+                return true;
+            }
+            apps::decrypt::close(&mut ctx, &p.meta, &mut p.app);
+            false
+        });
+        // Connections that started waiting or ended during the sweep.
+        parked.append(ctx.parked);
+        open.append(&mut self.key_waits.open);
+        self.key_waits.open = open;
+        self.key_waits.parked = parked;
     }
 
     /// Look up or create the flow of a packet; returns its index and whether
@@ -354,12 +432,14 @@ impl Engine {
             // tombstone for the late packets, for the closed timeout only.
             if let Some(flow) = flows.get_mut(idx) {
                 match std::mem::replace(&mut flow.app, App::Done) {
-                    App::Tcp(st) => tcp::close_tcp(&mut ctx, blocks, &meta, st),
+                    App::Tcp(st) => tcp::close_tcp(&mut ctx, blocks, &meta, st, true),
                     App::HttpIdle(idle) => tcp::close_idle(&mut ctx, blocks, idle),
                     _ => {}
                 }
             }
             flows.close(idx, ts);
+        } else if ctx.key_wait && self.key_waits.open.len() < keywait::MAX_OPEN {
+            self.key_waits.open.push((idx, meta.id));
         }
     }
 

@@ -5,8 +5,11 @@
 
 use super::EngineConfig;
 use super::apps::TcpApp;
+use super::apps::decrypt;
 use super::apps::http::{HttpApp, IdleHttp};
+use super::buffer::Next;
 use super::context::{Ctx, FlowMeta};
+use super::keywait::{self, Parked};
 use super::state::{App, Flow, StreamBlocks, TcpState};
 use crate::decode;
 use crate::findings::Micros;
@@ -35,31 +38,39 @@ pub(super) fn finish_flow(
         App::HttpIdle(idle) => return close_idle(ctx, blocks, idle),
         _ => return,
     };
+    let meta = flow_meta(&key, flow.id, flow.client_is_a, now);
+    close_tcp(ctx, blocks, &meta, st, false);
+}
+
+/// The metadata of a flow known by its key (no packet at hand).
+pub(super) fn flow_meta(key: &FlowKey, id: u64, client_is_a: bool, now: Micros) -> FlowMeta {
     let (a, b) = (key.addr_a(), key.addr_b());
-    let (client, client_port, server, server_port) = if flow.client_is_a {
+    let (client, client_port, server, server_port) = if client_is_a {
         (a, key.port_a, b, key.port_b)
     } else {
         (b, key.port_b, a, key.port_a)
     };
-    let meta = FlowMeta {
-        id: flow.id,
+    FlowMeta {
+        id,
         client,
         client_port,
         server,
         server_port,
         proto: key.proto,
         ts: now,
-    };
-    close_tcp(ctx, blocks, &meta, st);
+    }
 }
 
 /// End of a TCP stream: deliver what reassembly still holds, finish a
-/// read-until-close body, report, and release the stream's budget.
+/// read-until-close body, report, and release the stream's budget. With
+/// `park`, a TLS connection whose records wait for keys keeps its
+/// decryption state until they come (see `keywait`).
 pub(super) fn close_tcp(
     ctx: &mut Ctx<'_>,
     blocks: &mut StreamBlocks,
     meta: &FlowMeta,
     mut st: Box<TcpState>,
+    park: bool,
 ) {
     ctx.stats.tcp_streams_active = ctx.stats.tcp_streams_active.saturating_sub(1);
     // The state is freed after this: its buffers leave the budget.
@@ -75,8 +86,56 @@ pub(super) fn close_tcp(
     for (dir, r) in reasm.iter_mut().enumerate() {
         r.flush(&mut |chunk| stream_chunk(ctx, &meta, dir, chunk, pending, app));
     }
-    app.close(ctx, &meta);
+    if park
+        && ctx.parked.len() < keywait::MAX_PARKED
+        && let TcpApp::Decrypt(d) = app
+        && decrypt::waiting(d)
+        && let TcpApp::Decrypt(d) = std::mem::replace(app, TcpApp::Done)
+    {
+        ctx.parked.push(Parked { meta, app: d });
+    } else {
+        app.close(ctx, &meta);
+    }
     blocks.streams.retire(st);
+}
+
+/// Retry the records an open TLS connection holds for keys; returns
+/// whether it still waits. A connection that is done is closed as in
+/// [`tcp_segment`].
+pub(super) fn poll_keys(
+    ctx: &mut Ctx<'_>,
+    blocks: &mut StreamBlocks,
+    meta: &FlowMeta,
+    flow: &mut Flow,
+    now: Micros,
+) -> bool {
+    let App::Tcp(st) = &mut flow.app else {
+        return false;
+    };
+    let TcpState {
+        reasm,
+        pending,
+        app,
+        held,
+    } = &mut **st;
+    let TcpApp::Decrypt(d) = app else {
+        return false;
+    };
+    let done = decrypt::poll(ctx, meta, d, now) == Next::Done;
+    let waiting = !done && decrypt::waiting(d);
+    if done {
+        *app = TcpApp::Done;
+    }
+    let before = *held;
+    *held = held_bytes(reasm, pending, app);
+    let total = &mut ctx.stats.tcp_buffered_bytes;
+    *total = total
+        .saturating_sub(before as u64)
+        .saturating_add(*held as u64);
+    if done && let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
+        close_tcp(ctx, blocks, meta, st, false);
+    }
+    waiting
 }
 
 /// End of an idle HTTP connection: nothing to finish or report (an idle
@@ -202,7 +261,7 @@ pub(super) fn tcp_segment(
         // keep a tiny tombstone so the rest of the flow costs one table
         // lookup per packet.
         if let App::Tcp(st) = std::mem::replace(&mut flow.app, App::Done) {
-            close_tcp(ctx, blocks, meta, st);
+            close_tcp(ctx, blocks, meta, st, false);
         }
     } else if let App::Tcp(st) = &mut flow.app
         && let Some(idle) = idle_http(st)

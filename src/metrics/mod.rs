@@ -137,6 +137,68 @@ pub struct SinkCounters {
     pub spool_bytes: u64,
 }
 
+/// TLS decryption counters (the run's `tls_decrypt::DecryptContext` and
+/// key table), published by the sensor. All cumulative but the two levels.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DecryptCounters {
+    pub stats: crate::tls_decrypt::DecryptStats,
+    pub keys: crate::tls_decrypt::KeyTableStats,
+    /// Bytes of records held for keys now.
+    pub held_bytes: u64,
+}
+
+/// The cumulative fields of [`DecryptCounters`], in the order of
+/// [`D_SERIES`].
+const D_FIELDS: usize = 14;
+
+/// (family, label value) of each cumulative decryption field.
+const D_SERIES: [(&str, Option<&str>); D_FIELDS] = [
+    (TLS_DECRYPT_FLOWS_WITH_KEYS, None),
+    (TLS_DECRYPT_FLOWS_DECRYPTED, None),
+    (TLS_DECRYPT_FAILURES, Some("missing_keys")),
+    (TLS_DECRYPT_FAILURES, Some("auth_failure")),
+    (TLS_DECRYPT_FAILURES, Some("unsupported")),
+    (TLS_DECRYPT_FAILURES, Some("not_tls")),
+    (TLS_DECRYPT_RECORDS, Some("decrypted")),
+    (TLS_DECRYPT_RECORDS, Some("dropped")),
+    (TLS_DECRYPT_RECORDS, Some("early_data_skipped")),
+    (TLS_DECRYPT_RECORDS_HELD, None),
+    (TLS_DECRYPT_PLAINTEXT_BYTES, None),
+    (TLS_KEYLOG_LINES, Some("key")),
+    (TLS_KEYLOG_LINES, Some("ignored")),
+    (TLS_KEYLOG_LINES, Some("malformed")),
+];
+
+impl DecryptCounters {
+    fn cumulative(&self) -> [u64; D_FIELDS] {
+        let (s, k) = (&self.stats, &self.keys);
+        [
+            s.flows_with_keys,
+            s.flows_decrypted,
+            s.flows_missing_keys,
+            s.auth_failures,
+            s.unsupported,
+            s.flows_not_tls,
+            s.records_decrypted,
+            s.records_dropped,
+            s.early_data_skipped,
+            s.records_held,
+            s.plaintext_bytes,
+            k.inserted,
+            k.ignored_lines,
+            k.malformed_lines,
+        ]
+    }
+}
+
+#[derive(Debug)]
+struct DecryptSlot {
+    counters: Mono<D_FIELDS>,
+    evicted: Mono<1>,
+    held_bytes: u64,
+    keys: u64,
+}
+
 /// Latest cumulative values of one source plus the totals of its earlier
 /// incarnations, per field: exported = base + last, never decreasing.
 #[derive(Debug, Clone)]
@@ -215,6 +277,8 @@ struct Snapshots {
     workers: BTreeMap<usize, WorkerSlot>,
     interfaces: BTreeMap<String, Mono<C_FIELDS>>,
     sinks: BTreeMap<String, SinkSlot>,
+    /// Only when decryption is configured.
+    decryption: Option<DecryptSlot>,
 }
 
 /// Lock even if a publisher panicked while holding the lock: the snapshot
@@ -405,6 +469,66 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     },
     Family {
         kind: Kind::Counter,
+        name: TLS_DECRYPT_FLOWS_WITH_KEYS,
+        help: "TLS connections whose session keys were found in the key table.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_FLOWS_DECRYPTED,
+        help: "TLS connections with at least one record decrypted.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_FAILURES,
+        help: "TLS connections whose decryption stopped, by reason (missing_keys, auth_failure, unsupported, not_tls).",
+        labels: &["reason"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_RECORDS,
+        help: "TLS records by result (decrypted, dropped while waiting for keys, early_data_skipped).",
+        labels: &["result"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_RECORDS_HELD,
+        help: "TLS records that waited for their keys (then decrypted or dropped).",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_PLAINTEXT_BYTES,
+        help: "Bytes of TLS application data decrypted.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: TLS_DECRYPT_HELD_BYTES,
+        help: "Bytes of TLS records held now while waiting for their keys.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_KEYLOG_LINES,
+        help: "Key log lines read, by result (key, ignored, malformed).",
+        labels: &["result"],
+    },
+    Family {
+        kind: Kind::Gauge,
+        name: TLS_KEYS,
+        help: "Client randoms whose session secrets are in the key table.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_KEYS_EVICTED,
+        help: "Key table entries evicted (oldest first) to stay within decryption.max_session_keys.",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
         name: SINK_DELIVERIES,
         help: "Findings delivered, per sink.",
         labels: &["sink"],
@@ -503,6 +627,18 @@ impl SnapshotCollector {
                     c.value(2 + k),
                 ));
             }
+        }
+        if let Some(d) = &st.decryption {
+            for (i, (family, label)) in D_SERIES.iter().enumerate() {
+                let v = d.counters.value(i);
+                out.push(match label {
+                    Some(l) => lab(family, l, v),
+                    None => one(family, v),
+                });
+            }
+            out.push(one(TLS_KEYS_EVICTED, d.evicted.value(0)));
+            out.push(one(TLS_KEYS, d.keys));
+            out.push(one(TLS_DECRYPT_HELD_BYTES, d.held_bytes));
         }
         for (sink, s) in &st.sinks {
             out.push(lab(SINK_DELIVERIES, sink, s.counters.value(0)));
@@ -820,6 +956,23 @@ impl Metrics {
         if let Some(a) = active_flows {
             slot.active_flows = a;
         }
+    }
+
+    /// Publish the TLS decryption counters (only when decryption is
+    /// configured: the families are absent otherwise).
+    pub fn publish_decryption(&self, c: DecryptCounters) {
+        let values = c.cumulative();
+        let mut st = lock(&self.snapshots);
+        let slot = st.decryption.get_or_insert_with(|| DecryptSlot {
+            counters: Mono::new(),
+            evicted: Mono::new(),
+            held_bytes: 0,
+            keys: 0,
+        });
+        slot.counters.update(values);
+        slot.evicted.update([c.keys.evicted]);
+        slot.held_bytes = c.held_bytes;
+        slot.keys = c.keys.entries;
     }
 
     /// The worker's engine was replaced or stopped: its counts stay in the

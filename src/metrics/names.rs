@@ -44,4 +44,14 @@ pub const SIGNATURE_SERVERS: &str = "shadowmcp_signature_servers";
 pub const SIGNATURE_RELOADS: &str = "shadowmcp_signature_reloads_total";
 pub const SIGNATURE_LAST_RELOAD: &str =
     "shadowmcp_signature_last_successful_reload_timestamp_seconds";
+pub const TLS_DECRYPT_FLOWS_WITH_KEYS: &str = "shadowmcp_tls_decrypt_flows_with_keys_total";
+pub const TLS_DECRYPT_FLOWS_DECRYPTED: &str = "shadowmcp_tls_decrypt_flows_decrypted_total";
+pub const TLS_DECRYPT_FAILURES: &str = "shadowmcp_tls_decrypt_failures_total";
+pub const TLS_DECRYPT_RECORDS: &str = "shadowmcp_tls_decrypt_records_total";
+pub const TLS_DECRYPT_RECORDS_HELD: &str = "shadowmcp_tls_decrypt_records_held_total";
+pub const TLS_DECRYPT_PLAINTEXT_BYTES: &str = "shadowmcp_tls_decrypt_plaintext_bytes_total";
+pub const TLS_DECRYPT_HELD_BYTES: &str = "shadowmcp_tls_decrypt_held_bytes";
+pub const TLS_KEYLOG_LINES: &str = "shadowmcp_tls_keylog_lines_total";
+pub const TLS_KEYS: &str = "shadowmcp_tls_keys";
+pub const TLS_KEYS_EVICTED: &str = "shadowmcp_tls_keys_evicted_total";
 pub const PACKET_SECONDS: &str = "shadowmcp_packet_processing_seconds";

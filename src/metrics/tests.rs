@@ -511,6 +511,7 @@ fn populated() -> Metrics {
     m.signatures_loaded("1", 1);
     m.reload(true);
     m.observe_packet_seconds(1e-6);
+    m.publish_decryption(DecryptCounters::default());
     m
 }
 
@@ -684,4 +685,53 @@ fn counter_table_families_are_declared() {
         let gauge = matches!(f.kind, Kind::Gauge);
         assert_eq!(gauge, def.kind == CounterKind::Level, "{}", def.field);
     }
+}
+
+/// Decryption series appear once decryption is published, each from its
+/// own field, and never decrease.
+#[test]
+fn decryption_counters_are_exported() {
+    let m = Metrics::new().expect("registry builds");
+    let text = String::from_utf8(m.render()).expect("utf-8");
+    assert!(!text.contains(TLS_DECRYPT_RECORDS), "absent when off");
+    let mut c = DecryptCounters::default();
+    c.stats.flows_with_keys = 3;
+    c.stats.flows_decrypted = 2;
+    c.stats.flows_missing_keys = 5;
+    c.stats.auth_failures = 7;
+    c.stats.unsupported = 11;
+    c.stats.records_decrypted = 13;
+    c.stats.records_held = 17;
+    c.stats.records_dropped = 19;
+    c.keys.entries = 23;
+    c.keys.evicted = 29;
+    c.keys.malformed_lines = 31;
+    c.held_bytes = 37;
+    m.publish_decryption(c);
+    let v = |name: &str, labels: &[(&str, &str)]| value(&m, name, labels);
+    assert_eq!(v(TLS_DECRYPT_FLOWS_WITH_KEYS, &[]), Some(3.0));
+    assert_eq!(v(TLS_DECRYPT_FLOWS_DECRYPTED, &[]), Some(2.0));
+    let fail = |r| v(TLS_DECRYPT_FAILURES, &[("reason", r)]);
+    assert_eq!(fail("missing_keys"), Some(5.0));
+    assert_eq!(fail("auth_failure"), Some(7.0));
+    assert_eq!(fail("unsupported"), Some(11.0));
+    assert_eq!(
+        v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]),
+        Some(13.0)
+    );
+    assert_eq!(v(TLS_DECRYPT_RECORDS, &[("result", "dropped")]), Some(19.0));
+    assert_eq!(v(TLS_DECRYPT_RECORDS_HELD, &[]), Some(17.0));
+    assert_eq!(v(TLS_KEYS, &[]), Some(23.0));
+    assert_eq!(v(TLS_KEYS_EVICTED, &[]), Some(29.0));
+    assert_eq!(v(TLS_KEYLOG_LINES, &[("result", "malformed")]), Some(31.0));
+    assert_eq!(v(TLS_DECRYPT_HELD_BYTES, &[]), Some(37.0));
+    // A restarted source does not make a counter go back.
+    c.stats.records_decrypted = 1;
+    c.held_bytes = 0;
+    m.publish_decryption(c);
+    assert_eq!(
+        v(TLS_DECRYPT_RECORDS, &[("result", "decrypted")]),
+        Some(14.0)
+    );
+    assert_eq!(v(TLS_DECRYPT_HELD_BYTES, &[]), Some(0.0));
 }

@@ -136,6 +136,14 @@ impl Dispatcher {
         }
     }
 
+    /// The source had nothing for a while (inline: the engine's idle work,
+    /// see [`WorkerLoop::idle`]).
+    pub fn idle(&mut self) {
+        if let Target::Inline(Some(work)) = &mut self.target {
+            work.idle();
+        }
+    }
+
     /// Hand everything over; inline, also finish the engine's flows and
     /// return the engine.
     pub fn finish(mut self) -> Option<Engine> {

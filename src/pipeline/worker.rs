@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// How often a running worker reports its counters.
 pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// How often an idle worker retries TLS connections waiting for keys.
+const KEY_POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Where workers send observations, with the queue policy of their source.
 #[derive(Clone)]
@@ -58,6 +60,13 @@ pub trait Monitor: Send + 'static {
     fn report(&mut self, _engine: &Engine) {}
     /// A batch of `frames` frames took `seconds`.
     fn batch_done(&mut self, _frames: usize, _seconds: f64) {}
+    /// The wall clock, for sources whose packet times are wall-clock times
+    /// (live capture): TLS connections waiting for keys are then retried,
+    /// and given up at their deadline, while no packets come. `None`
+    /// offline, where only packet time counts.
+    fn clock(&self) -> Option<crate::findings::Micros> {
+        None
+    }
 }
 
 /// No one watches (offline runs read the counters at the end).
@@ -73,6 +82,7 @@ pub struct WorkerLoop {
     out: ObservationSender,
     monitor: Box<dyn Monitor>,
     last_report: Instant,
+    last_idle_poll: Instant,
 }
 
 impl WorkerLoop {
@@ -88,6 +98,31 @@ impl WorkerLoop {
             out,
             monitor,
             last_report: Instant::now(),
+            last_idle_poll: Instant::now(),
+        }
+    }
+
+    /// How long to wait for the next batch before [`WorkerLoop::idle`].
+    pub fn idle_wait(&self) -> Duration {
+        if self.engine.waiting_for_keys() && self.monitor.clock().is_some() {
+            KEY_POLL_EVERY
+        } else {
+            REPORT_EVERY
+        }
+    }
+
+    /// No batch came for a while: live, TLS connections waiting for keys
+    /// are retried on the wall clock (at most every [`KEY_POLL_EVERY`]).
+    pub fn idle(&mut self) {
+        if self.last_idle_poll.elapsed() < KEY_POLL_EVERY {
+            return;
+        }
+        self.last_idle_poll = Instant::now();
+        if self.engine.waiting_for_keys()
+            && let Some(now) = self.monitor.clock()
+        {
+            self.engine.poll_decryption(now);
+            self.out.send_all(&mut self.engine);
         }
     }
 
@@ -124,14 +159,14 @@ impl WorkerLoop {
 /// then finish its flows. Batches go back to `free` for reuse.
 pub fn run(mut work: WorkerLoop, input: Receiver<Batch>, free: Sender<Batch>) -> Engine {
     loop {
-        match input.recv_timeout(REPORT_EVERY) {
+        match input.recv_timeout(work.idle_wait()) {
             Ok(batch) => {
                 work.batch(&batch);
                 // Full (more batches in flight than the pool keeps) or the
                 // reader gone: dropped.
                 let _ = free.try_send(batch);
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => work.idle(),
             Err(RecvTimeoutError::Disconnected) => break,
         }
         work.tick();

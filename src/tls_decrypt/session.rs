@@ -13,7 +13,7 @@ use super::record::{self, Framed, HEADER, HandshakeReader};
 use super::schedule::{CipherSuite, OpenError, RecordKeys, Secret, TlsVersion};
 use crate::findings::Micros;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Direction of a byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,18 +203,40 @@ pub struct DecryptContext {
     pub budget: HoldBudget,
     pub limits: DecryptLimits,
     pub counters: DecryptCounters,
+    /// New TLS connections are decrypted only while this is set: a context
+    /// made in case a capture carries its keys (a pcapng read from a pipe)
+    /// starts dormant, so that connections without keys cost nothing more
+    /// than without it.
+    enabled: AtomicBool,
 }
 
 impl DecryptContext {
     /// `hold_budget`: bytes all flows together may hold while waiting for
-    /// keys.
+    /// keys. Enabled.
     pub fn new(table: Arc<KeyTable>, limits: DecryptLimits, hold_budget: usize) -> Self {
         DecryptContext {
             table,
             budget: HoldBudget::new(hold_budget),
             limits,
             counters: DecryptCounters::default(),
+            enabled: AtomicBool::new(true),
         }
+    }
+
+    /// As [`DecryptContext::new`], but not enabled until [`DecryptContext::enable`].
+    pub fn dormant(table: Arc<KeyTable>, limits: DecryptLimits, hold_budget: usize) -> Self {
+        let c = Self::new(table, limits, hold_budget);
+        c.enabled.store(false, Ordering::Release);
+        c
+    }
+
+    /// Decrypt the TLS connections that start from now on.
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::Release);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
     }
 }
 

@@ -1,7 +1,8 @@
 """Fixture MCP server built on the official Python SDK 1.x (FastMCP).
 
-Transports: streamable-http (SSE or JSON response mode, optionally stateless),
-legacy HTTP+SSE ("sse") and the SDK 1.x WebSocket transport ("ws").
+Transports: streamable-http (SSE or JSON response mode, optionally stateless,
+over TLS with --certfile/--keyfile), legacy HTTP+SSE ("sse") and the SDK 1.x
+WebSocket transport ("ws").
 """
 
 import argparse
@@ -17,6 +18,8 @@ p.add_argument("--json", action="store_true", help="json_response=True")
 p.add_argument("--stateless", action="store_true", help="stateless_http=True")
 p.add_argument("--name", default="fixture-server")
 p.add_argument("--no-deflate", action="store_true", help="ws: refuse permessage-deflate")
+p.add_argument("--certfile", help="streamable-http: serve TLS with this certificate chain")
+p.add_argument("--keyfile", help="streamable-http: the certificate's private key")
 args = p.parse_args()
 
 mcp = FastMCP(
@@ -67,6 +70,18 @@ if args.transport == "ws":
         # The Python client offers permessage-deflate (RFC 7692); uvicorn accepts
         # it by default, so JSON-RPC frames are compressed unless disabled here.
         ws_per_message_deflate=not args.no_deflate,
+    )
+elif args.certfile and args.transport == "streamable-http":
+    # FastMCP.run() has no TLS option: the same app under uvicorn with TLS.
+    import uvicorn
+
+    uvicorn.run(
+        mcp.streamable_http_app(),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ssl_certfile=args.certfile,
+        ssl_keyfile=args.keyfile,
     )
 else:
     mcp.run(transport=args.transport)

@@ -10,7 +10,7 @@ use super::super::buffer::Next;
 use super::super::context::{Ctx, FlowMeta};
 use super::TcpApp;
 use super::tls;
-use crate::findings::{Evidence, Signal};
+use crate::findings::{Evidence, Micros, Signal};
 use crate::tls_decrypt::{DecryptContext, Dir, TlsDecryptor, TlsEvent};
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub(crate) struct DecryptApp {
     inner_pending: [Vec<u8>; 2],
     /// `TLS 1.3 TLS_AES_128_GCM_SHA256`, once the ServerHello chose.
     negotiated: Option<Box<str>>,
+    /// In the engine's list of flows waiting for keys.
+    listed: bool,
 }
 
 impl DecryptApp {
@@ -34,6 +36,7 @@ impl DecryptApp {
             inner: TcpApp::Probe,
             inner_pending: [Vec::new(), Vec::new()],
             negotiated: None,
+            listed: false,
         })
     }
 
@@ -56,6 +59,48 @@ pub(super) fn data(
     if !app.hello_done && dir == 0 && tls::data(ctx, meta, 0, data, pending) == Next::Done {
         app.hello_done = true;
     }
+    let from = if dir == 0 {
+        Dir::ClientToServer
+    } else {
+        Dir::ServerToClient
+    };
+    let next = drive(ctx, meta, app, &mut |dec, ev| {
+        dec.feed(from, data, meta.ts, &mut &mut *ev)
+    });
+    if next == Next::Stay && !app.listed && app.dec.waiting_for_keys() {
+        // Records wait for keys: the engine retries this flow when the key
+        // table changes (see `keywait`).
+        app.listed = true;
+        ctx.key_wait = true;
+    }
+    next
+}
+
+/// Retry the records held for keys (the key table changed, or `now` may be
+/// past the deadline).
+pub(in crate::engine) fn poll(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    app: &mut DecryptApp,
+    now: Micros,
+) -> Next {
+    let next = drive(ctx, meta, app, &mut |dec, ev| dec.poll(now, &mut &mut *ev));
+    if !app.dec.waiting_for_keys() {
+        app.listed = false;
+    }
+    next
+}
+
+/// Whether records of this connection wait for keys.
+pub(in crate::engine) fn waiting(app: &DecryptApp) -> bool {
+    app.dec.waiting_for_keys()
+}
+
+/// A call of the decryptor (feed or poll) with the event handler to use.
+type Step<'s> = &'s mut dyn FnMut(&mut TlsDecryptor, &mut dyn FnMut(TlsEvent<'_>));
+
+/// Run one step of the decryptor, its plaintext to the inner application.
+fn drive(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp, step: Step<'_>) -> Next {
     let before = ctx.out.len();
     let DecryptApp {
         dec,
@@ -64,12 +109,7 @@ pub(super) fn data(
         negotiated,
         ..
     } = app;
-    let from = if dir == 0 {
-        Dir::ClientToServer
-    } else {
-        Dir::ServerToClient
-    };
-    dec.feed(from, data, meta.ts, &mut |ev| match ev {
+    step(dec, &mut |ev| match ev {
         TlsEvent::Negotiated { suite, version, .. } => {
             let v = match version {
                 0x0304 => "TLS 1.3",
@@ -98,7 +138,7 @@ pub(super) fn data(
 }
 
 /// A hole in the records: decryption cannot resume.
-pub(super) fn close(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp) {
+pub(in crate::engine) fn close(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp) {
     let before = ctx.out.len();
     app.inner.close(ctx, meta);
     mark_decrypted(ctx, meta, before, app.negotiated.as_deref());

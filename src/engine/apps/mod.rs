@@ -172,8 +172,8 @@ impl TcpApp {
         };
         *self = match choice {
             Choice::Tls => match ctx.decrypt {
-                Some(keys) => TcpApp::Decrypt(DecryptApp::new(keys.clone())),
-                None => TcpApp::Tls,
+                Some(keys) if keys.enabled() => TcpApp::Decrypt(DecryptApp::new(keys.clone())),
+                _ => TcpApp::Tls,
             },
             Choice::Http => TcpApp::Http(HttpApp::start(ctx.cfg)),
             Choice::Http2 => {
