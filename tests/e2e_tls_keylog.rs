@@ -179,7 +179,7 @@ fn live_sensor_decrypts_with_a_key_log_the_client_writes() {
     });
 
     let veth = lab.veth_client.clone();
-    let config = |jsonl: &Path| {
+    let config = |jsonl: &Path, workers: usize| {
         let path = d.join(format!(
             "{}.toml",
             jsonl
@@ -190,7 +190,7 @@ fn live_sensor_decrypts_with_a_key_log_the_client_writes() {
         std::fs::write(
             &path,
             format!(
-                "[capture]\ninterfaces = [\"{veth}\"]\npromisc = false\nworkers = 2\nbuffer_size_mib = 8\n\n\
+                "[capture]\ninterfaces = [\"{veth}\"]\npromisc = false\nworkers = {workers}\nbuffer_size_mib = 8\n\n\
                  [detection]\ndefault_overlays = false\n\n\
                  [metrics]\nenabled = true\nlisten = \"127.0.0.1:{METRICS_PORT}\"\n\n\
                  [[sinks]]\ntype = \"jsonl\"\nname = \"file\"\npath = \"{jsonl}\"\n",
@@ -201,58 +201,57 @@ fn live_sensor_decrypts_with_a_key_log_the_client_writes() {
         path
     };
 
-    // --- With the key log: it does not exist when the sensor starts.
-    let keylog = d.join("keys.log");
-    let with_keys = d.join("with-keys.jsonl");
-    let cfg = config(&with_keys);
-    let pid = start_sensor(
-        &mut lab,
-        "sensor-keys",
-        &cfg,
-        &[Path::new("--tls-keylog"), &keylog],
-    );
-    assert!(!keylog.exists());
-    tls_session(&lab, &python, &ca, &keylog);
-    assert!(keylog.exists(), "the client wrote no key log");
-    let found = lab.wait(
-        "a decrypted finding in the JSON Lines file",
-        DELIVERY_LIMIT,
-        &["sensor-keys"],
-        |_| {
-            jsonl_findings(&with_keys)
-                .into_iter()
-                .find(|f| decrypted(f) && methods(f).iter().any(|m| m == "tools/call"))
-        },
-    );
-    assert_eq!(found["server"]["name"], SERVER_NAME, "{found}");
-    assert_eq!(found["server"]["ip"], server_ip.as_str(), "{found}");
-    assert_eq!(found["verdict"], "shadow", "{found}");
-    let m = methods(&found);
-    for want in ["initialize", "tools/list", "tools/call"] {
-        assert!(m.iter().any(|x| x == want), "{want}: {m:?}");
+    // --- With the key log: it does not exist when the sensor starts. Two
+    // workers (queues), then one (the capture thread runs the engine).
+    for workers in [2, 1] {
+        let keylog = d.join(format!("keys-{workers}.log"));
+        let with_keys = d.join(format!("with-keys-{workers}.jsonl"));
+        let cfg = config(&with_keys, workers);
+        let name = format!("sensor-keys-{workers}");
+        let pid = start_sensor(&mut lab, &name, &cfg, &[Path::new("--tls-keylog"), &keylog]);
+        assert!(!keylog.exists());
+        tls_session(&lab, &python, &ca, &keylog);
+        assert!(keylog.exists(), "the client wrote no key log");
+        let found = lab.wait(
+            "a decrypted finding in the JSON Lines file",
+            DELIVERY_LIMIT,
+            &[name.as_str()],
+            |_| {
+                jsonl_findings(&with_keys)
+                    .into_iter()
+                    .find(|f| decrypted(f) && methods(f).iter().any(|m| m == "tools/call"))
+            },
+        );
+        assert_eq!(found["server"]["name"], SERVER_NAME, "{found}");
+        assert_eq!(found["server"]["ip"], server_ip.as_str(), "{found}");
+        assert_eq!(found["verdict"], "shadow", "{found}");
+        let m = methods(&found);
+        for want in ["initialize", "tools/list", "tools/call"] {
+            assert!(m.iter().any(|x| x == want), "{want}: {m:?}");
+        }
+        let text = scrape(&lab);
+        let v = |name: &str, labels: &[&str]| metric_sum(&text, name, labels).unwrap_or(0.0);
+        assert!(
+            v("shadowmcp_tls_decrypt_flows_decrypted_total", &[]) >= 1.0,
+            "{text}"
+        );
+        assert!(
+            v("shadowmcp_tls_keylog_lines_total", &["result=\"key\""]) >= 5.0,
+            "{text}"
+        );
+        assert_eq!(
+            v(
+                "shadowmcp_tls_decrypt_failures_total",
+                &["reason=\"auth_failure\""]
+            ),
+            0.0
+        );
+        stop_sensor(&mut lab, &name, pid);
     }
-    let text = scrape(&lab);
-    let v = |name: &str, labels: &[&str]| metric_sum(&text, name, labels).unwrap_or(0.0);
-    assert!(
-        v("shadowmcp_tls_decrypt_flows_decrypted_total", &[]) >= 1.0,
-        "{text}"
-    );
-    assert!(
-        v("shadowmcp_tls_keylog_lines_total", &["result=\"key\""]) >= 5.0,
-        "{text}"
-    );
-    assert_eq!(
-        v(
-            "shadowmcp_tls_decrypt_failures_total",
-            &["reason=\"auth_failure\""]
-        ),
-        0.0
-    );
-    stop_sensor(&mut lab, "sensor-keys", pid);
 
     // --- The same session without the key log: nothing to report.
     let without = d.join("without-keys.jsonl");
-    let cfg = config(&without);
+    let cfg = config(&without, 1);
     let pid = start_sensor(&mut lab, "sensor-plain", &cfg, &[]);
     tls_session(&lab, &python, &ca, &d.join("other-keys.log"));
     // The sensor saw the session's ClientHellos...
