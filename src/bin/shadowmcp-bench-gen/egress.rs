@@ -43,6 +43,15 @@ pub enum Part {
     Pool { off: usize, len: usize },
 }
 
+impl Part {
+    pub fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::Pool { len, .. } => *len,
+        }
+    }
+}
+
 /// Parts not yet sent, and how far into the first one.
 #[derive(Default)]
 pub struct Parts {

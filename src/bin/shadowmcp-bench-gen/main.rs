@@ -159,9 +159,14 @@ fn run(cli: &Cli) -> io::Result<Summary> {
         Scenario::Tls13Bulk => {
             let path = tls13::keylog_path(cli);
             let keylog = tls13::create_keylog(&path)?;
-            let (flows, mcp) = tls13::tls13_bulk(cli, &mut pw, keylog)?;
-            let note = format!(" ({mcp} MCP sessions), key log {}", path.display());
-            (flows, note)
+            let n = tls13::tls13_bulk(cli, &mut pw, keylog)?;
+            let note = format!(
+                " ({} MCP sessions, {} bytes of application data plaintext), key log {}",
+                n.mcp_sessions,
+                n.app_bytes,
+                path.display()
+            );
+            (n.connections, note)
         }
     };
     let capture_ns = pw.last_ns.saturating_sub(START_NS);

@@ -282,6 +282,8 @@ struct TlsBulk<K: Write> {
     bulk_min: u64,
     bulk_max: u64,
     mcp_sessions: u64,
+    /// Application data plaintext sealed (HTTP heads and bodies).
+    app_bytes: u64,
 }
 
 impl<K: Write> TlsBulk<K> {
@@ -340,14 +342,19 @@ impl<K: Write> TlsBulk<K> {
         let app = |from_client, inner, parts| {
             Msg::sealed(Sealed::new(from_client, Epoch::Application, inner, parts))
         };
+        let size = |parts: &[Part]| parts.iter().map(|p| p.len() as u64).sum::<u64>();
         for (i, ex) in exchanges.iter().enumerate() {
-            msgs.push_back(app(true, APPLICATION_DATA, h1_request(&ex.req)));
+            let req = h1_request(&ex.req);
+            self.app_bytes += size(&req);
+            msgs.push_back(app(true, APPLICATION_DATA, req));
             if i == 0 {
                 let t = new_session_ticket(rng);
                 plain += t.len() as u64;
                 msgs.push_back(app(false, HANDSHAKE, vec![Part::Bytes(t)]));
             }
-            msgs.push_back(app(false, APPLICATION_DATA, h1_response(&ex.resp)));
+            let resp = h1_response(&ex.resp);
+            self.app_bytes += size(&resp);
+            msgs.push_back(app(false, APPLICATION_DATA, resp));
         }
         plain += http::nominal_bytes(&[exchanges]);
         // close_notify (RFC 8446 §6.1).
@@ -368,13 +375,20 @@ pub fn keylog_path(cli: &Cli) -> std::path::PathBuf {
         .unwrap_or_else(|| cli.output.with_extension("keys"))
 }
 
-/// Write the scenario to `pw` and its key log to `keylog`. Returns the
-/// number of connections and of MCP sessions among them.
+/// What [`tls13_bulk`] wrote.
+pub struct TlsCounts {
+    pub connections: u64,
+    pub mcp_sessions: u64,
+    /// Application data plaintext sealed (HTTP heads and bodies).
+    pub app_bytes: u64,
+}
+
+/// Write the scenario to `pw` and its key log to `keylog`.
 pub fn tls13_bulk<W: Write, K: Write>(
     cli: &Cli,
     pw: &mut PcapWriter<W>,
     keylog: K,
-) -> io::Result<(u64, u64)> {
+) -> io::Result<TlsCounts> {
     let mut s = Sched::new(pw, cli.seed, cli.rate_mbps);
     let mut conns = TlsBulk {
         ports: Ports::ByFlow,
@@ -383,6 +397,7 @@ pub fn tls13_bulk<W: Write, K: Write>(
         bulk_min: cli.bulk_min_kb.max(1) << 10,
         bulk_max: cli.bulk_max_kb.max(cli.bulk_min_kb).max(1) << 10,
         mcp_sessions: 0,
+        app_bytes: 0,
     };
     let budget = Budget::Nominal {
         bytes: cli.size_mb.saturating_mul(1 << 20),
@@ -391,7 +406,11 @@ pub fn tls13_bulk<W: Write, K: Write>(
     let k = cli.concurrency.unwrap_or(64);
     let flows = drive(&mut s, k, budget, |rng, n| conns.new_flow(rng, n))?;
     conns.keylog.flush()?;
-    Ok((flows, conns.mcp_sessions))
+    Ok(TlsCounts {
+        connections: flows,
+        mcp_sessions: conns.mcp_sessions,
+        app_bytes: conns.app_bytes,
+    })
 }
 
 /// Create the key log file (mode 0600: it holds secrets).
@@ -460,8 +479,8 @@ mod tests {
         let run = || {
             let mut pw = PcapWriter::new(Vec::new()).unwrap();
             let mut keys = Vec::new();
-            let (flows, mcp) = tls13_bulk(&cli, &mut pw, &mut keys).unwrap();
-            (pw.w, keys, flows, mcp)
+            let n = tls13_bulk(&cli, &mut pw, &mut keys).unwrap();
+            (pw.w, keys, n.connections, n.mcp_sessions)
         };
         let (pcap, keys, flows, mcp) = run();
         assert_eq!((pcap.clone(), keys.clone()), {
