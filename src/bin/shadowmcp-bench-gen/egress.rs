@@ -172,7 +172,7 @@ impl Msg {
     }
     pub fn sealed(s: Sealed) -> Self {
         Msg {
-            from_client: s.from_client(),
+            from_client: s.is_from_client(),
             chunk: Chunk::Sealed(s),
         }
     }

@@ -328,12 +328,14 @@ mod tests {
         out
     }
 
-    /// Requests and responses decoded from the frames: (fields, body) per
-    /// stream in the order their headers came, and the DATA bytes credited
-    /// by the peer's WINDOW_UPDATEs.
-    fn decode(fs: &[Frame]) -> Vec<(u32, Vec<(String, String)>, Vec<u8>, bool)> {
+    /// A decoded message: stream, header fields, body, ended.
+    type Message = (u32, Vec<(String, String)>, Vec<u8>, bool);
+
+    /// Requests or responses decoded from the frames, in the order their
+    /// headers came.
+    fn decode(fs: &[Frame]) -> Vec<Message> {
         let mut d = HpackDecoder::new(4096);
-        let mut out: Vec<(u32, Vec<(String, String)>, Vec<u8>, bool)> = Vec::new();
+        let mut out: Vec<Message> = Vec::new();
         for f in fs {
             match f.ty {
                 HEADERS => {

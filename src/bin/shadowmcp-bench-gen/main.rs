@@ -171,7 +171,11 @@ fn run(cli: &Cli) -> io::Result<Summary> {
     };
     let capture_ns = pw.last_ns.saturating_sub(START_NS);
     let (packets, bytes) = (pw.packets, pw.bytes);
-    pw.w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let file = pw.w.into_inner().map_err(|e| e.into_error())?;
+    // Only a regular file can be synced (not /dev/null, a pipe).
+    if file.metadata()?.is_file() {
+        file.sync_all()?;
+    }
     Ok(Summary {
         packets,
         bytes,

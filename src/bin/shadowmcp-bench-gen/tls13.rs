@@ -175,7 +175,7 @@ impl Sealed {
         }
     }
 
-    pub fn from_client(&self) -> bool {
+    pub fn is_from_client(&self) -> bool {
         self.from_client
     }
 
