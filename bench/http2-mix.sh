@@ -49,6 +49,13 @@ done
 [[ "$SHARE" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "--share must be a number from 0 to 1"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required: apt-get install time"
 command -v python3 > /dev/null || die "python3 is required"
+# CPU seconds from perf's task clock where perf works (millisecond steps;
+# it wraps /usr/bin/time, which measures wall time and the run's peak RSS),
+# else from /usr/bin/time's user + system (10 ms steps).
+PERF=()
+if perf stat -x, -e task-clock -o /dev/null true 2> /dev/null; then
+  PERF=(perf stat "-x," -e task-clock -o)
+fi
 
 if [ "$BUILD" = 1 ]; then
   echo "== building (release)" >&2
@@ -57,7 +64,7 @@ fi
 BIN=${CARGO_TARGET_DIR:-target}/release
 GEN=$BIN/shadowmcp-bench-gen
 SMCP=$BIN/shadowmcp
-[ -x "$GEN" ] && [ -x "$SMCP" ] || die "no release build in $BIN (drop --no-build)"
+if [ ! -x "$GEN" ] || [ ! -x "$SMCP" ]; then die "no release build in $BIN (drop --no-build)"; fi
 
 mkdir -p "$DATA"
 gen() { # gen FILE ARGS...: generate once; a partial file is never reused.
@@ -87,7 +94,7 @@ if [ "$CHECK" = 1 ]; then
   # frames across segments).
   streams=$(tshark -n -r "$H2" -Y http2.magic -T fields -e tcp.stream 2> /dev/null | sort -un | paste -sd, -)
   [ -n "$streams" ] || die "check: no HTTP/2 connection in $H2"
-  decode=(-d tcp.port==80,http2 -d tcp.port==8080,http2 -d tcp.port==8000,http2)
+  decode=(-d "tcp.port==80,http2" -d "tcp.port==8080,http2" -d "tcp.port==8000,http2")
   bad=$(tshark -n -r "$H2" "${decode[@]}" \
       -Y "tcp.stream in {$streams} && (_ws.malformed || _ws.expert.severity >= warning)" \
       -T fields -e frame.number 2> /dev/null | wc -l)
@@ -126,16 +133,27 @@ printf 'round\tfile\trc\twall_s\tcpu_s\tmaxrss_kb\n' > "$RESULTS"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
+# cpu_seconds USER SYS PERFFILE: perf's task clock if it wrote one, else user + system.
+cpu_seconds() {
+  if [ ${#PERF[@]} -gt 0 ] && [ -s "$3" ]; then
+    awk -F, '$3 == "task-clock" { printf "%.3f\n", $1 / 1000 }' "$3"
+  else
+    python3 -c "print(round($1 + $2, 2))"
+  fi
+}
+
 run_one() { # run_one ROUND NAME FILE
-  local t="$OUT/$2.$1.time" rc
+  local t="$OUT/$2.$1.time" p="$OUT/$2.$1.perf" rc
+  local perf=()
+  [ ${#PERF[@]} -gt 0 ] && perf=("${PERF[@]}" "$p")
   set +e
-  /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" \
+  "${perf[@]}" /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" \
     "$SMCP" analyze --workers 1 --quiet --no-progress -o /dev/null "$3" 2> "$OUT/$2.$1.err"
   rc=$?
   set -e
   read -r wall user sys rss < <(tail -1 "$t")
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" \
-    "$(python3 -c "print(round($user + $sys, 2))")" "$rss" >> "$RESULTS"
+    "$(cpu_seconds "$user" "$sys" "$p")" "$rss" >> "$RESULTS"
   echo "-- round $1: $2 ${wall}s (exit $rc)" >&2
 }
 
@@ -163,7 +181,7 @@ med = lambda xs: statistics.median(xs)
 print(f"| capture | median wall s | median CPU s | peak RSS MiB |")
 print(f"|---|---|---|---|")
 for n, label in (("h2", "HTTP/2 share"), ("h1", "HTTP/1.1 twin")):
-    print(f"| {label} | {med([rows[r][n][0] for r in ok]):.2f} | {med([rows[r][n][1] for r in ok]):.2f} | "
+    print(f"| {label} | {med([rows[r][n][0] for r in ok]):.2f} | {med([rows[r][n][1] for r in ok]):.3f} | "
           f"{max(rows[r][n][2] for r in ok) / 1024:.0f} |")
 w = med([rows[r]["h2"][0] / rows[r]["h1"][0] for r in ok])
 c = med([rows[r]["h2"][1] / rows[r]["h1"][1] for r in ok if rows[r]["h1"][1] > 0] or [float("nan")])

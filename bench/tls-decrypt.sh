@@ -15,7 +15,7 @@
 # in alternating order; the with/without ratio is taken within a round (wall
 # and CPU seconds), then the median over rounds (target: at most 2.5x).
 # Decrypted bytes per second = the application data plaintext analyze
-# reports / its median wall seconds with keys. tshark is slow: it runs in the
+# reports / its median wall (and CPU) seconds with keys. tshark is slow: it runs in the
 # first --tshark-runs rounds only (default 1; 0 skips it). --check first
 # verifies the input: tshark decrypts it (HTTP and JSON visible, no
 # malformed packet), analyze with keys finds exactly the MCP sessions the
@@ -58,6 +58,13 @@ done
 [[ "$MCP_SHARE" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "--mcp-share must be a number from 0 to 1"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required: apt-get install time"
 command -v python3 > /dev/null || die "python3 is required"
+# CPU seconds from perf's task clock where perf works (millisecond steps;
+# it wraps /usr/bin/time, which measures wall time and the run's peak RSS),
+# else from /usr/bin/time's user + system (10 ms steps).
+PERF=()
+if perf stat -x, -e task-clock -o /dev/null true 2> /dev/null; then
+  PERF=(perf stat "-x," -e task-clock -o)
+fi
 if { [ "$TSHARK_RUNS" -gt 0 ] || [ "$CHECK" = 1 ]; } && ! command -v tshark > /dev/null; then
   die "tshark is required (apt-get install tshark), or --tshark-runs 0 without --check"
 fi
@@ -69,7 +76,7 @@ fi
 BIN=${CARGO_TARGET_DIR:-target}/release
 GEN=$BIN/shadowmcp-bench-gen
 SMCP=$BIN/shadowmcp
-[ -x "$GEN" ] && [ -x "$SMCP" ] || die "no release build in $BIN (drop --no-build)"
+if [ ! -x "$GEN" ] || [ ! -x "$SMCP" ]; then die "no release build in $BIN (drop --no-build)"; fi
 
 mkdir -p "$DATA"
 F="$DATA/tls13-bulk-${SIZE_MB}mb-mcp${MCP_SHARE}-seed${SEED}.pcap"
@@ -96,12 +103,14 @@ if [ "$CHECK" = 1 ]; then
   bad=$(tshark -n -r "$F" -o "tls.keylog_file:$K" -Y '_ws.malformed || _ws.expert.severity >= warning' \
       -T fields -e frame.number 2> /dev/null | wc -l)
   echo "   tshark with the key log: $reqs HTTP requests, $json JSON initialize messages, $bad malformed or warned" >&2
-  [ "$reqs" -gt 0 ] && [ "$bad" = 0 ] || die "check: tshark does not decrypt $F cleanly"
+  if [ "$reqs" = 0 ] || [ "$bad" != 0 ]; then die "check: tshark does not decrypt $F cleanly"; fi
   [ "$json" -ge "$want" ] || die "check: tshark shows $json initialize messages, the generator wrote $want sessions"
   with=$("$SMCP" analyze --workers 1 --no-progress --tls-keylog "$K" "$F" 2> "$OUT/check-keys.summary" | wc -l)
   without=$("$SMCP" analyze --workers 1 --no-progress "$F" 2> "$OUT/check-nokeys.summary" | wc -l)
   echo "   analyze: $with findings with keys, $without without; the generator wrote $want MCP sessions" >&2
-  [ "$with" = "$want" ] && [ "$without" = 0 ] || die "check: analyze's findings do not match the MCP sessions"
+  if [ "$with" != "$want" ] || [ "$without" != 0 ]; then
+    die "check: analyze's findings do not match the MCP sessions"
+  fi
 fi
 
 RESULTS="$OUT/runs.tsv"
@@ -116,8 +125,19 @@ printf 'round\ttool\trc\twall_s\tcpu_s\tmaxrss_kb\tplaintext_bytes\n' > "$RESULT
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
+# cpu_seconds USER SYS PERFFILE: perf's task clock if it wrote one, else user + system.
+cpu_seconds() {
+  if [ ${#PERF[@]} -gt 0 ] && [ -s "$3" ]; then
+    awk -F, '$3 == "task-clock" { printf "%.3f\n", $1 / 1000 }' "$3"
+  else
+    python3 -c "print(round($1 + $2, 2))"
+  fi
+}
+
 run_one() { # run_one ROUND TOOL
-  local t="$OUT/$2.$1.time" err="$OUT/$2.$1.err" rc cmd
+  local t="$OUT/$2.$1.time" err="$OUT/$2.$1.err" p="$OUT/$2.$1.perf" rc cmd
+  local perf=()
+  [ ${#PERF[@]} -gt 0 ] && perf=("${PERF[@]}" "$p")
   case "$2" in
     keys) cmd=("$SMCP" analyze --workers 1 --no-progress -o /dev/null --tls-keylog "$K" "$F") ;;
     nokeys) cmd=("$SMCP" analyze --workers 1 --no-progress -o /dev/null "$F") ;;
@@ -125,14 +145,15 @@ run_one() { # run_one ROUND TOOL
     tshark) cmd=(tshark -n -r "$F" -o "tls.keylog_file:$K" -q -z "io,stat,0,COUNT(http.request)http.request") ;;
   esac
   set +e
-  /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" "${cmd[@]}" > "$OUT/$2.$1.out" 2> "$err"
+  "${perf[@]}" /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" "${cmd[@]}" \
+    > "$OUT/$2.$1.out" 2> "$err"
   rc=$?
   set -e
   read -r wall user sys rss < <(tail -1 "$t")
   local plain
   plain=$(sed -n 's/.*plaintext bytes \([0-9]*\).*/\1/p' "$err")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" \
-    "$(python3 -c "print(round($user + $sys, 2))")" "$rss" "${plain:-}" >> "$RESULTS"
+    "$(cpu_seconds "$user" "$sys" "$p")" "$rss" "${plain:-}" >> "$RESULTS"
   echo "-- round $1: $2 ${wall}s (exit $rc)" >&2
 }
 
@@ -168,15 +189,17 @@ for tool, label in (("nokeys", "analyze, no keys"), ("keys", "analyze, every key
                     ("tshark", "tshark -o tls.keylog_file")):
     got = [rows[r][tool] for r in rows if tool in rows[r]]
     if got:
-        print(f"| {label} | {med(g[0] for g in got):.2f} | {med(g[1] for g in got):.2f} | "
+        print(f"| {label} | {med(g[0] for g in got):.2f} | {med(g[1] for g in got):.3f} | "
               f"{max(g[2] for g in got) / 1024:.0f} | {len(got)} |")
 w = med(rows[r]["keys"][0] / rows[r]["nokeys"][0] for r in ok)
 c = [rows[r]["keys"][1] / rows[r]["nokeys"][1] for r in ok if rows[r]["nokeys"][1] > 0]
 print(f"\nwith keys / without, median of {len(ok)} rounds: wall {w:.3f}x, "
       f"CPU {med(c) if c else float('nan'):.3f}x (target: at most 2.5x)")
 kw = med(rows[r]["keys"][0] for r in ok)
+kc = med(rows[r]["keys"][1] for r in ok)
 print(f"capture {size / 2**20:.0f} MiB; application data decrypted by analyze: {plain / 2**20:.0f} MiB, "
-      f"{plain / kw / 2**20:.0f} MiB/s over the run with keys")
+      f"{plain / kw / 2**20:.0f} MiB/s of wall time and {plain / max(kc, 1e-3) / 2**20:.0f} MiB per CPU second "
+      f"with keys")
 t = [rows[r]["tshark"][0] for r in rows if "tshark" in rows[r]]
 if t:
     print(f"tshark: {med(t):.1f} s, {plain / med(t) / 2**20:.0f} MiB/s of the same plaintext; "
