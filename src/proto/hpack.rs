@@ -47,8 +47,9 @@ pub enum HpackError {
     LateSizeUpdate,
 }
 
-/// RFC 7541 Appendix A, index 1..=61.
-const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
+/// RFC 7541 Appendix A, index 1..=61 (public for the benchmark
+/// generator's encoder).
+pub const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
     (b":authority", b""),
     (b":method", b"GET"),
     (b":method", b"POST"),
@@ -112,8 +113,9 @@ const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
     (b"www-authenticate", b""),
 ];
 
-/// RFC 7541 Appendix B: (code, length in bits) per symbol 0..=255, then EOS.
-const HUFFMAN: [(u32, u8); 257] = [
+/// RFC 7541 Appendix B: (code, length in bits) per symbol 0..=255, then EOS
+/// (public for the benchmark generator's encoder).
+pub const HUFFMAN: [(u32, u8); 257] = [
     (0x1ff8, 13),
     (0x7fffd8, 23),
     (0xfffffe2, 28),
