@@ -16,6 +16,13 @@ use std::sync::Arc;
 
 // --- build identity and generated documentation (build.rs, generate.rs) ---
 mod generate;
+mod help_defaults;
+
+/// The command line with the defaults that live in `Config` shown in its
+/// help (help_defaults.rs).
+fn cli_command() -> clap::Command {
+    help_defaults::with_defaults(<Cli as clap::CommandFactory>::command())
+}
 
 /// `shadowmcp --version`: `0.1.0 (commit abc1234, built 2026-12-06)`; the
 /// commit and date come from build.rs.
@@ -87,12 +94,11 @@ struct RunArgs {
     /// Promiscuous mode (needs CAP_NET_ADMIN).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     promisc: Option<bool>,
-    /// Worker threads, packets sharded by flow [default: capture.workers,
-    /// or one per core].
+    /// Worker threads, packets sharded by flow.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Metrics listener (/metrics, /healthz, /readyz): ADDRESS:PORT or
-    /// HOST:PORT [default: 127.0.0.1:9108].
+    /// HOST:PORT.
     #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = listen_address)]
     metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
@@ -180,11 +186,12 @@ struct AnalyzeArgs {
 /// configuration file's `[detection]` value.
 #[derive(Args)]
 struct DetectionArgs {
-    /// The sensor's name in every finding (`observer.name`) [default:
-    /// sensor.name, or the host name].
+    /// The sensor's name in every finding (`observer.name`) [default: the
+    /// host name].
     #[arg(long, value_name = "NAME")]
     sensor_name: Option<String>,
-    /// Signature directory replacing the built-in set (see signatures/README.md).
+    /// Signature directory replacing the built-in set (see signatures/README.md)
+    /// [default: the built-in set].
     #[arg(long, value_name = "DIR")]
     signatures: Option<PathBuf>,
     /// Sanctioned servers: one host, *.suffix, IP or CIDR per line; '#' comments.
@@ -193,7 +200,7 @@ struct DetectionArgs {
     /// Also report traffic to servers on the allowlist (verdict "sanctioned").
     #[arg(long)]
     report_sanctioned: bool,
-    /// Report only findings at or above this confidence [default: low].
+    /// Report only findings at or above this confidence.
     #[arg(long, value_enum, value_name = "LEVEL")]
     min_confidence: Option<Confidence>,
     #[command(flatten)]
@@ -228,24 +235,23 @@ impl DetectionArgs {
 /// every default).
 #[derive(Args)]
 struct LimitArgs {
-    /// Maximum flows tracked at once; the least recently seen is evicted
-    /// [default: 1000000].
+    /// Maximum flows tracked at once; the least recently seen is evicted.
     #[arg(long, value_name = "N")]
     max_flows: Option<usize>,
     /// TCP streams reassembled and parsed at once; beyond, new streams are
-    /// counted and not inspected [default: 65536].
+    /// counted and not inspected.
     #[arg(long, value_name = "N")]
     max_tcp_streams: Option<usize>,
     /// MiB the buffers of inspected TCP streams may hold (out-of-order
     /// segments, partial messages, bodies); over it, streams holding more
-    /// than their share are no longer inspected [default: 256].
+    /// than their share are no longer inspected.
     #[arg(long, value_name = "MIB")]
     tcp_buffer_mib: Option<usize>,
-    /// Seconds without packets after which a flow is finished [default: 300].
+    /// Seconds without packets after which a flow is finished.
     #[arg(long, value_name = "SECS")]
     flow_timeout: Option<u64>,
     /// Seconds a TCP flow is kept after it ended (FIN both ways, or RST),
-    /// for its late packets; at most --flow-timeout [default: 5].
+    /// for its late packets; at most --flow-timeout.
     #[arg(long, value_name = "SECS")]
     closed_timeout: Option<u64>,
 }
@@ -335,7 +341,7 @@ enum SignaturesCommand {
         after_help = "Examples:\n  shadowmcp signatures check                 # built-in set + /etc and /var/lib overlays\n  shadowmcp signatures check signatures/ --no-default-overlays\n  shadowmcp signatures check --overlay /etc/shadowmcp/extra.d"
     )]
     Check {
-        /// Signature directory replacing the built-in set (default: the built-in set).
+        /// Signature directory replacing the built-in set [default: the built-in set]
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
         #[command(flatten)]
@@ -343,7 +349,7 @@ enum SignaturesCommand {
     },
     /// Print the loaded signature set with the origin of every entry.
     List {
-        /// Signature directory replacing the built-in set.
+        /// Signature directory replacing the built-in set [default: the built-in set].
         #[arg(long, value_name = "DIR")]
         signatures: Option<PathBuf>,
         #[command(flatten)]
@@ -382,25 +388,25 @@ impl OverlayArgs {
 struct UpdateArgs {
     /// Registry list URL (cursor pages followed), saved pages (a JSON file holding one page
     /// or an array of pages), or a plain list (one URL a line, or CSV with a `url` column);
-    /// repeatable. Default: the official MCP Registry.
+    /// repeatable.
     #[arg(long = "source", value_name = "URL|FILE")]
     sources: Vec<String>,
     /// Directory of the generated overlay (the file written is registry.toml).
     #[arg(long, value_name = "DIR", default_value = shadowmcp::signatures::update::DEFAULT_OUTPUT_DIR)]
     output: PathBuf,
     /// Timeout of each HTTP request (connect, headers and body).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    timeout: std::time::Duration,
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Most pages followed per source.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    max_pages: usize,
+    #[arg(long, value_name = "N")]
+    max_pages: Option<usize>,
     /// Accept a list with less than half the previous overlay's entries.
     #[arg(long)]
     allow_shrink: bool,
     /// PEM CA bundle replacing the web PKI roots (TLS-inspecting proxy).
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
-    /// Signature directory used to classify hosts (default: the built-in set).
+    /// Signature directory used to classify hosts [default: the built-in set]
     #[arg(long, value_name = "DIR")]
     signatures: Option<PathBuf>,
     /// Leave out hosts the curated set already attributes (used to build the bundled snapshot).
@@ -414,10 +420,13 @@ struct UpdateArgs {
 fn main() -> ExitCode {
     // `shadowmcp generate ...` (man pages, completions) is parsed apart, so
     // that it appears in neither the help nor the pages it writes.
-    if let Some(code) = generate::dispatch(<Cli as clap::CommandFactory>::command) {
+    if let Some(code) = generate::dispatch(cli_command) {
         return code;
     }
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&cli_command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Run(args) => run_sensor(args),
@@ -733,16 +742,17 @@ fn signatures_update(args: UpdateArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let defaults = UpdateOptions::default();
     let opts = UpdateOptions {
         sources: args.sources,
         output_dir: args.output,
-        timeout: args.timeout,
-        max_pages: args.max_pages,
+        timeout: args.timeout.unwrap_or(defaults.timeout),
+        max_pages: args.max_pages.unwrap_or(defaults.max_pages),
         allow_shrink: args.allow_shrink,
         ca_file: args.ca_file,
         exclude_known: args.exclude_known,
         dry_run: args.dry_run,
-        ..UpdateOptions::default()
+        ..defaults
     };
     match run(&opts, &base) {
         Ok(s) => {

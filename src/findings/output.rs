@@ -534,7 +534,12 @@ mod tests {
 
     #[test]
     fn control_characters_are_not_printed() {
-        let recs = [record("10.0.0.1", "mcp.notion.com", "No\x1b[2Jtion", "a\nb")];
+        let recs = [record(
+            "10.0.0.1",
+            "mcp.notion.com",
+            "No\x1b[2Jtion",
+            "a\nb",
+        )];
         let mut out = Vec::new();
         write_text(&mut out, &recs).expect("write");
         let text = String::from_utf8(out).expect("utf-8");
