@@ -99,7 +99,7 @@ struct RunArgs {
     workers: Option<usize>,
     /// Metrics listener (/metrics, /healthz, /readyz): ADDRESS:PORT or
     /// HOST:PORT.
-    #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = listen_address)]
+    #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = shadowmcp::config::parse_listen_address)]
     metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     detection: DetectionArgs,
@@ -292,19 +292,6 @@ impl LimitArgs {
             l.closed_flow_timeout_secs = v;
         }
     }
-}
-
-/// A listen address: `127.0.0.1:9108`, `[::1]:9108`, or a host name with a
-/// port (`localhost:9108`), resolved to its first address.
-fn listen_address(s: &str) -> Result<std::net::SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(a) = s.parse() {
-        return Ok(a);
-    }
-    s.to_socket_addrs()
-        .map_err(|e| format!("not an ADDRESS:PORT or HOST:PORT ({e})"))?
-        .next()
-        .ok_or_else(|| "the host name has no address".to_owned())
 }
 
 /// Check the configuration after the flags were applied: an error in a
