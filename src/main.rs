@@ -40,6 +40,8 @@ const LONG_VERSION: &str = concat!(
 const EXIT_USAGE: u8 = 2;
 /// Exit status with --fail-on-findings when a shadow finding was made.
 const EXIT_FINDINGS: u8 = 3;
+/// Exit status of `run` when a sink gave up on findings (dropped them).
+const EXIT_FINDINGS_LOST: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -49,7 +51,8 @@ const EXIT_FINDINGS: u8 = 3;
     long_about = "shadowmcp reads packets (capture files, or a live interface) and turns DNS lookups, TLS/QUIC \
 ClientHellos and cleartext HTTP / SSE / WebSocket JSON-RPC into findings: which client talked to which MCP \
 server, with what evidence and confidence, and whether that server is on your allowlist.\n\n\
-Exit status: 0 success, 2 unusable input or arguments, 3 shadow findings with --fail-on-findings."
+Exit status: 0 success, 1 `signatures update` failed, 2 unusable input or arguments, 3 shadow findings \
+with `analyze --fail-on-findings`, 4 `run` lost findings (a sink dropped at least one; docs/sinks.md)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -66,7 +69,7 @@ enum Command {
     /// Run the live sensor on network interfaces until SIGTERM/SIGINT (SIGHUP reloads
     /// signatures and allowlist).
     #[command(
-        after_help = "Settings come from --config (deploy/shadowmcp.toml, docs/configuration.md); flags override them.\n\nExamples:\n  shadowmcp run --config /etc/shadowmcp/shadowmcp.toml\n  shadowmcp run -i eth1 --sink jsonl:/var/log/shadowmcp/findings.jsonl --sink alertmanager:http://127.0.0.1:9093\n  shadowmcp run --config sensor.toml --check-config"
+        after_help = "Settings come from --config (deploy/shadowmcp.toml, docs/configuration.md); flags override them.\n\nExit status: 0 stopped by SIGTERM/SIGINT with every finding delivered or spooled, 2 unusable configuration or arguments (nothing captured), 4 stopped but a sink dropped findings over the run or at the final flush (the log names the sink).\n\nExamples:\n  shadowmcp run --config /etc/shadowmcp/shadowmcp.toml\n  shadowmcp run -i eth1 --sink jsonl:/var/log/shadowmcp/findings.jsonl --sink alertmanager:http://127.0.0.1:9093\n  shadowmcp run --config sensor.toml --check-config"
     )]
     Run(RunArgs),
     /// Validate or list signature sets.
@@ -512,7 +515,15 @@ fn run_sensor(args: RunArgs) -> ExitCode {
         return check_config(&cfg, &origin, problems);
     }
     match shadowmcp::sensor::run(shadowmcp::sensor::RunOptions { config: cfg }) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(s) if s.findings_lost > 0 => {
+            tracing::error!(
+                lost = s.findings_lost,
+                "findings were lost: sinks dropped {} finding(s)",
+                s.findings_lost
+            );
+            ExitCode::from(EXIT_FINDINGS_LOST)
+        }
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }

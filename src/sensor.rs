@@ -387,13 +387,22 @@ pub struct RunOptions {
     pub config: Config,
 }
 
+/// How a sensor that ran ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Findings the sinks gave up on over the run, the final flush
+    /// included (the sum of `shadowmcp_sink_dropped_total`): a finding
+    /// that reached no destination through one of them. Spooled findings
+    /// are not lost.
+    pub findings_lost: u64,
+}
+
 /// Run until SIGTERM/SIGINT. Errors before capture starts are returned
 /// (exit 2).
-pub fn run(opts: RunOptions) -> Result<(), SensorError> {
+pub fn run(opts: RunOptions) -> Result<Stopped, SensorError> {
     let sensor = Sensor::start(opts.config)?;
     sensor.wait_for_signals();
-    sensor.shutdown();
-    Ok(())
+    Ok(sensor.shutdown())
 }
 
 /// A running sensor: its threads and the I/O runtime around them.
@@ -614,7 +623,7 @@ impl Sensor {
 
     /// Stop capturing, let the workers drain and finish their flows, flush
     /// the findings and every sink, log the totals.
-    fn shutdown(self) {
+    fn shutdown(self) -> Stopped {
         let Sensor {
             runtime,
             state,
@@ -638,10 +647,12 @@ impl Sensor {
         state.health.set_capture_open(false);
         // The metrics task holds the sinks for a moment each second: retry.
         let mut sinks = sinks;
-        for _ in 0..50 {
+        let mut findings_lost = 0;
+        for attempt in 0..50 {
             match Arc::try_unwrap(sinks) {
                 Ok(set) => {
                     for (name, s) in runtime.block_on(set.flush_and_close(FLUSH_TIMEOUT)) {
+                        findings_lost += s.dropped;
                         info!(
                             sink = name.as_str(),
                             delivered = s.delivered,
@@ -651,9 +662,18 @@ impl Sensor {
                     }
                     break;
                 }
-                Err(shared) => {
+                Err(shared) if attempt < 49 => {
                     sinks = shared;
                     std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(shared) => {
+                    // Not flushed: whatever is still queued is lost.
+                    for (name, s) in shared.stats() {
+                        let lost = s.dropped + s.queue_depth;
+                        findings_lost += lost;
+                        error!(sink = name.as_str(), lost, "sink not flushed at shutdown");
+                    }
+                    break;
                 }
             }
         }
@@ -685,6 +705,7 @@ impl Sensor {
             suppressed = state.findings_suppressed.load(Ordering::Relaxed),
             "stopped"
         );
+        Stopped { findings_lost }
     }
 }
 
