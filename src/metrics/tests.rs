@@ -97,7 +97,11 @@ fn names_follow_conventions_and_are_unique() {
     let set: BTreeSet<&String> = names.iter().collect();
     assert_eq!(set.len(), names.len(), "duplicate name in {names:?}");
     for n in names {
-        assert!(n.starts_with("shadowmcp_"), "{n}");
+        // The standard process collector's families keep their names.
+        assert!(
+            n.starts_with("shadowmcp_") || n.starts_with("process_"),
+            "{n}"
+        );
         assert!(
             n.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
@@ -587,11 +591,13 @@ fn docs_list_exactly_the_declared_metrics() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
     let doc = std::fs::read_to_string(path).expect("docs/metrics.md exists");
     // Reference table rows: | `name` | type | labels | meaning |
+    let is_row = |l: &str| l.starts_with("| `shadowmcp_") || l.starts_with("| `process_");
     let documented: Vec<String> = doc
         .lines()
-        .filter_map(|l| l.strip_prefix("| `shadowmcp_"))
+        .filter(|l| is_row(l))
+        .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split_once('`'))
-        .map(|(rest, _)| format!("shadowmcp_{rest}"))
+        .map(|(name, _)| name.to_owned())
         .collect();
     let doc_set: BTreeSet<String> = documented.iter().cloned().collect();
     assert_eq!(doc_set.len(), documented.len(), "a name is listed twice");
@@ -605,7 +611,7 @@ fn docs_list_exactly_the_declared_metrics() {
     );
     // The documented type matches the exported one.
     let text = String::from_utf8(populated().render()).expect("utf-8");
-    for line in doc.lines().filter(|l| l.starts_with("| `shadowmcp_")) {
+    for line in doc.lines().filter(|l| is_row(l)) {
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
         let name = cols.get(1).unwrap_or(&"").trim_matches('`');
         let kind = cols.get(2).unwrap_or(&"");
@@ -684,4 +690,24 @@ fn counter_table_families_are_declared() {
         let gauge = matches!(f.kind, Kind::Gauge);
         assert_eq!(gauge, def.kind == CounterKind::Level, "{}", def.field);
     }
+}
+
+/// The process collector is registered: a scrape carries the resident
+/// memory and CPU time the sizing guide (docs/operations.md) asks to watch.
+#[test]
+fn scrape_has_process_metrics() {
+    let m = Metrics::new().expect("registry builds");
+    let text = String::from_utf8(m.render()).expect("utf-8");
+    for family in ["process_resident_memory_bytes", "process_cpu_seconds_total"] {
+        let v = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{family} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(v.is_some_and(|v| v >= 0.0), "{family} missing:\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE process_resident_memory_bytes gauge\n"),
+        "{text}"
+    );
 }
