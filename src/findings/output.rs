@@ -311,8 +311,9 @@ fn write_table(w: &mut dyn Write, cols: &[Column], rows: &[Vec<String>]) -> io::
     Ok(())
 }
 
-/// The server as `name:port`, `addr:port` (IPv6 in brackets) or `-`.
-fn server_label(r: &FindingRecord) -> String {
+/// The server as `name:port`, `addr:port` (IPv6 in brackets), or `-` when
+/// neither a name nor an address is known; for the text format and logs.
+pub fn server_label(r: &FindingRecord) -> String {
     match (&r.server.name, r.server.ip, r.server.port) {
         (Some(n), _, Some(p)) => format!("{}:{p}", printable(n)),
         (Some(n), _, None) => printable(n),
