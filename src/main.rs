@@ -496,8 +496,8 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     for spec in &args.sinks {
         match SinkConfig::parse_cli(spec) {
             Ok(s) => cfg.sinks.push(s),
-            Err(e) if args.check_config => problems.push(format!("--sink: {e}")),
-            Err(e) => return fail(format!("--sink: {e}")),
+            Err(e) if args.check_config => problems.push(e.to_string()),
+            Err(e) => return fail(e),
         }
     }
     if let Err(e) = validate(&cfg, &origin, &args.limits) {
