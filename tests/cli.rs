@@ -760,7 +760,10 @@ fn check_config_lists_every_problem_run_would_meet() {
         assert!(err.contains(want), "{want}: {err}");
     }
     // The bad sink is named by its spec, spelled once, as given.
-    let line = err.lines().find(|l| l.contains("99999")).unwrap_or_default();
+    let line = err
+        .lines()
+        .find(|l| l.contains("99999"))
+        .unwrap_or_default();
     assert!(
         line.contains("--sink \"syslog+udp://host:99999\": port")
             && line.matches("--sink").count() == 1

@@ -711,3 +711,90 @@ fn scrape_has_process_metrics() {
         "{text}"
     );
 }
+
+/// Label values the docs give are the ones the code emits: for every
+/// family whose label values come from the counter table, the reference
+/// table in docs/metrics.md lists exactly those values, and no page of
+/// docs/ or the README selects another (`{reason="cap"}` for `capacity`).
+#[test]
+fn docs_use_the_label_values_the_code_emits() {
+    use crate::stats::COUNTERS;
+    use std::collections::BTreeMap;
+    let mut emitted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for def in COUNTERS {
+        if let Some((family, Some(value))) = def.metric {
+            emitted.entry(family).or_default().insert(value.to_owned());
+        }
+    }
+    assert!(emitted.contains_key(FLOWS_EVICTED), "{emitted:?}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let reference = std::fs::read_to_string(format!("{root}/docs/metrics.md")).expect("docs");
+    for (family, values) in &emitted {
+        let f = SNAPSHOT_FAMILIES
+            .iter()
+            .find(|f| f.name == *family)
+            .expect("declared");
+        let Some(label) = f.labels.last() else {
+            continue;
+        };
+        let row = reference
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{family}` |")))
+            .unwrap_or_else(|| panic!("{family} not in docs/metrics.md"));
+        let labels = row.split('|').nth(3).unwrap_or_default();
+        let listed = labels
+            .split_once(&format!("`{label}` ("))
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list)
+            .unwrap_or_else(|| panic!("{family}: no values listed for `{label}`: {row}"));
+        if listed == "same values" {
+            // Refers to the row above (parser messages and errors).
+            continue;
+        }
+        let documented: BTreeSet<String> = listed
+            .split(',')
+            .map(|v| v.trim().trim_matches('`').to_owned())
+            .collect();
+        assert_eq!(
+            &documented, values,
+            "{family}{{{label}}} in docs/metrics.md"
+        );
+    }
+    let mut pages = vec![format!("{root}/README.md")];
+    for e in std::fs::read_dir(format!("{root}/docs"))
+        .expect("docs/")
+        .flatten()
+    {
+        pages.push(e.path().display().to_string());
+    }
+    let mut wrong = Vec::new();
+    for page in pages.iter().filter(|p| p.ends_with(".md")) {
+        let text = std::fs::read_to_string(page).expect("page");
+        for (family, values) in &emitted {
+            for (at, _) in text.match_indices(&format!("{family}{{")) {
+                let selector = text
+                    .get(at + family.len() + 1..)
+                    .and_then(|s| s.split_once('}'))
+                    .map_or("", |(s, _)| s);
+                for pair in selector.split(',') {
+                    let Some((_, v)) = pair.split_once('=') else {
+                        continue;
+                    };
+                    let v = v.trim().trim_start_matches('~').trim_matches('"');
+                    let interface_like = v.is_empty() || v.contains('$') || v.contains('.');
+                    if !interface_like
+                        && !values.contains(v)
+                        && !pair.trim().starts_with("interface")
+                    {
+                        wrong.push(format!("{page}: {family}{{{selector}}}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "label values the code never emits:\n{}",
+        wrong.join("\n")
+    );
+}
