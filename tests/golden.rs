@@ -77,6 +77,14 @@ fn every_capture_matches_its_golden_output() {
             .to_owned();
         let golden = root().join("pcaps/expected").join(format!("{name}.jsonl"));
         let (stdout, stderr, code) = run(cap);
+        // The output does not depend on the number of workers, order included
+        // (docs/findings.md, "Workers and reproducibility").
+        let (parallel, _, _) = run_with(cap, &["--workers", "3"]);
+        if !bless && parallel != stdout {
+            failures.push(format!(
+                "{name}: --workers 3 differs from --workers 1\n--- 1\n{stdout}\n--- 3\n{parallel}"
+            ));
+        }
         if code != 0 {
             failures.push(format!("{name}: exit {code}\n{stderr}"));
             continue;
