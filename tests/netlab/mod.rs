@@ -415,6 +415,12 @@ impl Lab {
     /// with `spawn("sensor", …)`); waits up to `limit` for it to exit and
     /// asserts that it exited 0.
     pub fn stop_sensor(&mut self, pid: u32, limit: Duration) {
+        self.stop_sensor_with_status(pid, limit, 0);
+    }
+
+    /// As [`Self::stop_sensor`], asserting exit status `code` (4: findings
+    /// were lost).
+    pub fn stop_sensor_with_status(&mut self, pid: u32, limit: Duration, code: i32) {
         kill_group(pid, "TERM");
         self.deadline = Instant::now() + limit;
         let status = self.wait(
@@ -428,8 +434,9 @@ impl Lab {
                     .and_then(|(_, c)| c.try_wait().ok().flatten())
             },
         );
-        assert!(
-            status.success(),
+        assert_eq!(
+            status.code(),
+            Some(code),
             "sensor exit status {status}: {}",
             self.log("sensor")
         );
