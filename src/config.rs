@@ -111,7 +111,38 @@ pub struct FindingsConfig {
 pub struct MetricsConfig {
     pub enabled: bool,
     /// Loopback by default: see docs/metrics.md before exposing it.
+    /// `ADDRESS:PORT` or `HOST:PORT` ([`parse_listen_address`]).
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
+}
+
+/// A listen address that is neither `ADDRESS:PORT` nor a resolvable
+/// `HOST:PORT`.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenAddressError {
+    #[error("{0:?} is not an ADDRESS:PORT or HOST:PORT ({1})")]
+    Invalid(String, std::io::Error),
+    #[error("{0:?}: the host name has no address")]
+    NoAddress(String),
+}
+
+/// A listen address: `127.0.0.1:9108`, `[::1]:9108`, or a host name with a
+/// port (`localhost:9108`), resolved to its first address. The one parser
+/// of `[metrics] listen` and `run --metrics-listen`.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ListenAddressError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| ListenAddressError::Invalid(s.to_owned(), e))?
+        .next()
+        .ok_or_else(|| ListenAddressError::NoAddress(s.to_owned()))
+}
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_listen_address(&s).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -543,6 +574,26 @@ path = "-"
         assert_eq!(e.key, "capture.workers");
         let e = Config::parse("[metrics]\nlisten = \"nowhere\"\n", "x.toml").expect_err("addr");
         assert_eq!(e.key, "metrics.listen");
+        assert!(e.message.contains("HOST:PORT"), "{e}");
+    }
+
+    /// `[metrics] listen` takes what `--metrics-listen` takes: addresses
+    /// and host names with a port.
+    #[test]
+    fn metrics_listen_takes_a_host_name() {
+        let c =
+            Config::parse("[metrics]\nlisten = \"localhost:9108\"\n", "x.toml").expect("host name");
+        assert!(
+            c.metrics.listen.ip().is_loopback(),
+            "{:?}",
+            c.metrics.listen
+        );
+        assert_eq!(c.metrics.listen.port(), 9108);
+        let c = Config::parse("[metrics]\nlisten = \"[::1]:9\"\n", "x.toml").expect("v6");
+        assert_eq!(c.metrics.listen, "[::1]:9".parse().expect("addr"));
+        let e =
+            Config::parse("[metrics]\nlisten = \"localhost\"\n", "x.toml").expect_err("no port");
+        assert_eq!(e.key, "metrics.listen", "{e}");
     }
 
     #[test]

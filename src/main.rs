@@ -16,6 +16,13 @@ use std::sync::Arc;
 
 // --- build identity and generated documentation (build.rs, generate.rs) ---
 mod generate;
+mod help_defaults;
+
+/// The command line with the defaults that live in `Config` shown in its
+/// help (help_defaults.rs).
+fn cli_command() -> clap::Command {
+    help_defaults::with_defaults(<Cli as clap::CommandFactory>::command())
+}
 
 /// `shadowmcp --version`: `0.1.0 (commit abc1234, built 2026-12-06)`; the
 /// commit and date come from build.rs.
@@ -33,6 +40,8 @@ const LONG_VERSION: &str = concat!(
 const EXIT_USAGE: u8 = 2;
 /// Exit status with --fail-on-findings when a shadow finding was made.
 const EXIT_FINDINGS: u8 = 3;
+/// Exit status of `run` when a sink gave up on findings (dropped them).
+const EXIT_FINDINGS_LOST: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -42,7 +51,8 @@ const EXIT_FINDINGS: u8 = 3;
     long_about = "shadowmcp reads packets (capture files, or a live interface) and turns DNS lookups, TLS/QUIC \
 ClientHellos and cleartext HTTP / SSE / WebSocket JSON-RPC into findings: which client talked to which MCP \
 server, with what evidence and confidence, and whether that server is on your allowlist.\n\n\
-Exit status: 0 success, 2 unusable input or arguments, 3 shadow findings with --fail-on-findings."
+Exit status: 0 success, 1 `signatures update` failed, 2 unusable input or arguments, 3 shadow findings \
+with `analyze --fail-on-findings`, 4 `run` lost findings (a sink dropped at least one; docs/sinks.md)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,7 +69,7 @@ enum Command {
     /// Run the live sensor on network interfaces until SIGTERM/SIGINT (SIGHUP reloads
     /// signatures and allowlist).
     #[command(
-        after_help = "Settings come from --config (deploy/shadowmcp.toml, docs/configuration.md); flags override them.\n\nExamples:\n  shadowmcp run --config /etc/shadowmcp/shadowmcp.toml\n  shadowmcp run -i eth1 --sink jsonl:/var/log/shadowmcp/findings.jsonl --sink alertmanager:http://127.0.0.1:9093\n  shadowmcp run --config sensor.toml --check-config"
+        after_help = "Settings come from --config (deploy/shadowmcp.toml, docs/configuration.md); flags override them.\n\nExit status: 0 stopped by SIGTERM/SIGINT with every finding delivered or spooled, 2 unusable configuration or arguments (nothing captured), 4 stopped but a sink dropped findings over the run or at the final flush (the log names the sink).\n\nExamples:\n  shadowmcp run --config /etc/shadowmcp/shadowmcp.toml\n  shadowmcp run -i eth1 --sink jsonl:/var/log/shadowmcp/findings.jsonl --sink alertmanager:http://127.0.0.1:9093\n  shadowmcp run --config sensor.toml --check-config"
     )]
     Run(RunArgs),
     /// Validate or list signature sets.
@@ -87,13 +97,12 @@ struct RunArgs {
     /// Promiscuous mode (needs CAP_NET_ADMIN).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     promisc: Option<bool>,
-    /// Worker threads, packets sharded by flow [default: capture.workers,
-    /// or one per core].
+    /// Worker threads, packets sharded by flow.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Metrics listener (/metrics, /healthz, /readyz): ADDRESS:PORT or
-    /// HOST:PORT [default: 127.0.0.1:9108].
-    #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = listen_address)]
+    /// HOST:PORT.
+    #[arg(long = "metrics-listen", value_name = "ADDR", value_parser = shadowmcp::config::parse_listen_address)]
     metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     detection: DetectionArgs,
@@ -186,11 +195,12 @@ struct AnalyzeArgs {
 /// configuration file's `[detection]` value.
 #[derive(Args)]
 struct DetectionArgs {
-    /// The sensor's name in every finding (`observer.name`) [default:
-    /// sensor.name, or the host name].
+    /// The sensor's name in every finding (`observer.name`) [default: the
+    /// host name].
     #[arg(long, value_name = "NAME")]
     sensor_name: Option<String>,
-    /// Signature directory replacing the built-in set (see signatures/README.md).
+    /// Signature directory replacing the built-in set (see signatures/README.md)
+    /// [default: the built-in set].
     #[arg(long, value_name = "DIR")]
     signatures: Option<PathBuf>,
     /// Sanctioned servers: one host, *.suffix, IP or CIDR per line; '#' comments.
@@ -199,7 +209,7 @@ struct DetectionArgs {
     /// Also report traffic to servers on the allowlist (verdict "sanctioned").
     #[arg(long)]
     report_sanctioned: bool,
-    /// Report only findings at or above this confidence [default: low].
+    /// Report only findings at or above this confidence.
     #[arg(long, value_enum, value_name = "LEVEL")]
     min_confidence: Option<Confidence>,
     #[command(flatten)]
@@ -234,24 +244,23 @@ impl DetectionArgs {
 /// every default).
 #[derive(Args)]
 struct LimitArgs {
-    /// Maximum flows tracked at once; the least recently seen is evicted
-    /// [default: 1000000].
+    /// Maximum flows tracked at once; the least recently seen is evicted.
     #[arg(long, value_name = "N")]
     max_flows: Option<usize>,
     /// TCP streams reassembled and parsed at once; beyond, new streams are
-    /// counted and not inspected [default: 65536].
+    /// counted and not inspected.
     #[arg(long, value_name = "N")]
     max_tcp_streams: Option<usize>,
     /// MiB the buffers of inspected TCP streams may hold (out-of-order
     /// segments, partial messages, bodies); over it, streams holding more
-    /// than their share are no longer inspected [default: 256].
+    /// than their share are no longer inspected.
     #[arg(long, value_name = "MIB")]
     tcp_buffer_mib: Option<usize>,
-    /// Seconds without packets after which a flow is finished [default: 300].
+    /// Seconds without packets after which a flow is finished.
     #[arg(long, value_name = "SECS")]
     flow_timeout: Option<u64>,
     /// Seconds a TCP flow is kept after it ended (FIN both ways, or RST),
-    /// for its late packets; at most --flow-timeout [default: 5].
+    /// for its late packets; at most --flow-timeout.
     #[arg(long, value_name = "SECS")]
     closed_timeout: Option<u64>,
 }
@@ -294,19 +303,6 @@ impl LimitArgs {
     }
 }
 
-/// A listen address: `127.0.0.1:9108`, `[::1]:9108`, or a host name with a
-/// port (`localhost:9108`), resolved to its first address.
-fn listen_address(s: &str) -> Result<std::net::SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(a) = s.parse() {
-        return Ok(a);
-    }
-    s.to_socket_addrs()
-        .map_err(|e| format!("not an ADDRESS:PORT or HOST:PORT ({e})"))?
-        .next()
-        .ok_or_else(|| "the host name has no address".to_owned())
-}
-
 /// Check the configuration after the flags were applied: an error in a
 /// value a flag set names the flag, others the file and key.
 fn validate(cfg: &Config, origin: &str, limits: &LimitArgs) -> anyhow::Result<()> {
@@ -341,7 +337,7 @@ enum SignaturesCommand {
         after_help = "Examples:\n  shadowmcp signatures check                 # built-in set + /etc and /var/lib overlays\n  shadowmcp signatures check signatures/ --no-default-overlays\n  shadowmcp signatures check --overlay /etc/shadowmcp/extra.d"
     )]
     Check {
-        /// Signature directory replacing the built-in set (default: the built-in set).
+        /// Signature directory replacing the built-in set [default: the built-in set]
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
         #[command(flatten)]
@@ -349,7 +345,7 @@ enum SignaturesCommand {
     },
     /// Print the loaded signature set with the origin of every entry.
     List {
-        /// Signature directory replacing the built-in set.
+        /// Signature directory replacing the built-in set [default: the built-in set].
         #[arg(long, value_name = "DIR")]
         signatures: Option<PathBuf>,
         #[command(flatten)]
@@ -388,25 +384,25 @@ impl OverlayArgs {
 struct UpdateArgs {
     /// Registry list URL (cursor pages followed), saved pages (a JSON file holding one page
     /// or an array of pages), or a plain list (one URL a line, or CSV with a `url` column);
-    /// repeatable. Default: the official MCP Registry.
+    /// repeatable.
     #[arg(long = "source", value_name = "URL|FILE")]
     sources: Vec<String>,
     /// Directory of the generated overlay (the file written is registry.toml).
     #[arg(long, value_name = "DIR", default_value = shadowmcp::signatures::update::DEFAULT_OUTPUT_DIR)]
     output: PathBuf,
     /// Timeout of each HTTP request (connect, headers and body).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    timeout: std::time::Duration,
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Most pages followed per source.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    max_pages: usize,
+    #[arg(long, value_name = "N")]
+    max_pages: Option<usize>,
     /// Accept a list with less than half the previous overlay's entries.
     #[arg(long)]
     allow_shrink: bool,
     /// PEM CA bundle replacing the web PKI roots (TLS-inspecting proxy).
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
-    /// Signature directory used to classify hosts (default: the built-in set).
+    /// Signature directory used to classify hosts [default: the built-in set]
     #[arg(long, value_name = "DIR")]
     signatures: Option<PathBuf>,
     /// Leave out hosts the curated set already attributes (used to build the bundled snapshot).
@@ -420,10 +416,13 @@ struct UpdateArgs {
 fn main() -> ExitCode {
     // `shadowmcp generate ...` (man pages, completions) is parsed apart, so
     // that it appears in neither the help nor the pages it writes.
-    if let Some(code) = generate::dispatch(<Cli as clap::CommandFactory>::command) {
+    if let Some(code) = generate::dispatch(cli_command) {
         return code;
     }
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&cli_command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Run(args) => run_sensor(args),
@@ -504,8 +503,8 @@ fn run_sensor(args: RunArgs) -> ExitCode {
     for spec in &args.sinks {
         match SinkConfig::parse_cli(spec) {
             Ok(s) => cfg.sinks.push(s),
-            Err(e) if args.check_config => problems.push(format!("--sink: {e}")),
-            Err(e) => return fail(format!("--sink: {e}")),
+            Err(e) if args.check_config => problems.push(e.to_string()),
+            Err(e) => return fail(e),
         }
     }
     if let Err(e) = validate(&cfg, &origin, &args.limits) {
@@ -523,7 +522,15 @@ fn run_sensor(args: RunArgs) -> ExitCode {
         return check_config(&cfg, &origin, problems);
     }
     match shadowmcp::sensor::run(shadowmcp::sensor::RunOptions { config: cfg }) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(s) if s.findings_lost > 0 => {
+            tracing::error!(
+                lost = s.findings_lost,
+                "findings were lost: sinks dropped {} finding(s)",
+                s.findings_lost
+            );
+            ExitCode::from(EXIT_FINDINGS_LOST)
+        }
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }
@@ -776,16 +783,17 @@ fn signatures_update(args: UpdateArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let defaults = UpdateOptions::default();
     let opts = UpdateOptions {
         sources: args.sources,
         output_dir: args.output,
-        timeout: args.timeout,
-        max_pages: args.max_pages,
+        timeout: args.timeout.unwrap_or(defaults.timeout),
+        max_pages: args.max_pages.unwrap_or(defaults.max_pages),
         allow_shrink: args.allow_shrink,
         ca_file: args.ca_file,
         exclude_known: args.exclude_known,
         dry_run: args.dry_run,
-        ..UpdateOptions::default()
+        ..defaults
     };
     match run(&opts, &base) {
         Ok(s) => {

@@ -23,7 +23,9 @@ use crate::config::Config;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
 use crate::engine::{Engine, EngineConfig};
+use crate::findings::aggregate::Assessment;
 use crate::findings::live::{LiveFindings, LiveSettings, Outcome};
+use crate::findings::output::FindingRecord;
 use crate::findings::{Micros, Observation};
 use crate::metrics::{
     CaptureCounters, CaptureEvent, Counter32, DecryptCounters, Health, Metrics, SinkCounters,
@@ -384,13 +386,7 @@ fn deliver(outcome: Outcome, sinks: &SinkSet, state: &SensorState) {
     match outcome {
         Outcome::Emit { record, assessment } => {
             state.findings_emitted.fetch_add(1, Ordering::Relaxed);
-            info!(
-                rule = assessment.rule.id,
-                client = %record.client.ip,
-                server = record.server.name.as_deref().unwrap_or("-"),
-                confidence = ?assessment.confidence,
-                "finding"
-            );
+            log_finding(&record, &assessment);
             state.metrics.record_finding(&record);
             sinks.send_record(&record);
         }
@@ -401,18 +397,41 @@ fn deliver(outcome: Outcome, sinks: &SinkSet, state: &SensorState) {
     }
 }
 
+/// One log line per finding reported: enums spelled as in the JSON
+/// (`confidence=high`), the server by name or, when only its address is
+/// known, by address (`[::1]:8768`).
+fn log_finding(record: &FindingRecord, assessment: &Assessment) {
+    info!(
+        rule = assessment.rule.id,
+        verdict = %assessment.verdict,
+        confidence = %assessment.confidence,
+        client = %record.client.ip,
+        server = %crate::findings::output::server_label(record),
+        "finding"
+    );
+}
+
 /// Everything `run` needs that the command line resolved.
 pub struct RunOptions {
     pub config: Config,
 }
 
+/// How a sensor that ran ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Findings the sinks gave up on over the run, the final flush
+    /// included (the sum of `shadowmcp_sink_dropped_total`): a finding
+    /// that reached no destination through one of them. Spooled findings
+    /// are not lost.
+    pub findings_lost: u64,
+}
+
 /// Run until SIGTERM/SIGINT. Errors before capture starts are returned
 /// (exit 2).
-pub fn run(opts: RunOptions) -> Result<(), SensorError> {
+pub fn run(opts: RunOptions) -> Result<Stopped, SensorError> {
     let sensor = Sensor::start(opts.config)?;
     sensor.wait_for_signals();
-    sensor.shutdown();
-    Ok(())
+    Ok(sensor.shutdown())
 }
 
 /// A running sensor: its threads and the I/O runtime around them.
@@ -715,7 +734,7 @@ impl Sensor {
 
     /// Stop capturing, let the workers drain and finish their flows, flush
     /// the findings and every sink, log the totals.
-    fn shutdown(self) {
+    fn shutdown(self) -> Stopped {
         let Sensor {
             runtime,
             state,
@@ -758,10 +777,12 @@ impl Sensor {
         state.health.set_capture_open(false);
         // The metrics task holds the sinks for a moment each second: retry.
         let mut sinks = sinks;
-        for _ in 0..50 {
+        let mut findings_lost = 0;
+        for attempt in 0..50 {
             match Arc::try_unwrap(sinks) {
                 Ok(set) => {
                     for (name, s) in runtime.block_on(set.flush_and_close(FLUSH_TIMEOUT)) {
+                        findings_lost += s.dropped;
                         info!(
                             sink = name.as_str(),
                             delivered = s.delivered,
@@ -771,9 +792,18 @@ impl Sensor {
                     }
                     break;
                 }
-                Err(shared) => {
+                Err(shared) if attempt < 49 => {
                     sinks = shared;
                     std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(shared) => {
+                    // Not flushed: whatever is still queued is lost.
+                    for (name, s) in shared.stats() {
+                        let lost = s.dropped + s.queue_depth;
+                        findings_lost += lost;
+                        error!(sink = name.as_str(), lost, "sink not flushed at shutdown");
+                    }
+                    break;
                 }
             }
         }
@@ -805,6 +835,7 @@ impl Sensor {
             suppressed = state.findings_suppressed.load(Ordering::Relaxed),
             "stopped"
         );
+        Stopped { findings_lost }
     }
 }
 
@@ -934,5 +965,78 @@ fn live_settings(cfg: &Config) -> LiveSettings {
         min_confidence: cfg.detection.min_confidence,
         report_sanctioned: cfg.detection.report_sanctioned,
         settle: i64::try_from(cfg.findings.settle_millis.saturating_mul(1_000)).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::aggregate::{Confidence, Severity, Verdict, rules};
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(json: bool, record: &FindingRecord, a: &Assessment) -> String {
+        let out = Captured::default();
+        let w = out.clone();
+        let b = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || w.clone());
+        if json {
+            tracing::subscriber::with_default(b.json().finish(), || log_finding(record, a));
+        } else {
+            tracing::subscriber::with_default(b.finish(), || log_finding(record, a));
+        }
+        let text = out.0.lock().map(|v| v.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// The finding log line spells enums as the JSON does and names a
+    /// server known only by its address by that address, IPv6 bracketed.
+    #[test]
+    fn finding_log_line_is_lowercase_and_names_address_only_servers() {
+        let record: FindingRecord = serde_json::from_value(serde_json::json!({
+            "timestamp": "2026-01-01T00:00:00.000000Z",
+            "verdict": "shadow", "severity": "high", "confidence": "high",
+            "rule": {"id": "SMCP-001", "name": "MCP session over cleartext Streamable HTTP"},
+            "client": {"ip": "::1", "port": 40000},
+            "server": {"ip": "::1", "port": 8768, "name": null, "vendor": null, "path": "/mcp"},
+            "transport": "streamable-http", "evidence": [],
+            "mcp": {"protocol_version": null, "client": null, "server": null,
+                    "methods": [], "tools": [], "tools_called": []},
+            "community_id": null,
+            "first_seen": "2026-01-01T00:00:00.000000Z",
+            "last_seen": "2026-01-01T00:00:00.000000Z", "count": 1
+        }))
+        .expect("record");
+        let a = Assessment {
+            verdict: Verdict::Shadow,
+            confidence: Confidence::High,
+            severity: Severity::High,
+            rule: rules::HTTP_SESSION,
+            vendor: None,
+            sanctioned_by: None,
+        };
+        let text = logged(false, &record, &a);
+        assert!(text.contains("confidence=high"), "{text}");
+        assert!(text.contains("verdict=shadow"), "{text}");
+        assert!(text.contains("server=[::1]:8768"), "{text}");
+        let line: serde_json::Value =
+            serde_json::from_str(logged(true, &record, &a).trim()).expect("one JSON line");
+        assert_eq!(line["fields"]["confidence"], "high", "{line}");
+        assert_eq!(line["fields"]["server"], "[::1]:8768", "{line}");
     }
 }

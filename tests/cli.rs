@@ -785,6 +785,17 @@ fn check_config_lists_every_problem_run_would_meet() {
     ] {
         assert!(err.contains(want), "{want}: {err}");
     }
+    // The bad sink is named by its spec, spelled once, as given.
+    let line = err
+        .lines()
+        .find(|l| l.contains("99999"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("--sink \"syslog+udp://host:99999\": port")
+            && line.matches("--sink").count() == 1
+            && line.matches("99999").count() == 2,
+        "{line}"
+    );
     let o = bin()
         .args(["run", "--check-config", "-i", "lo", "--bpf", "tcp port 443"])
         .output()
@@ -830,4 +841,145 @@ fn check_config_checks_key_logs() {
     let o = check(&later);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("key log"), "{}", stderr(&o));
+}
+
+/// The options of one `--help`: long name, whether it takes a value, and
+/// the `[default: …]` it shows (continuation lines joined).
+fn help_options(args: &[&str]) -> Vec<(String, bool, Option<String>)> {
+    let o = bin().args(args).arg("--help").output().expect("help");
+    assert_eq!(o.status.code(), Some(0), "{args:?}");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut entries: Vec<String> = Vec::new();
+    // The options section: from `Options:` to the next title (examples).
+    let options = text
+        .lines()
+        .skip_while(|l| *l != "Options:")
+        .skip(1)
+        .take_while(|l| !l.chars().next().is_some_and(char::is_alphabetic));
+    for line in options {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        if t.is_empty() {
+            // Blank lines separate paragraphs of one option's long help.
+        } else if indent <= 6 && t.starts_with('-') {
+            entries.push(t.to_owned());
+        } else if indent > 6
+            && let Some(last) = entries.last_mut()
+        {
+            last.push(' ');
+            last.push_str(t);
+        } else {
+            // A section title or an example ends the entry.
+            entries.push(String::new());
+        }
+    }
+    entries
+        .iter()
+        .filter_map(|e| {
+            let mut words = e.split_whitespace().skip_while(|w| !w.starts_with("--"));
+            let name = words.next()?.trim_end_matches(',').to_owned();
+            let takes_value = words.next().is_some_and(|w| w.starts_with(['<', '[']));
+            let default = e
+                .split_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']').map(|(v, _)| v.to_owned()));
+            Some((name, takes_value, default))
+        })
+        .collect()
+}
+
+/// Every option that takes a value and has a default shows it in
+/// `--help`, and the value shown is the one the program uses: for the
+/// flags that override a configuration key, `Config::default()`'s.
+#[test]
+fn help_shows_every_default_and_it_is_the_one_used() {
+    use shadowmcp::config::Config;
+    use shadowmcp::signatures::update::{DEFAULT_OUTPUT_DIR, DEFAULT_SOURCE, UpdateOptions};
+    let c = Config::default();
+    let name = |v: serde_json::Value| v.as_str().map(str::to_owned).expect("a string");
+    let shared = vec![
+        ("--sensor-name", "the host name".to_owned()),
+        ("--signatures", "the built-in set".to_owned()),
+        (
+            "--min-confidence",
+            name(serde_json::to_value(c.detection.min_confidence).expect("json")),
+        ),
+        ("--max-flows", c.limits.max_flows.to_string()),
+        ("--max-tcp-streams", c.limits.max_tcp_streams.to_string()),
+        ("--tcp-buffer-mib", c.limits.tcp_buffer_mib.to_string()),
+        ("--flow-timeout", c.limits.flow_timeout_secs.to_string()),
+        (
+            "--closed-timeout",
+            c.limits.closed_flow_timeout_secs.to_string(),
+        ),
+    ];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        c.capture.workers, cores,
+        "run's default is one worker per core"
+    );
+    let mut run = shared.clone();
+    run.extend([
+        ("--snaplen", c.capture.snaplen.to_string()),
+        ("--buffer-size", c.capture.buffer_size_mib.to_string()),
+        ("--promisc", c.capture.promisc.to_string()),
+        ("--workers", "one per core".to_owned()),
+        ("--metrics-listen", c.metrics.listen.to_string()),
+        ("--log-format", "text".to_owned()),
+    ]);
+    let mut analyze = shared;
+    analyze.extend([
+        ("--format", "json".to_owned()),
+        ("--workers", "1".to_owned()),
+    ]);
+    let u = UpdateOptions::default();
+    let update = vec![
+        ("--source", DEFAULT_SOURCE.to_owned()),
+        ("--output", DEFAULT_OUTPUT_DIR.to_owned()),
+        ("--timeout", format!("{}s", u.timeout.as_secs())),
+        ("--max-pages", u.max_pages.to_string()),
+        ("--signatures", "the built-in set".to_owned()),
+    ];
+    let list = vec![("--signatures", "the built-in set".to_owned())];
+    // Options that take a value but have no default: nothing unless given.
+    let none = [
+        "--config",
+        "--interface",
+        "--bpf",
+        "--sink",
+        "--user",
+        "--allowlist",
+        "--overlay",
+        "--output",
+        "--tls-keylog",
+        "--ca-file",
+    ];
+    let mut problems = Vec::new();
+    for (args, want) in [
+        (&["run"][..], run),
+        (&["analyze"][..], analyze),
+        (&["signatures", "update"][..], update),
+        (&["signatures", "list"][..], list),
+        (&["signatures", "check"][..], vec![]),
+    ] {
+        let opts = help_options(args);
+        assert!(opts.len() > 2, "{args:?}: no options parsed");
+        for (opt, takes_value, shown) in &opts {
+            let expected = want.iter().find(|(o, _)| o == opt).map(|(_, v)| v);
+            match (expected, shown) {
+                (Some(w), Some(s)) if w == s => {}
+                (Some(w), _) => problems.push(format!("{args:?} {opt}: shows {shown:?}, uses {w}")),
+                (None, Some(s)) => problems.push(format!("{args:?} {opt}: unexpected default {s}")),
+                (None, None) if *takes_value && !none.contains(&opt.as_str()) => {
+                    problems.push(format!("{args:?} {opt}: no default shown"))
+                }
+                (None, None) => {}
+            }
+        }
+        for (o, _) in &want {
+            if !opts.iter().any(|(n, _, _)| n == o) {
+                problems.push(format!("{args:?} {o}: not in the help"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -213,8 +213,9 @@ timeout_ms = 2000
         expected
     );
 
-    // --- The sensor stops cleanly.
-    lab.stop_sensor(sensor_pid, Duration::from_secs(15));
+    // --- The sensor stops cleanly, with exit status 4: findings were lost
+    // on the full spool.
+    lab.stop_sensor_with_status(sensor_pid, Duration::from_secs(15), 4);
     println!(
         "fault_spool: passed in {:.1} s; {emitted} findings, {dropped} dropped on the full spool \
          ({spool_bytes} bytes spooled), {expected} delivered exactly once {delivery_secs:.1} s \

@@ -27,6 +27,10 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn run(capture: &Path) -> (String, String, i32) {
+    run_with(capture, &[])
+}
+
+fn run_with(capture: &Path, extra: &[&str]) -> (String, String, i32) {
     let name = capture
         .file_stem()
         .and_then(|s| s.to_str())
@@ -38,7 +42,8 @@ fn run(capture: &Path) -> (String, String, i32) {
         .arg("analyze")
         .arg("--no-progress")
         .arg("--no-default-overlays")
-        .args(["--sensor-name", "golden-sensor"]);
+        .args(["--sensor-name", "golden-sensor"])
+        .args(extra);
     if let Ok(text) = std::fs::read_to_string(&args_file) {
         for line in text
             .lines()
@@ -72,6 +77,14 @@ fn every_capture_matches_its_golden_output() {
             .to_owned();
         let golden = root().join("pcaps/expected").join(format!("{name}.jsonl"));
         let (stdout, stderr, code) = run(cap);
+        // The output does not depend on the number of workers, order included
+        // (docs/findings.md, "Workers and reproducibility").
+        let (parallel, _, _) = run_with(cap, &["--workers", "3"]);
+        if !bless && parallel != stdout {
+            failures.push(format!(
+                "{name}: --workers 3 differs from --workers 1\n--- 1\n{stdout}\n--- 3\n{parallel}"
+            ));
+        }
         if code != 0 {
             failures.push(format!("{name}: exit {code}\n{stderr}"));
             continue;
@@ -99,4 +112,64 @@ fn every_capture_matches_its_golden_output() {
         caps.len(),
         failures.join("\n\n")
     );
+}
+
+/// The text format of every capture: no line wider than 120 columns, and
+/// no name cut: every word of the vendors, servers, client and server
+/// applications, tools and evidence of the JSON findings appears whole.
+#[test]
+fn text_output_fits_120_columns_and_keeps_words_whole() {
+    let mut failures = Vec::new();
+    let mut rows = 0;
+    for cap in captures() {
+        let name = cap
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (text, stderr, code) = run_with(&cap, &["--format", "text"]);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        for (n, line) in text.lines().enumerate() {
+            if line.chars().count() > 120 {
+                failures.push(format!(
+                    "{name}:{}: {} columns: {line}",
+                    n + 1,
+                    line.chars().count()
+                ));
+            }
+        }
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        let (json, _, _) = run(&cap);
+        for f in json
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            rows += 1;
+            let mut words: Vec<String> = Vec::new();
+            let mut add = |v: &serde_json::Value| {
+                if let Some(s) = v.as_str() {
+                    words.extend(s.split_whitespace().map(str::to_owned));
+                }
+            };
+            for k in ["name", "vendor"] {
+                add(&f["server"][k]);
+            }
+            for k in ["client", "server"] {
+                add(&f["mcp"][k]);
+            }
+            for t in f["mcp"]["tools"].as_array().into_iter().flatten() {
+                add(t);
+            }
+            for e in f["evidence"].as_array().into_iter().flatten() {
+                add(&e["detail"]);
+            }
+            for w in words {
+                if !tokens.iter().any(|t| t.contains(w.as_str())) {
+                    failures.push(format!("{name}: `{w}` is not whole in the text output"));
+                }
+            }
+        }
+    }
+    assert!(rows > 50, "only {rows} findings rendered");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -170,3 +170,103 @@ fn reload_keeps_old_set_on_error_and_sigterm_exits() {
     assert!(err.contains("stopped"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A DNS query for a known MCP server, sent over `lo` to port 53: the
+/// sensor reports it (SMCP-020) whatever answers.
+fn dns_query_for_known_server() {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["mcp", "notion", "com"] {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let _ = s.send_to(&q, "127.0.0.1:53");
+}
+
+/// Runs the sensor on `lo` with one sink, makes one finding, waits until
+/// the sink counted `counter`, stops it with SIGTERM; its exit status and
+/// standard error.
+fn run_until_sink_counted(sink: &str, counter: &str) -> (std::process::ExitStatus, String) {
+    let dir = std::env::temp_dir().join(format!("shadowmcp-lost-{}-{counter}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("sensor.toml");
+    std::fs::write(
+        &config,
+        format!("[findings]\nsettle_millis = 0\n\n[[sinks]]\n{sink}\n"),
+    )
+    .expect("config");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_shadowmcp"))
+        .args(["run", "-i", "lo", "--bpf", "udp port 53", "--workers", "1"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--no-default-overlays")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sensor");
+    let mut sensor = Sensor(child);
+    let until = Instant::now() + Duration::from_secs(15);
+    while !get(port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(Instant::now() < until, "sensor not ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Repeated until counted: the first query may precede the capture.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        dns_query_for_known_server();
+        let text = get(port, "/metrics").unwrap_or_default();
+        if metric(&text, counter).is_some_and(|v| v >= 1.0) {
+            break;
+        }
+        assert!(Instant::now() < until, "{counter} never counted:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    unsafe { libc::kill(sensor.0.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = sensor.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = sensor.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    (status, err)
+}
+
+/// Findings a sink gave up on make `run` exit 4, not 0: a webhook whose
+/// receiver is down (a closed loopback port; no spool, no retries). The
+/// same finding delivered (a JSON Lines file) exits 0.
+#[test]
+fn lost_findings_make_run_exit_non_zero() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: live capture needs root");
+        return;
+    }
+    let closed = free_port();
+    let (status, err) = run_until_sink_counted(
+        &format!(
+            "type = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/in\"\nmax_retries = 0\ntimeout_ms = 2000"
+        ),
+        "shadowmcp_sink_dropped_total{",
+    );
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(err.contains("findings were lost"), "{err}");
+
+    let out =
+        std::env::temp_dir().join(format!("shadowmcp-delivered-{}.jsonl", std::process::id()));
+    let (status, err) = run_until_sink_counted(
+        &format!("type = \"jsonl\"\npath = \"{}\"", out.display()),
+        "shadowmcp_sink_deliveries_total{",
+    );
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(status.code(), Some(0), "{err}");
+}

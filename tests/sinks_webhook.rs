@@ -639,3 +639,56 @@ fn enospc_child(spool: std::path::PathBuf) {
         );
     });
 }
+
+/// A writer the test reads back (the sensor's log).
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Retries against a receiver that is down (a closed loopback port) are
+/// logged at warn, but not one line per retry: 30 quick retries give one
+/// line, and the counter has the exact number.
+#[tokio::test(flavor = "current_thread")]
+async fn retries_are_logged_at_warn_rate_limited() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let log = LogBuffer::default();
+    let w = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || w.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let cfg: SinkConfig = serde_json::from_value(serde_json::json!({
+        "type": "webhook",
+        "url": format!("http://127.0.0.1:{closed}/hook"),
+        "batch_max": 1,
+        "batch_timeout_ms": 0,
+        "max_retries": 30,
+        "backoff_initial_ms": 1,
+        "backoff_max_ms": 4,
+        "timeout_ms": 1000,
+    }))
+    .unwrap();
+    let sink = SinkHandle::start(&cfg).unwrap();
+    sink.send(Arc::new(finding(1)));
+    let stats = sink.flush_and_close(Duration::from_secs(10)).await;
+    assert_eq!((stats.retries, stats.dropped), (30, 1), "{stats:?}");
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let retry_lines: Vec<&str> = text.lines().filter(|l| l.contains("retry ")).collect();
+    assert_eq!(retry_lines.len(), 1, "{text}");
+    assert!(retry_lines[0].contains(" WARN "), "{text}");
+    assert!(retry_lines[0].contains("retry 1 of 30"), "{text}");
+}

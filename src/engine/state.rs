@@ -98,3 +98,56 @@ const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
 const _: () = assert!(std::mem::size_of::<HttpApp>() <= 496);
 // What an idle HTTP connection's last packets touch instead (3 lines).
 const _: () = assert!(std::mem::size_of::<IdleHttp>() <= 192);
+
+#[cfg(test)]
+mod memory_tests {
+    use super::Flow;
+    use crate::flow::table::FlowTable;
+
+    /// The memory per flow that docs/operations.md gives (the one place
+    /// the docs state it) is what the types make it: the flow table's slot
+    /// (key, links, times and the `Flow` asserted above) plus its share of
+    /// the hash index, rounded up to the next 10 bytes.
+    #[test]
+    fn documented_memory_per_flow_is_the_slot_and_index_size() {
+        let slot = FlowTable::<Flow>::SLOT_BYTES;
+        let (index_low, index_high) = FlowTable::<Flow>::INDEX_BYTES_PER_FLOW;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md");
+        let doc = std::fs::read_to_string(path).expect("docs/operations.md");
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with("memory ≈ max_flows × ~"))
+            .expect("the memory estimate");
+        let documented: usize = line
+            .trim_start_matches("memory ≈ max_flows × ~")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number of bytes");
+        assert!(
+            doc.contains(&format!("state: {slot} bytes)")),
+            "docs/operations.md: the slot is {slot} bytes"
+        );
+        // Stated once: other pages link to it.
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut pages = vec![format!("{root}/README.md")];
+        for e in std::fs::read_dir(format!("{root}/docs"))
+            .expect("docs/")
+            .flatten()
+        {
+            pages.push(e.path().display().to_string());
+        }
+        for page in pages.iter().filter(|p| !p.ends_with("operations.md")) {
+            let text = std::fs::read_to_string(page).unwrap_or_default();
+            assert!(
+                !text.contains("max_flows` ×") && !text.contains("max_flows ×"),
+                "{page} states a memory per flow: link to docs/operations.md#sizing"
+            );
+        }
+        let (low, high) = (slot + index_low, slot + index_high);
+        assert!(
+            documented >= low && documented <= high.div_ceil(10) * 10,
+            "docs say ~{documented} B per flow; the types make {low}–{high} B"
+        );
+    }
+}

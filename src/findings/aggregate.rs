@@ -54,6 +54,28 @@ pub enum Severity {
     High,
 }
 
+/// `as_str` and `Display` spell a unit enum as its JSON does (`high`), for
+/// logs and labels (a test checks they agree with serde).
+macro_rules! json_spelling {
+    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$v => $s),+
+                }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+json_spelling!(Verdict { Shadow => "shadow", Sanctioned => "sanctioned" });
+json_spelling!(Confidence { Low => "low", Medium => "medium", High => "high" });
+json_spelling!(Severity { Info => "info", Low => "low", Medium => "medium", High => "high" });
+
 /// Detection rules. Ids are stable: alert routing and suppression key on them.
 /// Serialized as `{"id", "name"}`; read back by id (an unknown id is an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -446,6 +468,31 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Logs spell the enums as the JSON does (`confidence=high`).
+    #[test]
+    fn display_is_the_json_spelling() {
+        fn json<T: Serialize>(v: T) -> String {
+            serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }
+        for v in [Verdict::Shadow, Verdict::Sanctioned] {
+            assert_eq!(v.to_string(), json(v));
+        }
+        for c in [Confidence::Low, Confidence::Medium, Confidence::High] {
+            assert_eq!(c.to_string(), json(c));
+        }
+        for s in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+        ] {
+            assert_eq!(s.to_string(), json(s));
+        }
+    }
 
     fn obs(ts: Micros, flow: u64, transport: Transport, ja4: Option<&str>) -> Observation {
         Observation {

@@ -83,6 +83,12 @@ pub struct FlowTable<T> {
 }
 
 impl<T> FlowTable<T> {
+    /// Bytes of one flow's slot: key, list links, times and the value.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
+    /// Bytes of the hash index per flow: 8-byte entries, grown by doubling
+    /// at 3/4 load, so between 8 ÷ 3/4 and 8 ÷ 3/8 bytes.
+    pub const INDEX_BYTES_PER_FLOW: (usize, usize) = (8 * 4 / 3, 8 * 8 / 3 + 1);
+
     /// `capacity` flows at most (at least 1); flows idle for `idle_timeout`
     /// microseconds, and closed flows after `closed_timeout`, are expired by
     /// `expire`.

@@ -882,6 +882,12 @@ impl Metrics {
         )?;
         reg(Box::new(packet_seconds.clone()))?;
 
+        // The standard process_* families (resident memory, CPU seconds,
+        // file descriptors, threads) read from /proc/self at each scrape.
+        reg(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
         Ok(Self {
             registry,
             declared,

@@ -97,7 +97,11 @@ fn names_follow_conventions_and_are_unique() {
     let set: BTreeSet<&String> = names.iter().collect();
     assert_eq!(set.len(), names.len(), "duplicate name in {names:?}");
     for n in names {
-        assert!(n.starts_with("shadowmcp_"), "{n}");
+        // The standard process collector's families keep their names.
+        assert!(
+            n.starts_with("shadowmcp_") || n.starts_with("process_"),
+            "{n}"
+        );
         assert!(
             n.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
@@ -588,11 +592,13 @@ fn docs_list_exactly_the_declared_metrics() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
     let doc = std::fs::read_to_string(path).expect("docs/metrics.md exists");
     // Reference table rows: | `name` | type | labels | meaning |
+    let is_row = |l: &str| l.starts_with("| `shadowmcp_") || l.starts_with("| `process_");
     let documented: Vec<String> = doc
         .lines()
-        .filter_map(|l| l.strip_prefix("| `shadowmcp_"))
+        .filter(|l| is_row(l))
+        .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split_once('`'))
-        .map(|(rest, _)| format!("shadowmcp_{rest}"))
+        .map(|(name, _)| name.to_owned())
         .collect();
     let doc_set: BTreeSet<String> = documented.iter().cloned().collect();
     assert_eq!(doc_set.len(), documented.len(), "a name is listed twice");
@@ -606,7 +612,7 @@ fn docs_list_exactly_the_declared_metrics() {
     );
     // The documented type matches the exported one.
     let text = String::from_utf8(populated().render()).expect("utf-8");
-    for line in doc.lines().filter(|l| l.starts_with("| `shadowmcp_")) {
+    for line in doc.lines().filter(|l| is_row(l)) {
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
         let name = cols.get(1).unwrap_or(&"").trim_matches('`');
         let kind = cols.get(2).unwrap_or(&"");
@@ -734,4 +740,111 @@ fn decryption_counters_are_exported() {
         Some(14.0)
     );
     assert_eq!(v(TLS_DECRYPT_HELD_BYTES, &[]), Some(0.0));
+}
+
+/// The process collector is registered: a scrape carries the resident
+/// memory and CPU time the sizing guide (docs/operations.md) asks to watch.
+#[test]
+fn scrape_has_process_metrics() {
+    let m = Metrics::new().expect("registry builds");
+    let text = String::from_utf8(m.render()).expect("utf-8");
+    for family in ["process_resident_memory_bytes", "process_cpu_seconds_total"] {
+        let v = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{family} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(v.is_some_and(|v| v >= 0.0), "{family} missing:\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE process_resident_memory_bytes gauge\n"),
+        "{text}"
+    );
+}
+
+/// Label values the docs give are the ones the code emits: for every
+/// family whose label values come from the counter table, the reference
+/// table in docs/metrics.md lists exactly those values, and no page of
+/// docs/ or the README selects another (`{reason="cap"}` for `capacity`).
+#[test]
+fn docs_use_the_label_values_the_code_emits() {
+    use crate::stats::COUNTERS;
+    use std::collections::BTreeMap;
+    let mut emitted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for def in COUNTERS {
+        if let Some((family, Some(value))) = def.metric {
+            emitted.entry(family).or_default().insert(value.to_owned());
+        }
+    }
+    assert!(emitted.contains_key(FLOWS_EVICTED), "{emitted:?}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let reference = std::fs::read_to_string(format!("{root}/docs/metrics.md")).expect("docs");
+    for (family, values) in &emitted {
+        let f = SNAPSHOT_FAMILIES
+            .iter()
+            .find(|f| f.name == *family)
+            .expect("declared");
+        let Some(label) = f.labels.last() else {
+            continue;
+        };
+        let row = reference
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{family}` |")))
+            .unwrap_or_else(|| panic!("{family} not in docs/metrics.md"));
+        let labels = row.split('|').nth(3).unwrap_or_default();
+        let listed = labels
+            .split_once(&format!("`{label}` ("))
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list)
+            .unwrap_or_else(|| panic!("{family}: no values listed for `{label}`: {row}"));
+        if listed == "same values" {
+            // Refers to the row above (parser messages and errors).
+            continue;
+        }
+        let documented: BTreeSet<String> = listed
+            .split(',')
+            .map(|v| v.trim().trim_matches('`').to_owned())
+            .collect();
+        assert_eq!(
+            &documented, values,
+            "{family}{{{label}}} in docs/metrics.md"
+        );
+    }
+    let mut pages = vec![format!("{root}/README.md")];
+    for e in std::fs::read_dir(format!("{root}/docs"))
+        .expect("docs/")
+        .flatten()
+    {
+        pages.push(e.path().display().to_string());
+    }
+    let mut wrong = Vec::new();
+    for page in pages.iter().filter(|p| p.ends_with(".md")) {
+        let text = std::fs::read_to_string(page).expect("page");
+        for (family, values) in &emitted {
+            for (at, _) in text.match_indices(&format!("{family}{{")) {
+                let selector = text
+                    .get(at + family.len() + 1..)
+                    .and_then(|s| s.split_once('}'))
+                    .map_or("", |(s, _)| s);
+                for pair in selector.split(',') {
+                    let Some((_, v)) = pair.split_once('=') else {
+                        continue;
+                    };
+                    let v = v.trim().trim_start_matches('~').trim_matches('"');
+                    let interface_like = v.is_empty() || v.contains('$') || v.contains('.');
+                    if !interface_like
+                        && !values.contains(v)
+                        && !pair.trim().starts_with("interface")
+                    {
+                        wrong.push(format!("{page}: {family}{{{selector}}}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "label values the code never emits:\n{}",
+        wrong.join("\n")
+    );
 }

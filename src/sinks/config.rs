@@ -259,7 +259,10 @@ impl SinkConfig {
     /// `alertmanager:http://127.0.0.1:9093`.
     /// Every other option takes its default; use a configuration file for more.
     pub fn parse_cli(spec: &str) -> Result<SinkConfig, SinkError> {
-        let bad = |m: &str| SinkError::Config(format!("--sink {spec:?}: {m}"));
+        let bad = |m: &str| SinkError::Spec {
+            spec: spec.to_owned(),
+            message: m.to_owned(),
+        };
         let json = if let Some(rest) = spec.strip_prefix("jsonl:") {
             if rest.is_empty() {
                 return Err(bad("missing path (use - for standard output)"));
@@ -293,27 +296,29 @@ impl SinkConfig {
             ));
         };
         let cfg: SinkConfig = serde_json::from_value(json).map_err(|e| bad(&e.to_string()))?;
-        cfg.validate()?;
+        cfg.check().map_err(|m| bad(&m))?;
         Ok(cfg)
     }
 
-    /// Checks values serde cannot: URLs, addresses, bounds.
+    /// Checks values serde cannot: URLs, addresses, bounds. Errors name
+    /// the sink.
     pub fn validate(&self) -> Result<(), SinkError> {
-        let bad = |m: String| Err(SinkError::Config(format!("{}: {m}", self.display_name())));
-        let check_url = |u: &str| -> Result<(), SinkError> {
-            let uri: hyper::Uri = u
-                .parse()
-                .map_err(|e| SinkError::Config(format!("bad URL {u:?}: {e}")))?;
+        self.check()
+            .map_err(|m| SinkError::Config(format!("{}: {m}", self.display_name())))
+    }
+
+    /// What [`Self::validate`] checks; the message names neither the sink
+    /// nor the spec (the caller does, once).
+    fn check(&self) -> Result<(), String> {
+        let bad = |m: String| Err(m);
+        let check_url = |u: &str| -> Result<(), String> {
+            let uri: hyper::Uri = u.parse().map_err(|e| format!("bad URL: {e}"))?;
             match uri.scheme_str() {
                 Some("http") | Some("https") => {}
-                _ => {
-                    return Err(SinkError::Config(format!(
-                        "URL {u:?}: scheme must be http or https"
-                    )));
-                }
+                _ => return Err("URL scheme must be http or https".into()),
             }
             if uri.host().is_none_or(str::is_empty) {
-                return Err(SinkError::Config(format!("URL {u:?}: no host")));
+                return Err("URL has no host".into());
             }
             Ok(())
         };
@@ -524,6 +529,24 @@ mod tests {
         // Credentials in the URL never reach the name.
         let c = SinkConfig::parse_cli("webhook:https://user:secret@h.example/x").unwrap();
         assert_eq!(c.display_name(), "webhook:h.example");
+    }
+
+    /// A bad `--sink` is reported with its spec spelled once, as given.
+    #[test]
+    fn cli_errors_spell_the_spec_once() {
+        for spec in [
+            "syslog+udp://host:99999",
+            "webhook:ftp://x/y",
+            "webhook:https:///nohost",
+            "kafka:x",
+            "jsonl:",
+            "alertmanager:not a url",
+        ] {
+            let e = SinkConfig::parse_cli(spec).expect_err(spec).to_string();
+            assert!(e.starts_with(&format!("--sink {spec:?}: ")), "{e}");
+            assert_eq!(e.matches(spec).count(), 1, "{e}");
+            assert_eq!(e.matches("--sink").count(), 1, "{e}");
+        }
     }
 
     #[test]

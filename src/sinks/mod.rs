@@ -45,6 +45,9 @@ pub const MAX_FINDING_BYTES: usize = 256 * 1024;
 pub enum SinkError {
     #[error("sink configuration: {0}")]
     Config(String),
+    /// A `--sink` argument that does not parse: the spec, spelled once.
+    #[error("--sink {spec:?}: {message}")]
+    Spec { spec: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

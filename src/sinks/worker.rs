@@ -86,6 +86,34 @@ pub(crate) fn tests_random() -> u64 {
     random_u64()
 }
 
+/// Retries are logged at warn, rate-limited: one line at once, then at most
+/// one per interval saying how many were not logged (the exact number is in
+/// `shadowmcp_sink_retries_total`).
+const RETRY_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct RetryLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RetryLog {
+    /// `Some(n)` when this retry is to be logged, `n` retries since the
+    /// previous line having gone unlogged.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < RETRY_LOG_INTERVAL => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        }
+    }
+}
+
 enum Failure {
     /// Retries exhausted (or the close deadline reached); still worth trying later.
     Exhausted(String),
@@ -106,6 +134,7 @@ pub(crate) struct Worker<B: Backend> {
     closing: Option<Instant>,
     /// Set by the handle at shutdown, seen even while a request is in flight.
     deadline_rx: watch::Receiver<Option<Instant>>,
+    retry_log: RetryLog,
 }
 
 impl<B: Backend> Worker<B> {
@@ -129,6 +158,7 @@ impl<B: Backend> Worker<B> {
             next_probe: Instant::now(),
             closing: None,
             deadline_rx,
+            retry_log: RetryLog::default(),
         }
     }
 
@@ -327,6 +357,23 @@ impl<B: Backend> Worker<B> {
                         ));
                     }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    if let Some(unlogged) = self.retry_log.note(Instant::now()) {
+                        let more = if unlogged > 0 {
+                            format!(" ({unlogged} more retries since the last such line)")
+                        } else {
+                            String::new()
+                        };
+                        warn(
+                            &self.name,
+                            &format!(
+                                "delivery failed ({reason}); retry {} of {max_retries} in {}{more}",
+                                attempt + 1,
+                                humantime::format_duration(Duration::from_millis(
+                                    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
+                                )),
+                            ),
+                        );
+                    }
                     attempt += 1;
                     tokio::time::sleep(delay).await;
                 }
@@ -442,6 +489,18 @@ impl<B: Backend> Worker<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_log_is_rate_limited() {
+        let mut l = RetryLog::default();
+        let t0 = Instant::now();
+        assert_eq!(l.note(t0), Some(0));
+        for i in 1..100 {
+            assert_eq!(l.note(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(l.note(t0 + RETRY_LOG_INTERVAL), Some(99));
+        assert_eq!(l.note(t0 + RETRY_LOG_INTERVAL), None);
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {

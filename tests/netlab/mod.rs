@@ -459,6 +459,12 @@ path = "{jsonl}"
     /// with `spawn("sensor", …)`); waits up to `limit` for it to exit and
     /// asserts that it exited 0.
     pub fn stop_sensor(&mut self, pid: u32, limit: Duration) {
+        self.stop_sensor_with_status(pid, limit, 0);
+    }
+
+    /// As [`Self::stop_sensor`], asserting exit status `code` (4: findings
+    /// were lost).
+    pub fn stop_sensor_with_status(&mut self, pid: u32, limit: Duration, code: i32) {
         kill_group(pid, "TERM");
         self.deadline = Instant::now() + limit;
         let status = self.wait(
@@ -472,8 +478,9 @@ path = "{jsonl}"
                     .and_then(|(_, c)| c.try_wait().ok().flatten())
             },
         );
-        assert!(
-            status.success(),
+        assert_eq!(
+            status.code(),
+            Some(code),
             "sensor exit status {status}: {}",
             self.log("sensor")
         );
