@@ -135,6 +135,9 @@ impl LiveFindings {
         let flows_before = entry.finding.count;
         let inventory_before = inventory_size(&entry.finding);
         entry.finding.add(o);
+        if !entry.finding.proven {
+            return;
+        }
         let new_flow = entry.finding.count > flows_before;
         if inventory_size(&entry.finding) != inventory_before {
             entry.emissions.iter_mut().for_each(|e| e.dirty = true);
@@ -285,10 +288,11 @@ impl LiveFindings {
 }
 
 /// A cheap measure of how much MCP inventory a finding holds.
-fn inventory_size(f: &Finding) -> (usize, usize, usize, bool, bool, bool) {
+fn inventory_size(f: &Finding) -> (usize, usize, usize, usize, bool, bool, bool) {
     let m = &f.mcp;
     (
         m.methods.len(),
+        m.remotes.len(),
         m.tools_listed.len(),
         m.tools_called.len(),
         m.server.is_some(),
@@ -369,6 +373,7 @@ mod tests {
             ],
             mcp: None,
             tls: None,
+            joins_endpoint: None,
         }
     }
 
