@@ -3,6 +3,7 @@
 //! writes (detector, shared DNS name cache, counters, observations).
 
 use super::EngineConfig;
+use crate::detect::discovery::DiscoveredHosts;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::host_misses::HostMisses;
 use crate::detect::hosts::Detector;
@@ -60,6 +61,8 @@ pub(super) struct Ctx<'a> {
     /// Scratch list for HTTP parser events, reused by every connection.
     pub(super) events: &'a mut Vec<HttpEvent>,
     pub(super) host_misses: &'a mut HostMisses,
+    /// Hosts named by MCP discovery answers this engine saw.
+    pub(super) discovered: &'a mut DiscoveredHosts,
     /// Session keys for TLS, when a key log was given.
     pub(super) decrypt: Option<&'a Arc<DecryptContext>>,
 }
