@@ -60,8 +60,7 @@ pub enum DiscoveryKind {
 impl DiscoveryKind {
     pub fn label(self) -> &'static str {
         match self {
-            DiscoveryKind::WellKnownMcp => "server card (/.well-known/mcp.json)",
-            DiscoveryKind::ServerCard => "server card",
+            DiscoveryKind::WellKnownMcp | DiscoveryKind::ServerCard => "server card",
             DiscoveryKind::Catalog => "MCP catalog",
             DiscoveryKind::AiCatalog => "AI catalog",
             DiscoveryKind::Registry => "MCP registry API",

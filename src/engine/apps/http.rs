@@ -350,10 +350,9 @@ fn response_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpE
         HttpEvent::MessageEnd => {
             h.sse = None;
             h.document = false;
-            if h.discovery_answered {
-                h.discovery = None;
-                h.discovery_answered = false;
-            }
+            // Answered (or refused): the connection may go idle again.
+            h.discovery = None;
+            h.discovery_answered = false;
         }
         HttpEvent::Upgraded if h.ws_requested => return Switch::WebSocket,
         HttpEvent::Upgraded if h.h2c_requested => return Switch::Http2,
