@@ -652,4 +652,31 @@ mod tests {
         l.settle(0, false, &mut out);
         assert_eq!(emitted(&out).len(), 1);
     }
+
+    /// A POST that joins a legacy-SSE session makes no alert of its own; it
+    /// travels with the session's held first emission.
+    #[test]
+    fn a_joining_request_travels_with_its_session() {
+        let mut l = live_settling("", false, S);
+        let mut out = Vec::new();
+        let mut part = session(0, 2, &["tools/call"], &["search"]);
+        part.path = Some("/messages/?session_id=<redacted>".into());
+        part.joins_endpoint = part.path.clone();
+        l.observe(&part, &mut out);
+        l.settle(2 * S, false, &mut out);
+        assert!(out.is_empty(), "a request alone is no finding");
+        let mut stream = session(3 * S, 1, &["initialize"], &[]);
+        stream.transport = Transport::Sse;
+        stream.evidence.push(Evidence::new(
+            Signal::SseEndpoint,
+            "event: endpoint /messages/?session_id=<redacted>",
+        ));
+        l.observe(&stream, &mut out);
+        l.settle(5 * S, false, &mut out);
+        let r = records(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].rule.id, "SMCP-002");
+        assert_eq!(r[0].mcp.tools_called, ["search"]);
+        assert_eq!(r[0].count, 2);
+    }
 }
