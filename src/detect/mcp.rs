@@ -20,7 +20,9 @@
 //!
 //! Weak signals (one kind each): an MCP-only method name; `Mcp-Session-Id`;
 //! `MCP-Protocol-Version` alone; the legacy SSE `endpoint` event; the WebSocket
-//! subprotocol `mcp`. The subprotocol is weak on purpose: it is a bare token any
+//! subprotocol `mcp`; a tool result (`CallToolResult`: `content` blocks with
+//! `isError` or `structuredContent`), so a lone stateless `tools/call`
+//! answered by its result is two kinds. The subprotocol is weak on purpose: it is a bare token any
 //! application could pick, but together with an MCP method (a second kind) it
 //! confirms, which is exactly "strong together with an MCP method later".
 //! OAuth discovery (RFC 9728 `resource_metadata`, protected-resource GETs) is
@@ -94,6 +96,9 @@ enum Weak {
     VersionHeader = 4,
     SseEndpoint = 8,
     WsSubprotocol = 16,
+    /// A `tools/call` result (`CallToolResult`): a `content` array of typed
+    /// blocks with `isError` or `structuredContent`.
+    ToolResult = 32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +191,17 @@ impl McpSession {
         } else {
             Vec::new()
         }
+    }
+
+    /// An MCP method name was seen and no other protocol was recognised:
+    /// what a request of the legacy HTTP+SSE transport shows on its own.
+    pub fn has_mcp_method(&self) -> bool {
+        self.weak_kinds & Weak::Method as u8 != 0 && self.rejected_as.is_none()
+    }
+
+    /// Every evidence item gathered so far, confirmed or not.
+    pub fn gathered_evidence(&self) -> &[Evidence] {
+        &self.seen
     }
 
     /// Whether the inventory changed since the last call.
@@ -375,6 +391,28 @@ fn header_values<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a 
     head.header_values(name)
 }
 
+/// A DPoP-bound token (RFC 9449: `Authorization: DPoP <token>` with a `DPoP`
+/// proof header), recorded as supporting evidence: it is reported only with
+/// the MCP proof of the same conversation. The token is never recorded.
+fn dpop(head: &Head, session: &mut McpSession) {
+    let scheme = head
+        .header("authorization")
+        .and_then(|v| v.split_whitespace().next())
+        .is_some_and(|s| s.eq_ignore_ascii_case("dpop"));
+    if scheme {
+        let proof = if head.header("dpop").is_some() {
+            " with a DPoP proof"
+        } else {
+            ""
+        };
+        session.signal(
+            Strength::Supporting,
+            Signal::HttpHeader,
+            format!("Authorization: DPoP <redacted>{proof} (sender-constrained token)"),
+        );
+    }
+}
+
 /// A header value that names a method: non-empty, no whitespace or controls.
 fn token_like(v: &str) -> bool {
     !v.is_empty() && v.len() <= 256 && v.bytes().all(|b| b.is_ascii_graphic() || b >= 0x80)
@@ -430,6 +468,27 @@ fn redacted_endpoint(data: &str) -> Option<String> {
     };
     let out = format!("{origin}{}", crate::redact::redact_target(target));
     sanitize(&out)
+}
+
+/// Content block types of MCP (schema.ts `ContentBlock`).
+const CONTENT_TYPES: &[&str] = &["text", "image", "audio", "resource", "resource_link"];
+
+/// A `CallToolResult`: `content` is an array of blocks, each an object with
+/// an MCP content `type`; and `isError` is a boolean or `structuredContent`
+/// an object (either marks the tool result, a bare `content` array is too
+/// common a shape).
+fn is_call_tool_result(r: &Map<String, Value>) -> bool {
+    let Some(content) = r.get("content").and_then(Value::as_array) else {
+        return false;
+    };
+    let blocks_ok = content.iter().all(|b| {
+        b.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| CONTENT_TYPES.contains(&t))
+    });
+    let marked = r.get("isError").is_some_and(Value::is_boolean)
+        || r.get("structuredContent").is_some_and(Value::is_object);
+    blocks_ok && marked
 }
 
 /// What an `initialize` request looks like.
@@ -621,6 +680,7 @@ impl McpClassifier {
             _ => {}
         }
         self.session_header(head, session);
+        dpop(head, session);
 
         let is_upgrade = header_values(head, "upgrade").any(|v| {
             v.split(',')
@@ -934,6 +994,16 @@ impl McpClassifier {
             );
         }
 
+        // (g) CallToolResult: typed content blocks, with isError or
+        // structuredContent (schema.ts `CallToolResult`).
+        if is_call_tool_result(r) {
+            session.signal(
+                Strength::Weak(Weak::ToolResult),
+                signal,
+                "tools/call result (content, isError/structuredContent)".to_owned(),
+            );
+        }
+
         // (f) ListToolsResult: every entry is a Tool with name + inputSchema.
         if let Some(tools) = r.get("tools").and_then(Value::as_array)
             && !tools.is_empty()
@@ -1237,6 +1307,10 @@ mod tests {
             (Signal::HttpJsonrpc, "tools/list"),
             (Signal::SseJsonrpc, "tools/list result (1 tool)"),
             (Signal::HttpJsonrpc, "tools/call \"search\""),
+            (
+                Signal::SseJsonrpc,
+                "tools/call result (content, isError/structuredContent)",
+            ),
         ];
         let want: Vec<(Signal, String)> = want.iter().map(|(s, d)| (*s, (*d).to_owned())).collect();
         assert_eq!(ev, want);
@@ -1246,6 +1320,58 @@ mod tests {
         let dump = format!("{:?} {:?}", t.s.inventory(), ev);
         assert!(!dump.contains("secret-arg"), "{dump}");
         assert!(!dump.contains("e03460e6"), "{dump}");
+    }
+
+    /// A lone stateless `tools/call` (no initialize, no MCP headers, `method`
+    /// after a large `params`) answered by its tool result is two weak kinds.
+    #[test]
+    fn lone_tools_call_answered_by_a_tool_result_confirms() {
+        let big = "x".repeat(200_000);
+        let call = format!(
+            r#"{{"params":{{"arguments":{{"blob":"{big}"}},"name":"echo"}},"id":7,"method":"tools/call","jsonrpc":"2.0"}}"#
+        );
+        let mut t = T::new();
+        t.body(&call);
+        assert!(!t.confirmed(), "a method alone is weak");
+        t.reply(r#"{"result":{"isError":false,"content":[{"type":"text","text":"ok"}]},"id":7,"jsonrpc":"2.0"}"#);
+        assert!(t.confirmed());
+        assert_eq!(t.s.inventory().tools_called, set(&["echo"]));
+        // A bare `content` array is not a tool result.
+        let mut t = T::new();
+        t.body(&call).reply(
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"ok"}]}}"#,
+        );
+        assert!(!t.confirmed());
+        // Nor are blocks of another vocabulary.
+        let mut t = T::new();
+        t.body(&call)
+            .reply(r#"{"jsonrpc":"2.0","id":7,"result":{"isError":false,"content":[{"type":"paragraph"}]}}"#);
+        assert!(!t.confirmed());
+    }
+
+    #[test]
+    fn dpop_is_recorded_next_to_mcp_proof_only() {
+        let h =
+            "POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: DPoP eyJsecret\r\nDPoP: eyJproof\r\n";
+        let mut t = T::new();
+        t.req(h);
+        assert!(!t.confirmed());
+        assert!(t.details().is_empty(), "supporting only");
+        t.body(CAP_INIT_REQ);
+        let ev = t.details();
+        assert!(
+            ev.contains(&(
+                Signal::HttpHeader,
+                "Authorization: DPoP <redacted> with a DPoP proof (sender-constrained token)"
+                    .to_owned()
+            )),
+            "{ev:?}"
+        );
+        assert!(!format!("{ev:?}").contains("eyJ"));
+        let mut t = T::new();
+        t.req("POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer eyJ\r\n")
+            .body(CAP_INIT_REQ);
+        assert!(!format!("{:?}", t.details()).contains("DPoP"));
     }
 
     /// Spec example bodies (`basic/lifecycle.mdx` of each revision).

@@ -4,6 +4,7 @@
 
 use super::EngineConfig;
 use super::keywait::Parked;
+use crate::detect::discovery::DiscoveredHosts;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::host_misses::HostMisses;
 use crate::detect::hosts::Detector;
@@ -61,6 +62,8 @@ pub(super) struct Ctx<'a> {
     /// Scratch list for HTTP parser events, reused by every connection.
     pub(super) events: &'a mut Vec<HttpEvent>,
     pub(super) host_misses: &'a mut HostMisses,
+    /// Hosts named by MCP discovery answers this engine saw.
+    pub(super) discovered: &'a mut DiscoveredHosts,
     /// Session keys for TLS, when a key log was given.
     pub(super) decrypt: Option<&'a Arc<DecryptContext>>,
     /// Set by a TLS connection whose records start waiting for keys: the

@@ -32,6 +32,7 @@ pub use config::EngineConfig;
 pub use schedule::frame_at;
 
 use crate::decode::{self, DecodedPacket, Transport as L4};
+use crate::detect::discovery::DiscoveredHosts;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::host_misses::HostMisses;
 use crate::detect::hosts::Detector;
@@ -65,6 +66,9 @@ pub struct Engine {
     blocks: StreamBlocks,
     /// Host values that matched no known server (see `known_path`).
     host_misses: HostMisses,
+    /// Hosts named by MCP discovery answers (server cards, catalogs, the
+    /// registry, `_agent` TXT records), for the connections that follow.
+    discovered: DiscoveredHosts,
     /// Session keys: TLS connections are decrypted when set.
     decrypt: Option<Arc<DecryptContext>>,
     /// TLS connections whose records wait for keys.
@@ -89,6 +93,7 @@ impl Engine {
             http_events: Vec::new(),
             blocks: StreamBlocks::default(),
             host_misses: HostMisses::default(),
+            discovered: DiscoveredHosts::default(),
             decrypt: None,
             key_waits: KeyWaits::default(),
             now: 0,
@@ -141,6 +146,7 @@ impl Engine {
             http_events,
             blocks,
             host_misses,
+            discovered,
             decrypt,
             key_waits,
             ..
@@ -155,6 +161,7 @@ impl Engine {
                 cfg,
                 events: http_events,
                 host_misses,
+                discovered,
                 decrypt: decrypt.as_ref(),
                 key_wait: false,
                 parked: &mut key_waits.parked,
@@ -664,7 +671,8 @@ mod tests {
     fn an_idle_connection_keeps_the_request_its_response_answers() {
         let mut engine = test_engine();
         let mut ts = 1_700_000_000_000_000;
-        let req = "GET /api/stream?token=s3cret HTTP/1.1\r\nHost: mcp.example.org\r\n\r\n";
+        // A POST: the JSON answer to a GET is a document, never classified.
+        let req = "POST /api/stream?token=s3cret HTTP/1.1\r\nHost: mcp.example.org\r\nContent-Length: 0\r\n\r\n";
         let frames = conn(1, &[(0, req.as_bytes())]);
         assert!(observations(&mut engine, &frames, &mut ts).is_empty());
         assert_eq!(idle_flows(&mut engine), 1);

@@ -53,7 +53,13 @@ impl Conversation {
 pub(super) fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut Conversation) {
     let evidence = conv.session.take_new_evidence();
     let changed = conv.session.take_inventory_changed();
-    if !conv.session.is_confirmed() || (evidence.is_empty() && !changed) {
+    if !conv.session.is_confirmed() {
+        if changed {
+            emit_request_part(ctx, meta, conv);
+        }
+        return;
+    }
+    if evidence.is_empty() && !changed {
         return;
     }
     if !conv.counted {
@@ -87,6 +93,42 @@ pub(super) fn emit_conversation(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &mut C
         evidence,
         Some(inventory),
     );
+}
+
+/// A POST whose body named MCP methods without proving MCP (the legacy
+/// HTTP+SSE transport's requests, each possibly on its own connection): an
+/// observation that joins the session whose event stream announced the
+/// endpoint it went to (`Observation::joins_endpoint`), and is dropped
+/// otherwise.
+fn emit_request_part(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation) {
+    let is_post = conv
+        .request
+        .as_ref()
+        .is_some_and(|h| h.method().eq_ignore_ascii_case("POST"));
+    if !is_post || !conv.session.has_mcp_method() {
+        return;
+    }
+    let Some(target) = conv.path() else {
+        return;
+    };
+    let name = conv.host().or_else(|| {
+        lock(ctx.dns_cache)
+            .lookup(meta.server, meta.ts)
+            .map(str::to_owned)
+    });
+    let evidence = conv.session.gathered_evidence().to_vec();
+    let inventory = conv.session.inventory().clone();
+    if let Some(o) = push_observation(
+        ctx,
+        meta,
+        name,
+        Some(target.clone()),
+        Transport::StreamableHttp,
+        evidence,
+        Some(inventory),
+    ) {
+        o.joins_endpoint = Some(target);
+    }
 }
 
 /// An observation of the flow `meta`; returned for the caller to complete
@@ -124,6 +166,7 @@ pub(super) fn push_observation<'o>(
         evidence,
         mcp,
         tls: None,
+        joins_endpoint: None,
     });
     ctx.out.last_mut()
 }

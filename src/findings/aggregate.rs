@@ -14,6 +14,9 @@ pub const MAX_EVIDENCE: usize = 32;
 /// Distinct flow ids remembered per finding for `count`; beyond this the count
 /// still grows by observation but may over-count flows.
 const MAX_TRACKED_FLOWS: usize = 4096;
+/// Requests waiting for the event stream that announced their endpoint
+/// (`Observation::joins_endpoint`), per finding; beyond this they are dropped.
+pub const MAX_PENDING_PARTS: usize = 64;
 /// Community IDs listed per finding: those of its earliest distinct flows.
 /// `count` keeps the number of flows.
 pub const MAX_COMMUNITY_IDS: usize = 16;
@@ -142,6 +145,16 @@ pub mod rules {
         name: "TLS/QUIC connection to an MCP-like host name",
         description: "A TLS or QUIC connection went to a host whose name looks like an MCP server.",
     };
+    pub const DISCOVERY: Rule = Rule {
+        id: "SMCP-005",
+        name: "MCP discovery: server card, catalog, registry or AID record",
+        description: "A client fetched an MCP server card, catalog or registry page, or looked up an Agent Identity & Discovery record naming an MCP endpoint: interest in MCP, not a session.",
+    };
+    pub const TLS_DISCOVERED: Rule = Rule {
+        id: "SMCP-013",
+        name: "TLS/QUIC connection to a host named by MCP discovery",
+        description: "A TLS or QUIC ClientHello named a host that an MCP discovery answer seen earlier gave as an MCP endpoint.",
+    };
     pub const DNS_KNOWN: Rule = Rule {
         id: "SMCP-020",
         name: "DNS lookup of a known MCP server",
@@ -152,14 +165,16 @@ pub mod rules {
         name: "DNS lookup of an MCP-like host name",
         description: "A DNS lookup asked for a host whose name looks like an MCP server.",
     };
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         HTTP_SESSION,
         SSE_SESSION,
         WEBSOCKET_SESSION,
         HTTP_KNOWN_PATH,
+        DISCOVERY,
         TLS_KNOWN,
         TLS_SHARED,
         TLS_HEURISTIC,
+        TLS_DISCOVERED,
         DNS_KNOWN,
         DNS_HEURISTIC,
     ];
@@ -191,6 +206,12 @@ pub struct Finding {
     /// Rank of the observation whose ClientHello is shown.
     tls_rank: Option<(Transport, std::cmp::Reverse<Micros>)>,
     flows: FxHashSet<u64>,
+    /// An observation that stands on its own was added: only such a finding
+    /// is reported.
+    pub proven: bool,
+    /// Requests to an endpoint no event stream of this finding announced
+    /// (yet), at most [`MAX_PENDING_PARTS`].
+    parts: Vec<Observation>,
 }
 
 impl Finding {
@@ -214,6 +235,8 @@ impl Finding {
             shown_ts: o.ts,
             tls_rank: None,
             flows: FxHashSet::default(),
+            proven: false,
+            parts: Vec::new(),
         }
     }
 
@@ -238,9 +261,60 @@ impl Finding {
         ids.sort_unstable();
     }
 
+    /// Add one observation. A request that joins an endpoint
+    /// (`Observation::joins_endpoint`) is folded in once an event stream of
+    /// this finding announced that endpoint, whichever arrives first; the
+    /// result does not depend on the order.
+    pub fn add(&mut self, o: &Observation) {
+        if let Some(target) = &o.joins_endpoint {
+            if self.announces(target) {
+                self.fold(o);
+            } else if self.parts.len() < MAX_PENDING_PARTS {
+                self.parts.push(o.clone());
+            }
+            return;
+        }
+        self.proven = true;
+        self.fold(o);
+        if !self.parts.is_empty() && o.evidence.iter().any(|e| e.signal == Signal::SseEndpoint) {
+            let parts = std::mem::take(&mut self.parts);
+            let (joined, waiting): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| {
+                p.joins_endpoint
+                    .as_deref()
+                    .is_some_and(|t| self.announces(t))
+            });
+            self.parts = waiting;
+            for p in &joined {
+                self.fold(p);
+            }
+        }
+    }
+
+    /// An `endpoint` event of this finding named the request target
+    /// `target` (both redacted alike; an absolute URL is compared by its
+    /// path and query).
+    fn announces(&self, target: &str) -> bool {
+        let target = origin_form(target);
+        self.evidence.iter().any(|e| {
+            e.signal == Signal::SseEndpoint
+                && e.detail
+                    .strip_prefix("event: endpoint ")
+                    .is_some_and(|uri| origin_form(uri) == target)
+        })
+    }
+
     /// Fold one observation in. The flow endpoints shown are those of the
     /// strongest transport seen (a cleartext session beats a DNS lookup).
-    pub fn add(&mut self, o: &Observation) {
+    fn fold(&mut self, o: &Observation) {
+        if self.count == 0 {
+            // Nothing folded yet (the finding was made from a request still
+            // waiting for its endpoint): start from this observation.
+            let parts = std::mem::take(&mut self.parts);
+            let proven = self.proven;
+            *self = Finding::new(o);
+            self.parts = parts;
+            self.proven = proven;
+        }
         self.first_seen = self.first_seen.min(o.ts);
         self.last_seen = self.last_seen.max(o.ts);
         // The flow shown is the earliest one of the strongest transport, so
@@ -300,6 +374,17 @@ impl Finding {
     }
 }
 
+/// The path and query of a request target or URL (`http://h:1/m?x` → `/m?x`).
+fn origin_form(uri: &str) -> &str {
+    match uri.find("://") {
+        Some(i) => {
+            let rest = uri.get(i.saturating_add(3)..).unwrap_or_default();
+            rest.find('/').and_then(|j| rest.get(j..)).unwrap_or("/")
+        }
+        None => uri,
+    }
+}
+
 /// The result of assessing a finding against signatures and allowlist.
 #[derive(Debug, Clone)]
 pub struct Assessment {
@@ -340,6 +425,8 @@ pub fn assess(f: &Finding, det: &Detector) -> Assessment {
     } else if handshake {
         if dedicated {
             (High, rules::TLS_KNOWN)
+        } else if f.has(Signal::DiscoveredHost) {
+            (Medium, rules::TLS_DISCOVERED)
         } else if heuristic {
             (Medium, rules::TLS_HEURISTIC)
         } else if shared {
@@ -347,6 +434,11 @@ pub fn assess(f: &Finding, det: &Detector) -> Assessment {
         } else {
             (Low, rules::TLS_HEURISTIC)
         }
+    } else if f.has(Signal::McpDiscovery) {
+        // An answer that names an MCP server or endpoint; a request alone
+        // (or one answered by something else) only shows interest.
+        let named = f.mcp.server.is_some() || !f.mcp.remotes.is_empty();
+        (if named { Medium } else { Low }, rules::DISCOVERY)
     } else if dedicated {
         (Medium, rules::DNS_KNOWN)
     } else if shared {
@@ -443,8 +535,9 @@ impl Aggregator {
     }
 
     /// Findings in a stable order: first seen, then client, then server.
+    /// Findings made only of requests that joined no session are left out.
     pub fn into_sorted(self) -> Vec<Finding> {
-        let mut v: Vec<Finding> = self.findings.into_values().collect();
+        let mut v: Vec<Finding> = self.findings.into_values().filter(|f| f.proven).collect();
         v.sort_by(|a, b| {
             (
                 a.first_seen,
@@ -512,6 +605,7 @@ mod tests {
                 ja4: Some(j.into()),
                 ..Default::default()
             }),
+            joins_endpoint: None,
         }
     }
 
@@ -569,5 +663,72 @@ mod tests {
             Some("quic")
         );
         assert_eq!(ja4(&fold(&[dns])), None);
+    }
+
+    /// A legacy-SSE session: the event stream (endpoint announced, proof)
+    /// and POSTs on their own connections that only name methods. The POSTs
+    /// to the announced endpoint join whatever the order; one to another
+    /// path does not; POSTs alone make no finding.
+    #[test]
+    fn requests_join_the_stream_that_announced_their_endpoint_in_any_order() {
+        let stream = {
+            let mut o = obs(10, 1, Transport::Sse, None);
+            o.path = Some("/sse".into());
+            o.evidence = vec![
+                Evidence::new(
+                    Signal::SseEndpoint,
+                    "event: endpoint /messages/?session_id=<redacted>",
+                ),
+                Evidence::new(Signal::SseJsonrpc, "initialize result"),
+            ];
+            o
+        };
+        let part = |ts, flow, target: &str, method: &str| {
+            let mut o = obs(ts, flow, Transport::StreamableHttp, None);
+            o.path = Some(target.into());
+            o.joins_endpoint = Some(target.into());
+            o.evidence = vec![Evidence::new(Signal::HttpJsonrpc, method)];
+            o.mcp = Some(McpInventory {
+                methods: [method.to_owned()].into_iter().collect(),
+                ..McpInventory::default()
+            });
+            o
+        };
+        let list = part(20, 2, "/messages/?session_id=<redacted>", "tools/list");
+        let call = part(30, 3, "/messages/?session_id=<redacted>", "tools/call");
+        let other = part(40, 4, "/other?session_id=<redacted>", "tools/call");
+        let orders = [
+            vec![stream.clone(), list.clone(), call.clone(), other.clone()],
+            vec![call.clone(), other.clone(), list.clone(), stream.clone()],
+            vec![list.clone(), stream.clone(), other.clone(), call.clone()],
+        ];
+        let mut seen = Vec::new();
+        for order in orders {
+            let mut agg = Aggregator::new(10);
+            for o in &order {
+                agg.add(o);
+            }
+            let v = agg.into_sorted();
+            assert_eq!(v.len(), 1);
+            let f = &v[0];
+            assert_eq!(f.count, 3, "the stream and two POSTs");
+            assert_eq!(
+                f.mcp.methods.iter().map(String::as_str).collect::<Vec<_>>(),
+                ["tools/call", "tools/list"]
+            );
+            assert_eq!(f.transport, Transport::Sse);
+            assert_eq!(f.path.as_deref(), Some("/sse"));
+            assert_eq!((f.first_seen, f.last_seen), (10, 30));
+            seen.push(format!(
+                "{:?} {:?} {:?}",
+                f.evidence, f.community_ids, f.mcp
+            ));
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+        // Requests alone are no finding.
+        let mut agg = Aggregator::new(10);
+        agg.add(&list);
+        agg.add(&call);
+        assert!(agg.into_sorted().is_empty());
     }
 }

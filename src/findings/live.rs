@@ -135,6 +135,9 @@ impl LiveFindings {
         let flows_before = entry.finding.count;
         let inventory_before = inventory_size(&entry.finding);
         entry.finding.add(o);
+        if !entry.finding.proven {
+            return;
+        }
         let new_flow = entry.finding.count > flows_before;
         if inventory_size(&entry.finding) != inventory_before {
             entry.emissions.iter_mut().for_each(|e| e.dirty = true);
@@ -285,10 +288,11 @@ impl LiveFindings {
 }
 
 /// A cheap measure of how much MCP inventory a finding holds.
-fn inventory_size(f: &Finding) -> (usize, usize, usize, bool, bool, bool) {
+fn inventory_size(f: &Finding) -> (usize, usize, usize, usize, bool, bool, bool) {
     let m = &f.mcp;
     (
         m.methods.len(),
+        m.remotes.len(),
         m.tools_listed.len(),
         m.tools_called.len(),
         m.server.is_some(),
@@ -369,6 +373,7 @@ mod tests {
             ],
             mcp: None,
             tls: None,
+            joins_endpoint: None,
         }
     }
 
@@ -646,5 +651,32 @@ mod tests {
         l.observe(&tls(3600 * S, 1), &mut out);
         l.settle(0, false, &mut out);
         assert_eq!(emitted(&out).len(), 1);
+    }
+
+    /// A POST that joins a legacy-SSE session makes no alert of its own; it
+    /// travels with the session's held first emission.
+    #[test]
+    fn a_joining_request_travels_with_its_session() {
+        let mut l = live_settling("", false, S);
+        let mut out = Vec::new();
+        let mut part = session(0, 2, &["tools/call"], &["search"]);
+        part.path = Some("/messages/?session_id=<redacted>".into());
+        part.joins_endpoint = part.path.clone();
+        l.observe(&part, &mut out);
+        l.settle(2 * S, false, &mut out);
+        assert!(out.is_empty(), "a request alone is no finding");
+        let mut stream = session(3 * S, 1, &["initialize"], &[]);
+        stream.transport = Transport::Sse;
+        stream.evidence.push(Evidence::new(
+            Signal::SseEndpoint,
+            "event: endpoint /messages/?session_id=<redacted>",
+        ));
+        l.observe(&stream, &mut out);
+        l.settle(5 * S, false, &mut out);
+        let r = records(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].rule.id, "SMCP-002");
+        assert_eq!(r[0].mcp.tools_called, ["search"]);
+        assert_eq!(r[0].count, 2);
     }
 }

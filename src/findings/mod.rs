@@ -53,6 +53,13 @@ pub enum Signal {
     /// What the observation shows was read inside TLS, decrypted with keys
     /// from a key log (TLS version and cipher suite).
     TlsDecrypted,
+    /// MCP discovery: a server card, catalog or registry request or its
+    /// answer, or an Agent Identity & Discovery (`_agent` TXT) record naming
+    /// an MCP endpoint (supporting only: interest in MCP, not a session).
+    McpDiscovery,
+    /// The host was named by an MCP discovery answer seen earlier (detail:
+    /// where).
+    DiscoveredHost,
 }
 
 impl Signal {
@@ -114,6 +121,8 @@ pub struct McpInventory {
     pub methods: BTreeSet<String>,
     pub tools_listed: BTreeSet<String>,
     pub tools_called: BTreeSet<String>,
+    /// Remote endpoint URLs named by discovery answers (redacted).
+    pub remotes: BTreeSet<String>,
 }
 
 impl McpInventory {
@@ -125,6 +134,7 @@ impl McpInventory {
         methods: BTreeSet::new(),
         tools_listed: BTreeSet::new(),
         tools_called: BTreeSet::new(),
+        remotes: BTreeSet::new(),
     };
 
     pub fn is_empty(&self) -> bool {
@@ -146,6 +156,7 @@ impl McpInventory {
             (&mut self.methods, &other.methods),
             (&mut self.tools_listed, &other.tools_listed),
             (&mut self.tools_called, &other.tools_called),
+            (&mut self.remotes, &other.remotes),
         ] {
             for item in src {
                 if dst.len() >= cap {
@@ -178,4 +189,10 @@ pub struct Observation {
     pub mcp: Option<McpInventory>,
     /// Set where the observation comes from a TLS or QUIC ClientHello.
     pub tls: Option<TlsInfo>,
+    /// Set on a request that does not prove MCP on its own (a POST carrying
+    /// only MCP method names, as the legacy HTTP+SSE transport's POSTs do,
+    /// each possibly on its own connection): the redacted target it was sent
+    /// to. It joins the finding of the same (client, server) whose event
+    /// stream announced that endpoint and makes no finding by itself.
+    pub joins_endpoint: Option<String>,
 }

@@ -43,6 +43,9 @@ pub struct McpRef {
     /// Tool names listed by the server or called by the client.
     pub tools: Vec<String>,
     pub tools_called: Vec<String>,
+    /// Remote endpoint URLs named by discovery answers (redacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<String>,
 }
 
 /// One finding as written to sinks. Field names are the documented interface.
@@ -118,6 +121,7 @@ impl FindingRecord {
                 methods: f.mcp.methods.iter().cloned().collect(),
                 tools,
                 tools_called: f.mcp.tools_called.iter().cloned().collect(),
+                remotes: f.mcp.remotes.iter().cloned().collect(),
             },
             community_id: f.community_id.clone(),
             community_ids: f.community_ids.iter().map(|(_, c)| c.clone()).collect(),

@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_TXT: u16 = 16;
 pub const TYPE_AAAA: u16 = 28;
 pub const TYPE_SVCB: u16 = 64;
 pub const TYPE_HTTPS: u16 = 65;
@@ -108,6 +109,10 @@ pub enum RData {
     Cname(String),
     /// SVCB (64) and HTTPS (65).
     Svcb(SvcbData),
+    /// TXT of an `_agent.<domain>` name (Agent Identity & Discovery): its
+    /// character-strings joined, at most [`MAX_TXT_BYTES`], lossy UTF-8.
+    /// Other TXT records (SPF, verification tokens) stay `Other`.
+    Txt(String),
     Other,
 }
 
@@ -402,6 +407,32 @@ fn parse_alpn(mut value: &[u8], out: &mut Vec<String>) -> Result<(), DnsError> {
 }
 
 /// Parses one resource record at `pos`; returns it and the offset after it.
+/// Bytes kept of an `_agent` TXT record's text.
+pub const MAX_TXT_BYTES: usize = 4096;
+
+/// The first label is `_agent` (AID's well-known node name).
+fn is_agent_name(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("_agent."))
+}
+
+/// TXT RDATA (RFC 1035 §3.3.14): character-strings, each a length byte and
+/// that many bytes, joined.
+fn parse_txt(rdata: &[u8]) -> Result<String, DnsError> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < rdata.len() {
+        let len = usize::from(rdata.get(pos).copied().unwrap_or(0));
+        let s = rdata
+            .get(pos + 1..pos + 1 + len)
+            .ok_or(DnsError::Malformed("TXT string overruns RDLENGTH"))?;
+        let room = MAX_TXT_BYTES.saturating_sub(out.len());
+        out.extend_from_slice(s.get(..room.min(s.len())).unwrap_or_default());
+        pos += 1 + len;
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 fn parse_record(msg: &[u8], pos: usize) -> Result<(ResourceRecord, usize), DnsError> {
     let (name, pos) = read_name(msg, pos, msg.len())?;
     let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
@@ -442,6 +473,7 @@ fn parse_record(msg: &[u8], pos: usize) -> Result<(ResourceRecord, usize), DnsEr
             RData::Cname(target)
         }
         TYPE_SVCB | TYPE_HTTPS => RData::Svcb(parse_svcb(msg, rd_start, rd_end)?),
+        TYPE_TXT if is_in && is_agent_name(&name) => RData::Txt(parse_txt(rdata)?),
         _ => RData::Other,
     };
     let rr = ResourceRecord {
@@ -726,6 +758,33 @@ mod tests {
         v.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         v.extend_from_slice(rdata);
         v
+    }
+
+    #[test]
+    fn agent_txt_records_are_read_and_other_txt_stays_opaque() {
+        let q = wire_name(&[b"_agent", b"example", b"test"]);
+        let mut m = header(1, 2);
+        m.extend(question(&q, TYPE_TXT));
+        // Two character-strings, joined.
+        m.extend(record(
+            &ptr(12),
+            TYPE_TXT,
+            60,
+            b"\x0dv=aid1;proto=\x26mcp;uri=https://agent.example.test/mcp",
+        ));
+        let plain = wire_name(&[b"example", b"test"]);
+        m.extend(record(&plain, TYPE_TXT, 60, b"\x0bv=spf1 -all"));
+        let msg = parse_message(&m).unwrap();
+        assert_eq!(
+            msg.answers[0].data,
+            RData::Txt("v=aid1;proto=mcp;uri=https://agent.example.test/mcp".into())
+        );
+        assert_eq!(msg.answers[1].data, RData::Other);
+        // A string longer than its RDATA is an error, not a panic.
+        let mut m = header(1, 1);
+        m.extend(question(&q, TYPE_TXT));
+        m.extend(record(&ptr(12), TYPE_TXT, 60, b"\x09short"));
+        assert!(parse_message(&m).is_err());
     }
 
     fn ptr(offset: u16) -> [u8; 2] {

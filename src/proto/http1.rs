@@ -104,6 +104,10 @@ pub struct Head {
     pub status: u16,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
+    /// A response to a GET (the method given to
+    /// `HttpStream::expect_response_to`; an unpaired response is not): its
+    /// body is a document, not a message stream.
+    pub answers_get: bool,
     /// Header fields in wire order: (name as sent, value trimmed); a few
     /// inline, so a small head is one heap block.
     fields: Fields,
@@ -384,6 +388,7 @@ impl PendingKinds {
             ReqKind::Head => 0,
             ReqKind::Connect => 1,
             ReqKind::Other => 2,
+            ReqKind::Get => 3,
         };
         self.set_bits(self.bits() | code << (2 * u32::from(self.len)));
         self.len += 1;
@@ -399,7 +404,8 @@ impl PendingKinds {
         Some(match code {
             0 => ReqKind::Head,
             1 => ReqKind::Connect,
-            _ => ReqKind::Other,
+            2 => ReqKind::Other,
+            _ => ReqKind::Get,
         })
     }
 }
@@ -416,6 +422,9 @@ pub struct HttpIdle {
 enum ReqKind {
     Head,
     Connect,
+    /// GET: framed like `Other`; its response body is a document, not a
+    /// message stream (see [`Head::answers_get`]).
+    Get,
     Other,
 }
 
@@ -631,6 +640,8 @@ impl HttpStream {
             ReqKind::Head
         } else if method.eq_ignore_ascii_case("CONNECT") {
             ReqKind::Connect
+        } else if method.eq_ignore_ascii_case("GET") {
+            ReqKind::Get
         } else {
             ReqKind::Other
         };
@@ -797,7 +808,7 @@ impl HttpStream {
 
     /// Decide the framing of a parsed head (RFC 9112 §6.3), emit `Head` and
     /// set up the body state. Errors are raised before anything is emitted.
-    fn start_message(&mut self, head: Head, out: &mut Vec<HttpEvent>) -> Result<(), HttpError> {
+    fn start_message(&mut self, mut head: Head, out: &mut Vec<HttpEvent>) -> Result<(), HttpError> {
         let te = transfer_encoding(&head);
         let mut upgrade_after = false;
         let mut bodiless = false;
@@ -822,6 +833,7 @@ impl HttpStream {
                 } else {
                     self.pending.pop_front().unwrap_or(ReqKind::Other)
                 };
+                head.answers_get = kind == ReqKind::Get;
                 if status == 101 || (kind == ReqKind::Connect && (200..300).contains(&status)) {
                     upgrade_after = true;
                     bodiless = true;
@@ -2519,14 +2531,19 @@ mod tests {
 
     #[test]
     fn pending_kinds_keep_fifo_order_to_the_bound() {
-        let kinds = [ReqKind::Head, ReqKind::Connect, ReqKind::Other];
+        let kinds = [
+            ReqKind::Head,
+            ReqKind::Connect,
+            ReqKind::Get,
+            ReqKind::Other,
+        ];
         let mut q = PendingKinds::default();
         for i in 0..MAX_PENDING_REQUESTS + 3 {
-            q.push_back(kinds[i % 3]);
+            q.push_back(kinds[i % 4]);
         }
         assert_eq!(q.len(), MAX_PENDING_REQUESTS);
         for i in 0..MAX_PENDING_REQUESTS {
-            assert_eq!(q.pop_front(), Some(kinds[i % 3]));
+            assert_eq!(q.pop_front(), Some(kinds[i % 4]));
         }
         assert_eq!(q.pop_front(), None);
         q.push_back(ReqKind::Connect);

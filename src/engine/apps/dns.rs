@@ -6,9 +6,10 @@ use super::super::buffer::Next;
 use super::super::context::{Ctx, FlowMeta, lock};
 use super::super::observe::name_evidence;
 use crate::decode::{self, Transport as L4};
+use crate::detect::discovery;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
-use crate::findings::{Evidence, Micros, Observation, Signal, Transport};
+use crate::findings::{Evidence, McpInventory, Micros, Observation, Signal, Transport};
 use crate::flow::community_id::community_id_v1;
 use crate::proto::dns;
 use std::net::IpAddr;
@@ -124,7 +125,40 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         // resolved address (if seen), not the DNS resolver.
         push_dns_observation(ctx, meta, first_addr, name.to_owned(), evidence);
     }
+    agent_records(ctx, meta, msg);
     remember_answers(ctx.detector, ctx.dns_cache, &resolved, meta.ts);
+}
+
+/// Agent Identity & Discovery: an `_agent.<domain>` TXT answer with
+/// `proto=mcp` names an MCP endpoint. Its host is remembered for the
+/// connections that follow, and the lookup is an observation of interest
+/// in MCP for the endpoint's host.
+fn agent_records(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
+    if !msg.is_response {
+        return;
+    }
+    for a in msg.answers.iter().take(16) {
+        let dns::RData::Txt(text) = &a.data else {
+            continue;
+        };
+        let Some(rec) = discovery::parse_agent_record(&a.name, text) else {
+            continue;
+        };
+        ctx.discovered
+            .insert(&rec.host, &format!("the AID record {}", a.name));
+        let evidence = vec![Evidence::new(
+            Signal::McpDiscovery,
+            format!("TXT {}: proto=mcp, uri {}", a.name, rec.uri),
+        )];
+        let inventory = McpInventory {
+            remotes: std::iter::once(rec.uri).collect(),
+            ..McpInventory::default()
+        };
+        push_dns_observation(ctx, meta, None, rec.host, evidence);
+        if let Some(o) = ctx.out.last_mut() {
+            o.mcp = Some(inventory);
+        }
+    }
 }
 
 /// Store the addresses of notable names in the DNS cache. Prefer a name on
@@ -205,6 +239,7 @@ fn push_dns_observation(
         evidence,
         mcp: None,
         tls: None,
+        joins_endpoint: None,
     });
 }
 
@@ -215,6 +250,7 @@ fn qtype_name(t: u16) -> String {
         dns::TYPE_CNAME => "CNAME".into(),
         dns::TYPE_HTTPS => "HTTPS".into(),
         dns::TYPE_SVCB => "SVCB".into(),
+        dns::TYPE_TXT => "TXT".into(),
         other => format!("TYPE{other}"),
     }
 }

@@ -10,8 +10,9 @@ use super::super::observe::{
     Conversation, emit_conversation, is_event_stream, push_observation, sse_data,
 };
 use super::super::pool::PooledBlock;
+use crate::detect::discovery::{self, DiscoveryKind};
 use crate::detect::mcp::{Carrier, Direction};
-use crate::findings::{Evidence, Signal, Transport};
+use crate::findings::{Evidence, McpInventory, Signal, Transport};
 use crate::proto::host::host_part;
 use crate::proto::http1::{Head, HttpEvent, HttpIdle, HttpStream, Side};
 use crate::proto::sse::SseParser;
@@ -45,6 +46,14 @@ pub(crate) struct HttpApp {
     pub(super) upgraded: [bool; 2],
     /// The latest request was CONNECT (a proxy tunnel may follow).
     pub(super) connect: bool,
+    /// The response being read answers a GET and is not an event stream:
+    /// a document (a page, a JSON file), whose JSON-RPC examples are
+    /// content, not messages.
+    pub(super) document: bool,
+    /// The latest request asked for an MCP discovery document.
+    pub(super) discovery: Option<DiscoveryKind>,
+    /// The response being read is a 2xx answer to it.
+    pub(super) discovery_answered: bool,
 }
 
 impl HttpApp {
@@ -61,6 +70,9 @@ impl HttpApp {
             ws_extensions: None,
             upgraded: [false, false],
             connect: false,
+            document: false,
+            discovery: None,
+            discovery_answered: false,
         }
     }
 }
@@ -101,6 +113,7 @@ impl HttpApp {
             || self.upgraded.contains(&true))
             && self.sse.is_none()
             && self.ws_extensions.is_none()
+            && self.discovery.is_none()
             && conv.session.is_pristine()
             && !(conv.legacy_sse || conv.websocket || conv.counted);
         if !plain {
@@ -262,6 +275,12 @@ fn request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEv
                 h.conv.host_checked = true;
                 known_path(ctx, meta, &h.conv);
             }
+            h.discovery = DiscoveryRequest::of(&h.conv).map(|d| d.kind);
+            if let Some(kind) = h.discovery
+                && kind.request_is_evidence()
+            {
+                discovery_request(ctx, meta, &h.conv, kind);
+            }
         }
         HttpEvent::Body { data, .. } | HttpEvent::StreamData(data) => {
             classifier.inspect_payload(
@@ -276,7 +295,7 @@ fn request_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEv
 }
 
 /// What the response made of the connection (WebSocket, a proxy tunnel, or nothing).
-fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: HttpEvent) -> Switch {
+fn response_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpEvent) -> Switch {
     let classifier = &ctx.detector.classifier;
     match ev {
         HttpEvent::Head(head) => {
@@ -293,10 +312,21 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
             }
             h.sse = is_event_stream(&head)
                 .then(|| Box::new(SseParser::new(ctx.cfg.sse_max_event_bytes)));
+            h.document = head.answers_get && h.sse.is_none();
+            h.discovery_answered = h.discovery.is_some() && (200..300).contains(&head.status);
             if head.status == 101 {
                 h.ws_extensions = head.header("sec-websocket-extensions").map(Box::from);
             }
         }
+        HttpEvent::Body { data, .. } if h.discovery_answered => {
+            // The request is the latest one (pipelined discovery requests
+            // are not told apart).
+            if let Some(request) = DiscoveryRequest::of(&h.conv) {
+                discovery_answer(ctx, meta, &request, &data);
+            }
+        }
+        // A document answering a GET is content, never a message stream.
+        HttpEvent::Body { .. } | HttpEvent::StreamData(_) if h.document => {}
         HttpEvent::Body { data, .. } => {
             classifier.inspect_payload(
                 &data,
@@ -317,7 +347,13 @@ fn response_event(ctx: &mut Ctx<'_>, _meta: &FlowMeta, h: &mut HttpApp, ev: Http
                 );
             }
         }
-        HttpEvent::MessageEnd => h.sse = None,
+        HttpEvent::MessageEnd => {
+            h.sse = None;
+            h.document = false;
+            // Answered (or refused): the connection may go idle again.
+            h.discovery = None;
+            h.discovery_answered = false;
+        }
         HttpEvent::Upgraded if h.ws_requested => return Switch::WebSocket,
         HttpEvent::Upgraded if h.h2c_requested => return Switch::Http2,
         HttpEvent::Upgraded if h.connect => return Switch::Tunnel,
@@ -365,6 +401,131 @@ pub(super) fn known_path(ctx: &mut Ctx<'_>, meta: &FlowMeta, conv: &Conversation
         Transport::StreamableHttp,
         evidence,
         None,
+    );
+}
+
+/// A request for an MCP discovery document, as its answer needs it.
+#[derive(Debug)]
+pub(super) struct DiscoveryRequest {
+    pub(super) kind: DiscoveryKind,
+    /// The Host as sent (for the detail), and normalised (for the finding).
+    raw_host: Option<String>,
+    host: Option<String>,
+    /// Redacted target.
+    path: Option<String>,
+    /// The response being read is a 2xx answer to it.
+    pub(super) answered: bool,
+}
+
+impl DiscoveryRequest {
+    /// The discovery request `conv`'s latest request head is, if any.
+    pub(super) fn of(conv: &Conversation) -> Option<Self> {
+        let head = conv.request.as_ref()?;
+        let kind = discovery::request_kind(head.method(), head.target(), head.header("accept"))?;
+        Some(DiscoveryRequest {
+            kind,
+            raw_host: conv.raw_host().map(|h| h.chars().take(128).collect()),
+            host: conv.host(),
+            path: conv.path(),
+            answered: false,
+        })
+    }
+}
+
+/// The request of an MCP discovery document (interest in MCP).
+pub(super) fn discovery_request(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    conv: &Conversation,
+    kind: DiscoveryKind,
+) {
+    let path = conv.path();
+    let evidence = vec![Evidence::new(
+        Signal::McpDiscovery,
+        format!(
+            "GET {} ({} request)",
+            path.as_deref().unwrap_or(""),
+            kind.label()
+        ),
+    )];
+    push_observation(
+        ctx,
+        meta,
+        conv.host(),
+        path,
+        Transport::StreamableHttp,
+        evidence,
+        None,
+    );
+}
+
+/// A 2xx answer to a discovery request: the servers and remote endpoints it
+/// names go into the inventory, and their hosts are remembered for the
+/// connections that follow.
+pub(super) fn discovery_answer(
+    ctx: &mut Ctx<'_>,
+    meta: &FlowMeta,
+    request: &DiscoveryRequest,
+    body: &[u8],
+) {
+    let Some(doc) = discovery::parse_document(body) else {
+        return;
+    };
+    let kind = request.kind;
+    let path = request.path.clone();
+    let origin = format!(
+        "the {} from {}{}",
+        kind.label(),
+        request.raw_host.as_deref().map_or_else(
+            || format!("{}:{}", meta.server, meta.server_port),
+            |h| h.chars().take(128).collect()
+        ),
+        path.as_deref().unwrap_or("")
+    );
+    for host in &doc.hosts {
+        ctx.discovered.insert(host, &origin);
+    }
+    let mut detail = format!("{} answer", kind.label());
+    let shown: Vec<String> = doc
+        .servers
+        .iter()
+        .take(4)
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    if !shown.is_empty() {
+        detail += &format!(": {}", shown.join(", "));
+        if doc.servers.len() > shown.len() {
+            detail += &format!(" +{} more", doc.servers.len() - shown.len());
+        }
+    }
+    let n = doc.remotes.len();
+    detail += &format!(" ({n} remote{})", if n == 1 { "" } else { "s" });
+    let inventory = McpInventory {
+        server: (doc.servers.len() == 1)
+            .then(|| doc.servers.first().cloned())
+            .flatten(),
+        remotes: doc.remotes.into_iter().collect(),
+        ..McpInventory::default()
+    };
+    let mut evidence = vec![Evidence::new(Signal::McpDiscovery, detail)];
+    if !kind.request_is_evidence() {
+        evidence.push(Evidence::new(
+            Signal::McpDiscovery,
+            format!(
+                "GET {} ({} request)",
+                path.as_deref().unwrap_or(""),
+                kind.label()
+            ),
+        ));
+    }
+    push_observation(
+        ctx,
+        meta,
+        request.host.clone(),
+        path,
+        Transport::StreamableHttp,
+        evidence,
+        Some(inventory),
     );
 }
 

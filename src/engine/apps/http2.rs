@@ -6,7 +6,7 @@
 use super::super::buffer::{Next, feed_buffered};
 use super::super::context::{Ctx, FlowMeta};
 use super::super::observe::{Conversation, emit_conversation, is_event_stream, sse_data};
-use super::http::known_path;
+use super::http::{DiscoveryRequest, discovery_answer, discovery_request, known_path};
 use crate::detect::mcp::{Carrier, Direction};
 use crate::proto::http1::Head;
 use crate::proto::http2::{H2Connection, H2Event, H2Limits, H2Stats, Sender};
@@ -15,6 +15,8 @@ use crate::proto::sse::SseParser;
 /// Event streams followed at once per connection; further ones are
 /// classified as plain bodies.
 const MAX_SSE_STREAMS: usize = 16;
+/// GET streams remembered per connection (see `H2App::documents`).
+const MAX_GET_STREAMS: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct H2App {
@@ -22,6 +24,13 @@ pub(crate) struct H2App {
     conv: Conversation,
     /// Response event streams in progress, by stream.
     sse: Vec<(u32, SseParser)>,
+    /// Streams whose request is a GET not answered by an event stream: their
+    /// response is a document, whose JSON-RPC examples are content, not
+    /// messages (at most [`MAX_GET_STREAMS`]; a GET beyond is classified).
+    documents: Vec<u32>,
+    /// Streams whose request asked for an MCP discovery document (at most
+    /// [`MAX_SSE_STREAMS`]).
+    discovery: Vec<(u32, DiscoveryRequest)>,
     /// The parser's counters as last added to the engine's.
     counted: H2Stats,
     /// Scratch list of parser events, reused by every call.
@@ -48,6 +57,8 @@ impl H2App {
             conn,
             conv,
             sse: Vec::new(),
+            documents: Vec::new(),
+            discovery: Vec::new(),
             counted: H2Stats::default(),
             events: Vec::new(),
         })
@@ -155,18 +166,36 @@ fn on_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut H2App, from_client: bool
         Direction::ServerToClient
     };
     match ev {
-        H2Event::Head { head, .. } if from_client => {
+        H2Event::Head { stream, head } if from_client => {
             classifier.inspect_request_head(&head, session);
+            if head.method().eq_ignore_ascii_case("GET") && h.documents.len() < MAX_GET_STREAMS {
+                h.documents.push(stream);
+            }
             let has_host = head.header("host").is_some();
             h.conv.request = Some(head);
             if !h.conv.host_checked && has_host {
                 h.conv.host_checked = true;
                 known_path(ctx, meta, &h.conv);
             }
+            if let Some(d) = DiscoveryRequest::of(&h.conv) {
+                if d.kind.request_is_evidence() {
+                    discovery_request(ctx, meta, &h.conv, d.kind);
+                }
+                h.discovery.retain(|(s, _)| *s != stream);
+                if h.discovery.len() < MAX_SSE_STREAMS {
+                    h.discovery.push((stream, d));
+                }
+            }
         }
         H2Event::Head { stream, head } => {
             classifier.inspect_response_head(&head, session);
+            if let Some((_, d)) = h.discovery.iter_mut().find(|(s, _)| *s == stream) {
+                d.answered = (200..300).contains(&head.status);
+            }
             h.sse.retain(|(s, _)| *s != stream);
+            if is_event_stream(&head) {
+                h.documents.retain(|s| *s != stream);
+            }
             if is_event_stream(&head) && head.status >= 200 && h.sse.len() < MAX_SSE_STREAMS {
                 h.sse
                     .push((stream, SseParser::new(ctx.cfg.sse_max_event_bytes)));
@@ -175,6 +204,14 @@ fn on_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut H2App, from_client: bool
         H2Event::PushPromise { head, .. } => {
             classifier.inspect_request_head(&head, session);
         }
+        H2Event::Body { stream, data, .. } if !from_client && h.documents.contains(&stream) => {
+            if let Some((_, d)) = h.discovery.iter().find(|(s, _)| *s == stream)
+                && d.answered
+            {
+                discovery_answer(ctx, meta, d, &data);
+            }
+        }
+        H2Event::StreamData { stream, .. } if !from_client && h.documents.contains(&stream) => {}
         H2Event::Body { data, .. } => {
             classifier.inspect_payload(&data, dir, Carrier::HttpBody, session);
         }
@@ -186,9 +223,13 @@ fn on_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut H2App, from_client: bool
         }
         H2Event::MessageEnd { stream } if !from_client => {
             h.sse.retain(|(s, _)| *s != stream);
+            h.documents.retain(|s| *s != stream);
+            h.discovery.retain(|(s, _)| *s != stream);
         }
         H2Event::Reset { stream, .. } => {
             h.sse.retain(|(s, _)| *s != stream);
+            h.documents.retain(|s| *s != stream);
+            h.discovery.retain(|(s, _)| *s != stream);
         }
         H2Event::MessageEnd { .. } | H2Event::Trailers { .. } | H2Event::GoAway { .. } => {}
     }

@@ -135,10 +135,20 @@ pub(super) fn on_client_hello(
             name
         }
     };
-    let Some(class) = ctx.detector.reportable_host(&name) else {
+    let class = ctx.detector.reportable_host(&name);
+    let discovered = ctx.discovered.get(&name);
+    if class.is_none() && discovered.is_none() {
         return;
-    };
-    name_evidence(&class, &name, &mut evidence);
+    }
+    if let Some(origin) = discovered {
+        evidence.push(Evidence::new(
+            Signal::DiscoveredHost,
+            format!("{name} was named by {origin}"),
+        ));
+    }
+    if let Some(class) = class {
+        name_evidence(&class, &name, &mut evidence);
+    }
     if let Some(o) = push_observation(ctx, meta, Some(name), None, transport, evidence, None) {
         o.tls = Some(TlsInfo::from_client_hello(hello, ja4));
     }

@@ -207,6 +207,7 @@ pub(crate) fn mcp_inventory(mcp: &crate::findings::output::McpRef) -> Option<Val
         ("methods", list(&mcp.methods)),
         ("tools", list(&mcp.tools)),
         ("tools_called", list(&mcp.tools_called)),
+        ("remotes", list(&mcp.remotes)),
     ]))
 }
 
