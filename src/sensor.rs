@@ -632,8 +632,14 @@ impl Sensor {
         )));
         let mut engines =
             pipeline::engines(&EngineConfig::from(&cfg), workers, &detector, &dns_cache);
-        if let Some(d) = &decryption {
-            for e in &mut engines {
+        // Live, a discovery answer and the connection it names usually land
+        // on different workers: one table of discovered hosts for all.
+        let discovered = Arc::new(Mutex::new(
+            crate::detect::discovery::DiscoveredHosts::default(),
+        ));
+        for e in &mut engines {
+            e.share_discovered_hosts(discovered.clone());
+            if let Some(d) = &decryption {
                 e.set_decryption(d.ctx.clone());
             }
         }

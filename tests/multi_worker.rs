@@ -249,3 +249,64 @@ fn workers_read_past_blocks_without_their_frames() {
         assert_eq!(sorted_lines(&r), sorted_lines(&one), "{n} workers");
     }
 }
+
+/// The live sensor's workers share one table of discovered hosts: a server
+/// card read by one engine attributes the TLS connection another engine
+/// reads (SMCP-013); with a table each, the connection is not attributed.
+#[test]
+fn discovery_on_one_worker_attributes_tls_on_another_when_shared() {
+    let run = |shared: bool| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/discovery-cards.pcap");
+        let mut src = FileSource::open(&path).expect("capture");
+        let lt = src.linktype();
+        let det = common::detector();
+        let cache = Arc::new(Mutex::new(DnsCache::new(1024)));
+        let cfg = |base| EngineConfig {
+            flow_id_base: base,
+            ..EngineConfig::default()
+        };
+        let mut http_worker = Engine::with_dns_cache(cfg(0), det.clone(), cache.clone());
+        let mut tls_worker = Engine::with_dns_cache(cfg(1 << 48), det.clone(), cache);
+        if shared {
+            let table = Arc::new(Mutex::new(
+                shadowmcp::detect::discovery::DiscoveredHosts::default(),
+            ));
+            http_worker.share_discovered_hosts(table.clone());
+            tls_worker.share_discovered_hosts(table);
+        }
+        let mut agg = Aggregator::new(100);
+        while let Ok(Some(f)) = src.next_frame() {
+            // The fixture's TLS connections go to port 8443, its discovery
+            // fetches to the HTTP server on another port.
+            let tls = matches!(
+                decode::decode(lt, f.data).map(|p| p.transport),
+                Ok(Transport::Tcp { sport: 8443, .. } | Transport::Tcp { dport: 8443, .. })
+            );
+            let e = if tls {
+                &mut tls_worker
+            } else {
+                &mut http_worker
+            };
+            e.process_frame(f.ts, lt, f.data);
+            e.drain_observations().for_each(|o| agg.add(&o));
+        }
+        for e in [&mut http_worker, &mut tls_worker] {
+            e.finish();
+            e.drain_observations().for_each(|o| agg.add(&o));
+        }
+        agg.into_sorted()
+            .iter()
+            .filter(|f| f.has(shadowmcp::findings::Signal::DiscoveredHost))
+            .filter_map(|f| f.server_name.clone())
+            .collect::<Vec<_>>()
+    };
+    let shared = run(true);
+    assert!(
+        shared.iter().any(|n| n == "weather.registry.test"),
+        "{shared:?}"
+    );
+    assert!(
+        run(false).is_empty(),
+        "tables of their own attribute nothing"
+    );
+}

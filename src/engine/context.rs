@@ -63,7 +63,7 @@ pub(super) struct Ctx<'a> {
     pub(super) events: &'a mut Vec<HttpEvent>,
     pub(super) host_misses: &'a mut HostMisses,
     /// Hosts named by MCP discovery answers this engine saw.
-    pub(super) discovered: &'a mut DiscoveredHosts,
+    pub(super) discovered: &'a Mutex<DiscoveredHosts>,
     /// Session keys for TLS, when a key log was given.
     pub(super) decrypt: Option<&'a Arc<DecryptContext>>,
     /// Set by a TLS connection whose records start waiting for keys: the

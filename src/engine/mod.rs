@@ -67,8 +67,10 @@ pub struct Engine {
     /// Host values that matched no known server (see `known_path`).
     host_misses: HostMisses,
     /// Hosts named by MCP discovery answers (server cards, catalogs, the
-    /// registry, `_agent` TXT records), for the connections that follow.
-    discovered: DiscoveredHosts,
+    /// registry, `_agent` TXT records), for the connections that follow:
+    /// this engine's own offline (the output must not depend on how the
+    /// workers' reading interleaves), shared by the live sensor's workers.
+    discovered: Arc<Mutex<DiscoveredHosts>>,
     /// Session keys: TLS connections are decrypted when set.
     decrypt: Option<Arc<DecryptContext>>,
     /// TLS connections whose records wait for keys.
@@ -93,7 +95,7 @@ impl Engine {
             http_events: Vec::new(),
             blocks: StreamBlocks::default(),
             host_misses: HostMisses::default(),
-            discovered: DiscoveredHosts::default(),
+            discovered: Arc::new(Mutex::new(DiscoveredHosts::default())),
             decrypt: None,
             key_waits: KeyWaits::default(),
             now: 0,
@@ -118,6 +120,13 @@ impl Engine {
 
     pub fn active_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Remember discovered hosts in `table`, shared with other engines (the
+    /// live sensor's workers: a discovery answer and the connection it
+    /// names usually land on different workers).
+    pub fn share_discovered_hosts(&mut self, table: Arc<Mutex<DiscoveredHosts>>) {
+        self.discovered = table;
     }
 
     /// Decrypt TLS connections with the session keys of `ctx` (shared by
@@ -161,7 +170,7 @@ impl Engine {
                 cfg,
                 events: http_events,
                 host_misses,
-                discovered,
+                discovered: &*discovered,
                 decrypt: decrypt.as_ref(),
                 key_wait: false,
                 parked: &mut key_waits.parked,

@@ -205,6 +205,9 @@ pub struct Finding {
     shown_ts: Micros,
     /// Rank of the observation whose ClientHello is shown.
     tls_rank: Option<(Transport, std::cmp::Reverse<Micros>)>,
+    /// (time, flow) of the observation each inventory scalar (protocol
+    /// version, client, server) was taken from.
+    inventory_at: [(Micros, u64); 3],
     flows: FxHashSet<u64>,
     /// An observation that stands on its own was added: only such a finding
     /// is reported.
@@ -234,6 +237,7 @@ impl Finding {
             community_ids: Vec::new(),
             shown_ts: o.ts,
             tls_rank: None,
+            inventory_at: [(Micros::MIN, 0); 3],
             flows: FxHashSet::default(),
             proven: false,
             parts: Vec::new(),
@@ -348,7 +352,7 @@ impl Finding {
             self.evidence.insert(e.clone());
         }
         if let Some(inv) = &o.mcp {
-            self.mcp.merge(inv, MAX_INVENTORY_ITEMS);
+            self.merge_inventory(inv, (o.ts, o.flow_id));
         }
         if let Some(t) = &o.tls {
             let rank = Some((o.transport, std::cmp::Reverse(o.ts)));
@@ -371,6 +375,24 @@ impl Finding {
 
     pub fn has(&self, s: Signal) -> bool {
         self.evidence.iter().any(|e| e.signal == s)
+    }
+
+    /// Sets are united; each scalar is the value of the latest observation
+    /// (by time, then flow) that has one, so the result does not depend on
+    /// the order observations arrive in (several workers).
+    fn merge_inventory(&mut self, inv: &McpInventory, at: (Micros, u64)) {
+        let scalars = [
+            (&mut self.mcp.protocol_version, &inv.protocol_version),
+            (&mut self.mcp.client, &inv.client),
+            (&mut self.mcp.server, &inv.server),
+        ];
+        for ((dst, src), taken) in scalars.into_iter().zip(self.inventory_at.iter_mut()) {
+            if src.is_some() && at >= *taken {
+                dst.clone_from(src);
+                *taken = at;
+            }
+        }
+        self.mcp.merge_sets(inv, MAX_INVENTORY_ITEMS);
     }
 }
 

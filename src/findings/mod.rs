@@ -152,6 +152,11 @@ impl McpInventory {
         if other.server.is_some() {
             self.server.clone_from(&other.server);
         }
+        self.merge_sets(other, cap);
+    }
+
+    /// Add the other snapshot's methods, tools and remotes, up to `cap` each.
+    pub fn merge_sets(&mut self, other: &McpInventory, cap: usize) {
         for (dst, src) in [
             (&mut self.methods, &other.methods),
             (&mut self.tools_listed, &other.tools_listed),

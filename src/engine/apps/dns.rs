@@ -144,8 +144,9 @@ fn agent_records(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         let Some(rec) = discovery::parse_agent_record(&a.name, text) else {
             continue;
         };
-        ctx.discovered
-            .insert(&rec.host, &format!("the AID record {}", a.name));
+        if let Ok(mut t) = ctx.discovered.lock() {
+            t.insert(&rec.host, &format!("the AID record {}", a.name));
+        }
         let evidence = vec![Evidence::new(
             Signal::McpDiscovery,
             format!("TXT {}: proto=mcp, uri {}", a.name, rec.uri),

@@ -482,8 +482,10 @@ pub(super) fn discovery_answer(
         ),
         path.as_deref().unwrap_or("")
     );
-    for host in &doc.hosts {
-        ctx.discovered.insert(host, &origin);
+    if let Ok(mut t) = ctx.discovered.lock() {
+        for host in &doc.hosts {
+            t.insert(host, &origin);
+        }
     }
     let mut detail = format!("{} answer", kind.label());
     let shown: Vec<String> = doc

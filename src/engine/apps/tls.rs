@@ -136,7 +136,11 @@ pub(super) fn on_client_hello(
         }
     };
     let class = ctx.detector.reportable_host(&name);
-    let discovered = ctx.discovered.get(&name);
+    let discovered = ctx
+        .discovered
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&name).map(str::to_owned));
     if class.is_none() && discovered.is_none() {
         return;
     }
