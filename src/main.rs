@@ -1024,13 +1024,14 @@ fn run_analyze(mut args: AnalyzeArgs) -> ExitCode {
         if let Some(d) = decrypt.as_ref().filter(|d| d.enabled()) {
             let c = d.counters.snapshot();
             eprintln!(
-                "tls decryption: flows with keys {}  decrypted {}  missing keys {}  auth failures {}  unsupported {}  records decrypted {}  plaintext bytes {}  held {}  dropped {}",
+                "tls decryption: flows with keys {}  decrypted {}  missing keys {}  auth failures {}  unsupported {}  records decrypted {}  records skipped {}  plaintext bytes {}  held {}  dropped {}",
                 c.flows_with_keys,
                 c.flows_decrypted,
                 c.flows_missing_keys,
                 c.auth_failures,
                 c.unsupported,
                 c.records_decrypted,
+                c.records_skipped,
                 c.plaintext_bytes,
                 c.records_held,
                 c.records_dropped

@@ -32,6 +32,8 @@ impl Out {
             TlsEvent::Alpn(a) => self.alpn = Some(a.to_vec()),
             TlsEvent::Negotiated { suite, .. } => self.suite = suite.map(|s| s.name),
             TlsEvent::Done(r) => self.done = Some(r),
+            // Everything is read here (see `large_records_can_be_passed_over`).
+            TlsEvent::Skippable { .. } => {}
         }
     }
 }
@@ -339,6 +341,62 @@ fn hold_bounds_end_the_flow() {
     assert_eq!(out.done, Some(DoneReason::HoldLimit));
     assert_eq!(ctx.budget.used(), 0);
     assert!(ctx.counters.snapshot().records_dropped > 0);
+}
+
+/// A caller that would drop a record's plaintext has it passed over
+/// undecrypted; the records after it (KeyUpdate included) still open, each
+/// byte of plaintext in its place.
+#[test]
+fn large_records_can_be_passed_over() {
+    for tls13 in [true, false] {
+        let o = Options {
+            tls13,
+            suites: if tls13 { vec![0x1301] } else { vec![0xc02b] },
+            key_update: tls13,
+            exchanges: 3,
+            body: 100_000,
+            ..Options::default()
+        };
+        let (t, keys) = session(&o);
+        let ctx = context(&keys);
+        let mut d = TlsDecryptor::new(ctx.clone());
+        // Server bytes accounted for (read or passed over), and every read
+        // piece must be the server's plaintext at that position.
+        let (mut at, mut passed, mut offered) = (0usize, 0usize, 0usize);
+        let mut client = Vec::new();
+        for (c2s, b) in &t.chunks {
+            d.feed(dir(*c2s), b, 0, &mut |e| match e {
+                TlsEvent::Plaintext {
+                    dir: Dir::ServerToClient,
+                    data,
+                } => {
+                    assert_eq!(Some(data), t.server_plain.get(at..at + data.len()));
+                    at += data.len();
+                }
+                TlsEvent::Plaintext { data, .. } => client.extend_from_slice(data),
+                TlsEvent::Skippable { dir, len, skip } => {
+                    offered += 1;
+                    // Every other server record: reading resumes in between.
+                    if dir == Dir::ServerToClient && offered % 2 == 1 {
+                        skip.set(true);
+                        at += len;
+                        passed += len;
+                    }
+                }
+                TlsEvent::Done(r) => panic!("{r:?}"),
+                _ => {}
+            });
+        }
+        let stats = ctx.counters.snapshot();
+        assert_eq!(client, t.client_plain, "tls13 {tls13}");
+        assert_eq!(at, t.server_plain.len(), "tls13 {tls13}");
+        assert!(
+            passed > 100_000,
+            "tls13 {tls13}: {passed} bytes passed over"
+        );
+        assert!(stats.records_skipped > 0 && stats.records_decrypted > 0);
+        assert_eq!(stats.auth_failures, 0);
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub struct DecryptCounters {
 
 /// The cumulative fields of [`DecryptCounters`], in the order of
 /// [`D_SERIES`].
-const D_FIELDS: usize = 14;
+const D_FIELDS: usize = 15;
 
 /// (family, label value) of each cumulative decryption field.
 const D_SERIES: [(&str, Option<&str>); D_FIELDS] = [
@@ -162,6 +162,7 @@ const D_SERIES: [(&str, Option<&str>); D_FIELDS] = [
     (TLS_DECRYPT_RECORDS, Some("decrypted")),
     (TLS_DECRYPT_RECORDS, Some("dropped")),
     (TLS_DECRYPT_RECORDS, Some("early_data_skipped")),
+    (TLS_DECRYPT_RECORDS, Some("skipped")),
     (TLS_DECRYPT_RECORDS_HELD, None),
     (TLS_DECRYPT_PLAINTEXT_BYTES, None),
     (TLS_KEYLOG_LINES, Some("key")),
@@ -182,6 +183,7 @@ impl DecryptCounters {
             s.records_decrypted,
             s.records_dropped,
             s.early_data_skipped,
+            s.records_skipped,
             s.records_held,
             s.plaintext_bytes,
             k.inserted,
@@ -488,7 +490,7 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     Family {
         kind: Kind::Counter,
         name: TLS_DECRYPT_RECORDS,
-        help: "TLS records by result (decrypted, dropped while waiting for keys, early_data_skipped).",
+        help: "TLS records by result (decrypted, dropped while waiting for keys, early_data_skipped, skipped: passed over undecrypted because their plaintext would be dropped unseen).",
         labels: &["result"],
     },
     Family {

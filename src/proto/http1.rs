@@ -897,6 +897,40 @@ impl HttpStream {
         Ok(())
     }
 
+    /// Body bytes coming next that this parser would drop unseen: a body
+    /// that is not streamed, past `max_body_bytes`, in a Content-Length body
+    /// or a chunk. The message's (or chunk's) last byte is never counted, so
+    /// that it ends the usual way. A caller that has these bytes in a costly
+    /// form (TLS records not yet decrypted) may drop up to this many and
+    /// report them with [`HttpStream::skip_body`].
+    pub fn discardable(&self) -> u64 {
+        let remaining = match self.state {
+            State::Fixed { remaining } | State::ChunkData { remaining } => remaining,
+            _ => return 0,
+        };
+        let b = &self.body;
+        if b.stream || b.raw_seen < self.limits.max_body_bytes() {
+            return 0;
+        }
+        remaining.saturating_sub(1)
+    }
+
+    /// `n` body bytes (at most [`HttpStream::discardable`]) went by unseen.
+    pub fn skip_body(&mut self, n: u64) {
+        let n = n.min(self.discardable());
+        match &mut self.state {
+            State::Fixed { remaining } | State::ChunkData { remaining } => {
+                *remaining = remaining.saturating_sub(n);
+            }
+            _ => return,
+        }
+        let b = &mut self.body;
+        b.raw_seen = b
+            .raw_seen
+            .saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+        b.truncated = true;
+    }
+
     /// Deliver up to `remaining` body bytes from `rest`; returns how many were
     /// taken and how many the message (or chunk) still owes.
     fn take_body(
@@ -2164,6 +2198,49 @@ mod tests {
                 assert_eq!(normalize(ev), whole, "seed {seed}");
             }
         }
+    }
+
+    /// Body bytes past the body limit may go by unseen: the same events
+    /// as when they are fed, and the next message parses.
+    #[test]
+    fn body_past_the_limit_can_be_skipped() {
+        let limits = HttpLimits {
+            max_body_bytes: 100,
+            ..HttpLimits::default()
+        };
+        let body = vec![b'x'; 1000];
+        let mut msg = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
+        msg.extend_from_slice(&body);
+        msg.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
+        let run = |skip: bool| {
+            let mut p = HttpStream::new(Side::Response, limits);
+            p.expect_response_to("GET");
+            p.expect_response_to("GET");
+            let mut out = Vec::new();
+            let head = msg.len() - body.len() - 27;
+            // Head and the first 150 body bytes.
+            let mut at = p.feed(&msg[..head + 150], &mut out).unwrap();
+            if skip {
+                // 849 of the 850 left: the last byte ends the message.
+                assert_eq!(p.discardable(), 849);
+                p.skip_body(10_000);
+                at += 849;
+            }
+            while at < msg.len() {
+                at += p.feed(&msg[at..], &mut out).unwrap();
+            }
+            out
+        };
+        let (fed, skipped) = (run(false), run(true));
+        assert_eq!(fed, skipped);
+        assert!(matches!(fed.last(), Some(Ev::MessageEnd)));
+        assert_eq!(fed.iter().filter(|e| matches!(e, Ev::Head(_))).count(), 2);
+        // Nothing to skip within the limit, in a head, or in a stream.
+        let mut p = HttpStream::new(Side::Response, limits);
+        p.expect_response_to("GET");
+        let mut out = Vec::new();
+        p.feed(&msg[..60], &mut out).unwrap();
+        assert_eq!(p.discardable(), 0);
     }
 
     #[test]

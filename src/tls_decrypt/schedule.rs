@@ -415,6 +415,20 @@ impl RecordKeys {
     /// Open one record in place: `header` is its 5-byte header as on the
     /// wire, `body` its payload (replaced by the plaintext). Returns the
     /// plaintext range of `body` and advances the sequence number on success.
+    /// Application data bytes a record of `body_len` bytes carries at
+    /// most (TLS 1.3: without padding, which is what peers send), or `None`
+    /// when it is too short to be a record.
+    pub fn plaintext_bound(&self, body_len: usize) -> Option<usize> {
+        let overhead = self.explicit_nonce + TAG + usize::from(self.version == Tls13);
+        body_len.checked_sub(overhead)
+    }
+
+    /// Pass one record over without opening it: the next record is opened
+    /// with the next sequence number.
+    pub fn skip_record(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+    }
+
     pub fn open(
         &mut self,
         header: &[u8; 5],

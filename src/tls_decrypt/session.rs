@@ -69,6 +69,15 @@ pub enum TlsEvent<'a> {
         dir: Dir,
         data: &'a [u8],
     },
+    /// The next record of `dir` carries at most `len` bytes of application
+    /// data: set `skip` if the caller would drop them unseen; the record is
+    /// then passed over without being decrypted (only large records of an
+    /// established connection are offered).
+    Skippable {
+        dir: Dir,
+        len: usize,
+        skip: &'a std::cell::Cell<bool>,
+    },
     Done(DoneReason),
 }
 
@@ -146,6 +155,7 @@ pub struct DecryptCounters {
     pub records_held: AtomicU64,
     pub records_dropped: AtomicU64,
     pub early_data_skipped: AtomicU64,
+    pub records_skipped: AtomicU64,
     pub plaintext_bytes: AtomicU64,
 }
 
@@ -169,6 +179,9 @@ pub struct DecryptStats {
     /// Held records given up.
     pub records_dropped: u64,
     pub early_data_skipped: u64,
+    /// Records passed over undecrypted: their plaintext would be dropped
+    /// unseen (a download past the body limit).
+    pub records_skipped: u64,
     pub plaintext_bytes: u64,
 }
 
@@ -186,6 +199,7 @@ impl DecryptCounters {
             records_held: g(&self.records_held),
             records_dropped: g(&self.records_dropped),
             early_data_skipped: g(&self.early_data_skipped),
+            records_skipped: g(&self.records_skipped),
             plaintext_bytes: g(&self.plaintext_bytes),
         }
     }
@@ -310,6 +324,9 @@ impl std::fmt::Debug for TlsDecryptor {
 
 /// Most bytes of the ClientHello's ALPN list kept.
 const MAX_OFFERED_ALPN: usize = 512;
+/// Smallest record offered to be passed over undecrypted (see
+/// `TlsDecryptor::pass_over`).
+const MIN_SKIPPED_RECORD: usize = 4096;
 
 impl TlsDecryptor {
     pub fn new(ctx: Arc<DecryptContext>) -> TlsDecryptor {
@@ -760,6 +777,9 @@ impl TlsDecryptor {
         let Some(suite) = self.suite else {
             return Step::Wait;
         };
+        if self.pass_over(d, body.len(), on_event) {
+            return Step::Next;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(body);
@@ -804,6 +824,53 @@ impl TlsDecryptor {
             return step;
         }
         self.after_record(d)
+    }
+
+    /// Offer the next record of direction `d` to be passed over (see
+    /// [`TlsEvent::Skippable`]); `true` when it was. Only records of at
+    /// least [`MIN_SKIPPED_RECORD`] bytes once application data flows: the
+    /// handshake messages that change keys (KeyUpdate) are far smaller, and
+    /// they are always read.
+    fn pass_over(
+        &mut self,
+        d: usize,
+        body_len: usize,
+        on_event: &mut impl FnMut(TlsEvent<'_>),
+    ) -> bool {
+        if body_len < MIN_SKIPPED_RECORD {
+            return false;
+        }
+        let st = &self.dirs[d];
+        let established = match self.version {
+            Some(TlsVersion::Tls13) => st.stage == Some(Stage::Application),
+            Some(TlsVersion::Tls12) => st.opened_any,
+            None => false,
+        };
+        let Some(len) = st.keys.as_ref().and_then(|k| k.plaintext_bound(body_len)) else {
+            return false;
+        };
+        if !established {
+            return false;
+        }
+        let dir = if d == 0 {
+            Dir::ClientToServer
+        } else {
+            Dir::ServerToClient
+        };
+        let skip = std::cell::Cell::new(false);
+        on_event(TlsEvent::Skippable {
+            dir,
+            len,
+            skip: &skip,
+        });
+        if !skip.get() {
+            return false;
+        }
+        if let Some(k) = self.dirs[d].keys.as_mut() {
+            k.skip_record();
+        }
+        bump(&self.ctx.counters.records_skipped, 1);
+        true
     }
 
     /// Key changes that handshake messages of the last record asked for.

@@ -123,6 +123,17 @@ fn drive(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp, step: Step<'_
             let d = usize::from(dir == Dir::ServerToClient);
             inner.data(ctx, meta, d, data, inner_pending);
         }
+        TlsEvent::Skippable { dir, len, skip } => {
+            // A record whose plaintext the application would drop unseen
+            // (the part of a download past the body limit) is not decrypted.
+            let d = usize::from(dir == Dir::ServerToClient);
+            let len = len as u64;
+            let idle = inner_pending.get(d).is_some_and(Vec::is_empty);
+            if idle && inner.discardable(d) >= len {
+                inner.skip(d, len);
+                skip.set(true);
+            }
+        }
         TlsEvent::Alpn(_) | TlsEvent::Done(_) => {}
     });
     mark_decrypted(ctx, meta, before, app.negotiated.as_deref());

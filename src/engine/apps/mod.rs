@@ -45,6 +45,29 @@ pub(crate) enum TcpApp {
 impl TcpApp {
     /// Reassembled bytes of direction `dir` (0: client → server), with
     /// `pending`, each direction's bytes the application has not consumed.
+    /// Plaintext bytes of direction `dir` coming next that the application
+    /// would drop unseen (see [`crate::proto::http1::HttpStream::discardable`]).
+    pub(super) fn discardable(&self, dir: usize) -> u64 {
+        match self {
+            TcpApp::Http(h) => match dir {
+                0 => h.req.discardable(),
+                _ => h.resp.discardable(),
+            },
+            _ => 0,
+        }
+    }
+
+    /// `n` bytes of direction `dir`, at most [`TcpApp::discardable`], went
+    /// by unseen.
+    pub(super) fn skip(&mut self, dir: usize, n: u64) {
+        if let TcpApp::Http(h) = self {
+            match dir {
+                0 => h.req.skip_body(n),
+                _ => h.resp.skip_body(n),
+            }
+        }
+    }
+
     pub(super) fn data(
         &mut self,
         ctx: &mut Ctx<'_>,
