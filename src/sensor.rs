@@ -37,7 +37,7 @@ use crate::pipeline::{
 use crate::sinks::SinkSet;
 use crate::stats::Stats;
 use crate::tls_decrypt::{DecryptContext, FollowerHandle, KeyLogFollower, KeyTable};
-use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
+use crossbeam_channel::{Receiver, TryRecvError, bounded};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -51,6 +51,9 @@ const IDLE_FLUSH: Duration = Duration::from_millis(10);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Observations queued between the workers and the findings thread.
 const OBSERVATION_QUEUE: usize = 65_536;
+/// Longest the findings thread sleeps between two rounds of draining the
+/// observation queue (findings are held for `settle_millis` anyway).
+const FINDINGS_POLL: Duration = Duration::from_millis(20);
 /// Reopening a failed capture: first wait, doubled after each failed
 /// attempt up to the cap. The cap bounds how long the sensor stays blind
 /// after the interface is back; an attempt is one failed open, cheap.
@@ -349,20 +352,20 @@ fn findings_loop(
         if let Some(d) = detector.changed() {
             live.set_detector(d);
         }
-        // Wake for the next held finding, or at least once a second.
-        let wait = live
-            .next_due()
-            .map_or(1_000_000, |due| due.saturating_sub(wall_micros()))
-            .clamp(1_000, 1_000_000);
-        let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(1_000_000));
-        let disconnected = match input.recv_timeout(wait) {
-            Ok(o) => {
-                live.observe(&o, &mut out);
-                false
+        // Everything queued since the last round. The thread sleeps between
+        // rounds rather than waiting on the queue, so a worker's send never
+        // has to wake it (a system call per observation on the packet path).
+        let mut disconnected = false;
+        loop {
+            match input.try_recv() {
+                Ok(o) => live.observe(&o, &mut out),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
             }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
+        }
         let now = wall_micros();
         if disconnected {
             // Shutting down: held findings go out now.
@@ -379,6 +382,12 @@ fn findings_loop(
         if disconnected {
             break;
         }
+        // Until the next held finding is due, at most FINDINGS_POLL.
+        let wait = live
+            .next_due()
+            .map_or(i64::MAX, |due| due.saturating_sub(wall_micros()))
+            .clamp(1_000, FINDINGS_POLL.as_micros() as i64);
+        std::thread::sleep(Duration::from_micros(u64::try_from(wait).unwrap_or(1_000)));
     }
 }
 
