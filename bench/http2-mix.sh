@@ -49,22 +49,9 @@ done
 [[ "$SHARE" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "--share must be a number from 0 to 1"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required: apt-get install time"
 command -v python3 > /dev/null || die "python3 is required"
-# CPU seconds from perf's task clock where perf works (millisecond steps;
-# it wraps /usr/bin/time, which measures wall time and the run's peak RSS),
-# else from /usr/bin/time's user + system (10 ms steps).
-PERF=()
-if perf stat -x, -e task-clock -o /dev/null true 2> /dev/null; then
-  PERF=(perf stat "-x," -e task-clock -o)
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-if [ "$BUILD" = 1 ]; then
-  echo "== building (release)" >&2
-  cargo build --release --bins >&2
-fi
-BIN=${CARGO_TARGET_DIR:-target}/release
-GEN=$BIN/shadowmcp-bench-gen
-SMCP=$BIN/shadowmcp
-if [ ! -x "$GEN" ] || [ ! -x "$SMCP" ]; then die "no release build in $BIN (drop --no-build)"; fi
 
 mkdir -p "$DATA"
 gen() { # gen FILE ARGS...: generate once; a partial file is never reused.
@@ -134,26 +121,11 @@ printf 'round\tfile\trc\twall_s\tcpu_s\tmaxrss_kb\n' > "$RESULTS"
 cat "$OUT/env.txt" >&2
 
 # cpu_seconds USER SYS PERFFILE: perf's task clock if it wrote one, else user + system.
-cpu_seconds() {
-  if [ ${#PERF[@]} -gt 0 ] && [ -s "$3" ]; then
-    awk -F, '$3 == "task-clock" { printf "%.3f\n", $1 / 1000 }' "$3"
-  else
-    python3 -c "print(round($1 + $2, 2))"
-  fi
-}
-
 run_one() { # run_one ROUND NAME FILE
-  local t="$OUT/$2.$1.time" p="$OUT/$2.$1.perf" rc
-  local perf=()
-  [ ${#PERF[@]} -gt 0 ] && perf=("${PERF[@]}" "$p")
-  set +e
-  "${perf[@]}" /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" \
-    "$SMCP" analyze --workers 1 --quiet --no-progress -o /dev/null "$3" 2> "$OUT/$2.$1.err"
-  rc=$?
-  set -e
-  read -r wall user sys rss < <(tail -1 "$t")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" \
-    "$(cpu_seconds "$user" "$sys" "$p")" "$rss" >> "$RESULTS"
+  local rc wall cpu rss
+  read -r rc wall cpu rss < <(timed "$OUT/$2.$1" \
+    "$SMCP" analyze --workers 1 --quiet --no-progress -o /dev/null "$3")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" "$cpu" "$rss" >> "$RESULTS"
   echo "-- round $1: $2 ${wall}s (exit $rc)" >&2
 }
 

@@ -58,25 +58,12 @@ done
 [[ "$MCP_SHARE" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "--mcp-share must be a number from 0 to 1"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required: apt-get install time"
 command -v python3 > /dev/null || die "python3 is required"
-# CPU seconds from perf's task clock where perf works (millisecond steps;
-# it wraps /usr/bin/time, which measures wall time and the run's peak RSS),
-# else from /usr/bin/time's user + system (10 ms steps).
-PERF=()
-if perf stat -x, -e task-clock -o /dev/null true 2> /dev/null; then
-  PERF=(perf stat "-x," -e task-clock -o)
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 if { [ "$TSHARK_RUNS" -gt 0 ] || [ "$CHECK" = 1 ]; } && ! command -v tshark > /dev/null; then
   die "tshark is required (apt-get install tshark), or --tshark-runs 0 without --check"
 fi
 
-if [ "$BUILD" = 1 ]; then
-  echo "== building (release)" >&2
-  cargo build --release --bins >&2
-fi
-BIN=${CARGO_TARGET_DIR:-target}/release
-GEN=$BIN/shadowmcp-bench-gen
-SMCP=$BIN/shadowmcp
-if [ ! -x "$GEN" ] || [ ! -x "$SMCP" ]; then die "no release build in $BIN (drop --no-build)"; fi
 
 mkdir -p "$DATA"
 F="$DATA/tls13-bulk-${SIZE_MB}mb-mcp${MCP_SHARE}-seed${SEED}.pcap"
@@ -126,34 +113,17 @@ printf 'round\ttool\trc\twall_s\tcpu_s\tmaxrss_kb\tplaintext_bytes\n' > "$RESULT
 cat "$OUT/env.txt" >&2
 
 # cpu_seconds USER SYS PERFFILE: perf's task clock if it wrote one, else user + system.
-cpu_seconds() {
-  if [ ${#PERF[@]} -gt 0 ] && [ -s "$3" ]; then
-    awk -F, '$3 == "task-clock" { printf "%.3f\n", $1 / 1000 }' "$3"
-  else
-    python3 -c "print(round($1 + $2, 2))"
-  fi
-}
-
 run_one() { # run_one ROUND TOOL
-  local t="$OUT/$2.$1.time" err="$OUT/$2.$1.err" p="$OUT/$2.$1.perf" rc cmd
-  local perf=()
-  [ ${#PERF[@]} -gt 0 ] && perf=("${PERF[@]}" "$p")
+  local rc wall cpu rss plain cmd
   case "$2" in
     keys) cmd=("$SMCP" analyze --workers 1 --no-progress -o /dev/null --tls-keylog "$K" "$F") ;;
     nokeys) cmd=("$SMCP" analyze --workers 1 --no-progress -o /dev/null "$F") ;;
     # A statistic over decrypted HTTP makes tshark decrypt and dissect every record.
     tshark) cmd=(tshark -n -r "$F" -o "tls.keylog_file:$K" -q -z "io,stat,0,COUNT(http.request)http.request") ;;
   esac
-  set +e
-  "${perf[@]}" /usr/bin/time -o "$t" -f '%e %U %S %M' timeout "$TIMEOUT" "${cmd[@]}" \
-    > "$OUT/$2.$1.out" 2> "$err"
-  rc=$?
-  set -e
-  read -r wall user sys rss < <(tail -1 "$t")
-  local plain
-  plain=$(sed -n 's/.*plaintext bytes \([0-9]*\).*/\1/p' "$err")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" \
-    "$(cpu_seconds "$user" "$sys" "$p")" "$rss" "${plain:-}" >> "$RESULTS"
+  read -r rc wall cpu rss < <(timed "$OUT/$2.$1" "${cmd[@]}")
+  plain=$(sed -n 's/.*plaintext bytes \([0-9]*\).*/\1/p' "$OUT/$2.$1.err")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$wall" "$cpu" "$rss" "${plain:-}" >> "$RESULTS"
   echo "-- round $1: $2 ${wall}s (exit $rc)" >&2
 }
 

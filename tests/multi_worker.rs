@@ -11,9 +11,17 @@ use shadowmcp::findings::aggregate::{Aggregator, Confidence, assess};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-#[test]
-fn dns_on_one_worker_attributes_tls_on_another() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/dns-then-tls.pcap");
+/// Every frame of the capture `name`, in order, to one of two engines that
+/// share a DNS cache: to the second when `second` says so. `setup` sees both
+/// engines first. The findings, aggregated as `analyze` does.
+fn two_workers(
+    name: &str,
+    second: impl Fn(&Transport) -> bool,
+    setup: impl FnOnce(&mut Engine, &mut Engine),
+) -> Vec<shadowmcp::findings::aggregate::Finding> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("pcaps")
+        .join(name);
     let mut src = FileSource::open(&path).expect("capture");
     let lt = src.linktype();
     let det = common::detector();
@@ -22,27 +30,31 @@ fn dns_on_one_worker_attributes_tls_on_another() {
         flow_id_base: base,
         ..EngineConfig::default()
     };
-    let mut dns_worker = Engine::with_dns_cache(cfg(0), det.clone(), cache.clone());
-    let mut tcp_worker = Engine::with_dns_cache(cfg(1 << 48), det.clone(), cache);
+    let mut first = Engine::with_dns_cache(cfg(0), det.clone(), cache.clone());
+    let mut other = Engine::with_dns_cache(cfg(1 << 48), det, cache);
+    setup(&mut first, &mut other);
     let mut agg = Aggregator::new(100);
     while let Ok(Some(f)) = src.next_frame() {
-        let is_udp = matches!(
-            decode::decode(lt, f.data).map(|p| p.transport),
-            Ok(Transport::Udp { .. })
-        );
-        let e = if is_udp {
-            &mut dns_worker
-        } else {
-            &mut tcp_worker
-        };
+        let to_other = decode::decode(lt, f.data).is_ok_and(|p| second(&p.transport));
+        let e = if to_other { &mut other } else { &mut first };
         e.process_frame(f.ts, lt, f.data);
         e.drain_observations().for_each(|o| agg.add(&o));
     }
-    for e in [&mut dns_worker, &mut tcp_worker] {
+    for e in [&mut first, &mut other] {
         e.finish();
         e.drain_observations().for_each(|o| agg.add(&o));
     }
-    let found = agg.into_sorted();
+    agg.into_sorted()
+}
+
+#[test]
+fn dns_on_one_worker_attributes_tls_on_another() {
+    let det = common::detector();
+    let found = two_workers(
+        "dns-then-tls.pcap",
+        |t| !matches!(t, Transport::Udp { .. }),
+        |_, _| {},
+    );
     let stripe = found
         .iter()
         .find(|f| f.server_name.as_deref() == Some("mcp.stripe.com"))
@@ -256,45 +268,24 @@ fn workers_read_past_blocks_without_their_frames() {
 #[test]
 fn discovery_on_one_worker_attributes_tls_on_another_when_shared() {
     let run = |shared: bool| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/discovery-cards.pcap");
-        let mut src = FileSource::open(&path).expect("capture");
-        let lt = src.linktype();
-        let det = common::detector();
-        let cache = Arc::new(Mutex::new(DnsCache::new(1024)));
-        let cfg = |base| EngineConfig {
-            flow_id_base: base,
-            ..EngineConfig::default()
+        // The fixture's TLS connections go to port 8443, its discovery
+        // fetches to the HTTP server on another port.
+        let tls = |t: &Transport| {
+            matches!(
+                t,
+                Transport::Tcp { sport: 8443, .. } | Transport::Tcp { dport: 8443, .. }
+            )
         };
-        let mut http_worker = Engine::with_dns_cache(cfg(0), det.clone(), cache.clone());
-        let mut tls_worker = Engine::with_dns_cache(cfg(1 << 48), det.clone(), cache);
-        if shared {
-            let table = Arc::new(Mutex::new(
-                shadowmcp::detect::discovery::DiscoveredHosts::default(),
-            ));
-            http_worker.share_discovered_hosts(table.clone());
-            tls_worker.share_discovered_hosts(table);
-        }
-        let mut agg = Aggregator::new(100);
-        while let Ok(Some(f)) = src.next_frame() {
-            // The fixture's TLS connections go to port 8443, its discovery
-            // fetches to the HTTP server on another port.
-            let tls = matches!(
-                decode::decode(lt, f.data).map(|p| p.transport),
-                Ok(Transport::Tcp { sport: 8443, .. } | Transport::Tcp { dport: 8443, .. })
-            );
-            let e = if tls {
-                &mut tls_worker
-            } else {
-                &mut http_worker
-            };
-            e.process_frame(f.ts, lt, f.data);
-            e.drain_observations().for_each(|o| agg.add(&o));
-        }
-        for e in [&mut http_worker, &mut tls_worker] {
-            e.finish();
-            e.drain_observations().for_each(|o| agg.add(&o));
-        }
-        agg.into_sorted()
+        let found = two_workers("discovery-cards.pcap", tls, |a, b| {
+            if shared {
+                let table = Arc::new(Mutex::new(
+                    shadowmcp::detect::discovery::DiscoveredHosts::default(),
+                ));
+                a.share_discovered_hosts(table.clone());
+                b.share_discovered_hosts(table);
+            }
+        });
+        found
             .iter()
             .filter(|f| f.has(shadowmcp::findings::Signal::DiscoveredHost))
             .filter_map(|f| f.server_name.clone())

@@ -735,6 +735,24 @@ fn read_string(block: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<(), H
 
 /// A test-only HPACK encoder that can produce every representation, to
 /// check the decoder against any mix of them (and to build HTTP/2 frames).
+/// Write an integer with an N-bit prefix (RFC 7541 §5.1), the prefix's
+/// other bits set from `first`: the encoder side, for the benchmark
+/// generator and the tests.
+pub fn encode_int(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
+    let max = (1usize << prefix) - 1;
+    if value < max {
+        out.push(first | value as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    let mut v = value - max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
 #[cfg(test)]
 pub(crate) mod test_encoder {
     use super::{ENTRY_OVERHEAD, HUFFMAN, STATIC_TABLE};
@@ -827,20 +845,7 @@ pub(crate) mod test_encoder {
         }
     }
 
-    pub fn encode_int(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
-        let max = (1usize << prefix) - 1;
-        if value < max {
-            out.push(first | value as u8);
-            return;
-        }
-        out.push(first | max as u8);
-        let mut v = value - max;
-        while v >= 128 {
-            out.push((v % 128) as u8 | 0x80);
-            v /= 128;
-        }
-        out.push(v as u8);
-    }
+    use super::encode_int;
 
     pub fn encode_str(out: &mut Vec<u8>, s: &[u8], huffman: bool) {
         if !huffman {

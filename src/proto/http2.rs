@@ -1512,7 +1512,8 @@ impl HeadBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::hpack::test_encoder::{Encoder, encode_int};
+    use crate::proto::hpack::encode_int;
+    use crate::proto::hpack::test_encoder::Encoder;
     use flate2::Compression;
     use flate2::write::GzEncoder;
     use std::io::Write;

@@ -6,7 +6,7 @@
 //! library's (`shadowmcp::proto::hpack`), so the encoding matches what its
 //! decoder expects only if both follow the RFC.
 
-use shadowmcp::proto::hpack::{HUFFMAN, STATIC_TABLE};
+use shadowmcp::proto::hpack::{HUFFMAN, STATIC_TABLE, encode_int};
 use std::collections::VecDeque;
 
 /// Dynamic table size every HTTP/2 endpoint starts with (RFC 9113 §6.5.2).
@@ -63,7 +63,7 @@ impl Encoder {
         if repr == Repr::Index
             && let Some(i) = self.find(name, Some(value))
         {
-            int(out, 0x80, 7, i);
+            encode_int(out, 0x80, 7, i);
             return;
         }
         let (first, prefix) = match repr {
@@ -72,9 +72,9 @@ impl Encoder {
             Repr::Never => (0x10, 4),
         };
         match self.find(name, None) {
-            Some(i) => int(out, first, prefix, i),
+            Some(i) => encode_int(out, first, prefix, i),
             None => {
-                int(out, first, prefix, 0);
+                encode_int(out, first, prefix, 0);
                 self.string(out, name);
             }
         }
@@ -104,29 +104,13 @@ impl Encoder {
             .map(|&b| usize::from(HUFFMAN[usize::from(b)].1))
             .sum();
         if self.huffman && bits.div_ceil(8) < s.len() {
-            int(out, 0x80, 7, bits.div_ceil(8));
+            encode_int(out, 0x80, 7, bits.div_ceil(8));
             huffman(out, s);
         } else {
-            int(out, 0, 7, s.len());
+            encode_int(out, 0, 7, s.len());
             out.extend_from_slice(s);
         }
     }
-}
-
-/// An integer with an N-bit prefix (RFC 7541 §5.1).
-fn int(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
-    let max = (1usize << prefix) - 1;
-    if value < max {
-        out.push(first | value as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    let mut v = value - max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
 }
 
 /// Huffman code of `s`, padded with the EOS prefix (RFC 7541 §5.2).

@@ -440,14 +440,7 @@ pub(super) fn discovery_request(
     kind: DiscoveryKind,
 ) {
     let path = conv.path();
-    let evidence = vec![Evidence::new(
-        Signal::McpDiscovery,
-        format!(
-            "GET {} ({} request)",
-            path.as_deref().unwrap_or(""),
-            kind.label()
-        ),
-    )];
+    let evidence = vec![discovery_request_evidence(path.as_deref(), kind)];
     push_observation(
         ctx,
         meta,
@@ -511,14 +504,7 @@ pub(super) fn discovery_answer(
     };
     let mut evidence = vec![Evidence::new(Signal::McpDiscovery, detail)];
     if !kind.request_is_evidence() {
-        evidence.push(Evidence::new(
-            Signal::McpDiscovery,
-            format!(
-                "GET {} ({} request)",
-                path.as_deref().unwrap_or(""),
-                kind.label()
-            ),
-        ));
+        evidence.push(discovery_request_evidence(path.as_deref(), kind));
     }
     push_observation(
         ctx,
@@ -536,6 +522,14 @@ pub(super) fn discovery_answer(
 /// the look-up rejects (an empty label), which no signature matches.
 fn host_lookup_name(host: &str) -> Option<HostBuf<'_>> {
     HostBuf::new(host_part(host)).filter(|b| !b.is_ipv4_literal())
+}
+
+/// The evidence a discovery request gives: its path and what it asked for.
+fn discovery_request_evidence(path: Option<&str>, kind: DiscoveryKind) -> Evidence {
+    Evidence::new(
+        Signal::McpDiscovery,
+        format!("GET {} ({} request)", path.unwrap_or(""), kind.label()),
+    )
 }
 
 #[cfg(test)]
