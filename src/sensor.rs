@@ -18,7 +18,7 @@
 //! tokio only hosts the I/O around it.
 
 use crate::capture::CaptureError;
-use crate::capture::live::{LiveOptions, LiveSource, LiveStats};
+use crate::capture::live::{Interface, LiveOptions, LiveStats};
 use crate::config::Config;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::hosts::Detector;
@@ -125,7 +125,7 @@ fn wall_micros() -> Micros {
 }
 
 struct CaptureThread {
-    source: LiveSource,
+    source: Interface,
     options: LiveOptions,
     index: usize,
     /// Into the workers' queues; a full queue drops the batch (counted).
@@ -146,10 +146,13 @@ impl CaptureThread {
         let mut oldest_pending: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             let dispatch = &mut self.dispatch;
-            let read = self.source.read_frames(|frame| {
-                packets += 1;
-                bytes += frame.data.len() as u64;
-                dispatch.push(lt, frame.ts, frame.data);
+            let read = self.source.read(|data, frames, in_place| {
+                packets += frames.len() as u64;
+                bytes += frames
+                    .iter()
+                    .map(|&(_, _, len)| u64::from(len))
+                    .sum::<u64>();
+                dispatch.push_frames(lt, data, frames, in_place);
             });
             match read {
                 Ok(1..) => {
@@ -235,7 +238,7 @@ impl CaptureThread {
                 std::thread::sleep(Duration::from_millis(100));
             }
             attempts += 1;
-            match LiveSource::open(self.source.name(), &self.options) {
+            match Interface::open(self.source.name(), &self.options) {
                 Ok(s) => {
                     info!(
                         interface = s.name(),
@@ -553,7 +556,7 @@ impl Sensor {
         // Open every capture while still privileged; then drop privileges.
         let mut sources = Vec::new();
         for name in &cfg.capture.interfaces {
-            sources.push(LiveSource::open(name, &options)?);
+            sources.push(Interface::open(name, &options)?);
         }
         drop_privileges(&cfg)?;
 

@@ -2,7 +2,8 @@
 //! blocks (handed over when full or after 10 ms), a settable kernel buffer,
 //! a kernel BPF filter, and the drop counters libpcap reports.
 
-use super::{CaptureError, Frame};
+use super::ring::RingSource;
+use super::{CaptureError, Frame, FrameAt};
 use std::path::PathBuf;
 
 /// Longest a partly filled ring block waits before the kernel hands it
@@ -176,10 +177,64 @@ impl LiveSource {
 
 /// Whether a network interface of this name exists now (for the log: a
 /// link taken down versus an interface deleted).
-fn interface_exists(name: &str) -> bool {
+pub(super) fn interface_exists(name: &str) -> bool {
     let Ok(c) = std::ffi::CString::new(name) else {
         return false;
     };
     // SAFETY: a valid NUL-terminated string for the duration of the call.
     unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
+/// A live interface: Ethernet through our own ring ([`RingSource`], frames
+/// processed where the kernel put them), anything else through libpcap.
+pub enum Interface {
+    Ring(RingSource),
+    Pcap(LiveSource),
+}
+
+impl Interface {
+    pub fn open(name: &str, o: &LiveOptions) -> Result<Interface, CaptureError> {
+        Ok(match RingSource::open(name, o)? {
+            Ok(ring) => Interface::Ring(ring),
+            Err(_) => Interface::Pcap(LiveSource::open(name, o)?),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Interface::Ring(r) => r.name(),
+            Interface::Pcap(p) => p.name(),
+        }
+    }
+
+    pub fn linktype(&self) -> i32 {
+        match self {
+            Interface::Ring(r) => r.linktype(),
+            Interface::Pcap(p) => p.linktype(),
+        }
+    }
+
+    pub fn stats(&mut self) -> Option<LiveStats> {
+        match self {
+            Interface::Ring(r) => r.stats(),
+            Interface::Pcap(p) => p.stats(),
+        }
+    }
+
+    /// What the interface has, to `each` as (bytes, frames in them, whether
+    /// the bytes are a whole ring block that may be processed in place);
+    /// the number of frames, 0 when the read timeout passed with nothing.
+    /// The bytes are valid only inside `each`.
+    pub fn read(
+        &mut self,
+        mut each: impl FnMut(&[u8], &[FrameAt], bool),
+    ) -> Result<usize, CaptureError> {
+        match self {
+            Interface::Ring(r) => r.read_block(|block, frames| each(block, frames, true)),
+            Interface::Pcap(p) => p.read_frames(|f| {
+                let len = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
+                each(f.data, &[(f.ts, 0, len)], false);
+            }),
+        }
+    }
 }

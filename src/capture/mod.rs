@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub mod live;
 pub mod pcapfile;
 pub mod pcapng_secrets;
+pub mod ring;
 
 use pcapng_secrets::SecretsInbox;
 use std::sync::{Arc, Mutex};

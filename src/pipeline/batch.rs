@@ -46,6 +46,11 @@ impl Batch {
         self.linktype
     }
 
+    /// The frames' bytes, and each frame's (timestamp, offset, length).
+    pub fn parts(&self) -> (&[u8], &[FrameAt]) {
+        (&self.data, &self.frames)
+    }
+
     /// Copy a frame in.
     pub fn push(&mut self, ts: Micros, frame: &[u8]) {
         let off = self.data.len() as u32;

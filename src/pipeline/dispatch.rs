@@ -6,6 +6,7 @@ use super::batch::Batch;
 use super::detector::DetectorView;
 use super::shard::shard;
 use super::worker::WorkerLoop;
+use crate::capture::FrameAt;
 use crate::detect::dns_cache::DnsCache;
 use crate::engine::Engine;
 use crate::findings::Micros;
@@ -122,6 +123,26 @@ impl Dispatcher {
         b.push(ts, frame);
         if b.full() || (dns && self.policy == QueuePolicy::Block) {
             self.hand_over(w);
+        }
+    }
+
+    /// Frames of `linktype` lying in `data`. `in_place`: `data` is a whole
+    /// ring block that stays valid for this call only; the inline worker
+    /// then processes it where it lies (after any partial batch, to keep
+    /// the order), anything else copies the frames into batches.
+    pub fn push_frames(&mut self, linktype: i32, data: &[u8], frames: &[FrameAt], in_place: bool) {
+        if in_place && matches!(self.target, Target::Inline(Some(_))) {
+            self.hand_over(0);
+            if let Target::Inline(Some(work)) = &mut self.target {
+                work.frames(linktype, data, frames);
+            }
+            return;
+        }
+        for &(ts, off, len) in frames {
+            let (o, l) = (off as usize, len as usize);
+            if let Some(frame) = data.get(o..o.saturating_add(l)) {
+                self.push(linktype, ts, frame);
+            }
         }
     }
 

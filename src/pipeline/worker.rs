@@ -5,6 +5,7 @@
 use super::batch::Batch;
 use super::detector::DetectorView;
 use super::dispatch::QueuePolicy;
+use crate::capture::FrameAt;
 use crate::engine::Engine;
 use crate::findings::Observation;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -128,13 +129,20 @@ impl WorkerLoop {
 
     /// Process one batch and hand its observations on.
     pub fn batch(&mut self, batch: &Batch) {
+        let (data, frames) = batch.parts();
+        self.frames(batch.linktype(), data, frames);
+    }
+
+    /// Process frames of `linktype` lying in `data` (a batch, or a ring
+    /// block in place) and hand their observations on.
+    pub fn frames(&mut self, linktype: i32, data: &[u8], frames: &[FrameAt]) {
         if let Some(d) = self.detector.changed() {
             self.engine.set_detector(d);
         }
         let start = Instant::now();
-        batch.run(&mut self.engine);
+        self.engine.process_batch(linktype, data, frames);
         self.monitor
-            .batch_done(batch.len(), start.elapsed().as_secs_f64());
+            .batch_done(frames.len(), start.elapsed().as_secs_f64());
         self.out.send_all(&mut self.engine);
     }
 
