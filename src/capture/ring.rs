@@ -105,6 +105,9 @@ pub struct RingSource {
     /// The kernel's counters are reset at each read: kept summed here.
     received: u64,
     dropped: u64,
+    /// The interface's own receive drops when the ring was opened (what
+    /// libpcap reports as `ps_ifdrop` is counted from there).
+    if_dropped_base: u64,
     frames: Vec<FrameAt>,
     /// Per frame of `frames`: the VLAN tag the kernel took out, if any.
     tags: Vec<Option<[u8; 4]>>,
@@ -263,6 +266,7 @@ impl RingSource {
             snaplen: o.snaplen.max(1),
             received: 0,
             dropped: 0,
+            if_dropped_base: interface_rx_dropped(interface).unwrap_or(0),
             frames: Vec::new(),
             tags: Vec::new(),
             tagged: Vec::new(),
@@ -425,12 +429,23 @@ impl RingSource {
         // `tp_packets` counts the dropped frames too, as libpcap's `ps_recv`.
         self.received += u64::from(s.tp_packets);
         self.dropped += u64::from(s.tp_drops);
+        let if_dropped =
+            interface_rx_dropped(&self.name).map_or(0, |n| n.saturating_sub(self.if_dropped_base));
         Some(LiveStats {
             received: self.received,
             kernel_dropped: self.dropped,
-            interface_dropped: 0,
+            interface_dropped: if_dropped,
         })
     }
+}
+
+/// Frames the interface itself dropped on receive, since it came up.
+fn interface_rx_dropped(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/statistics/rx_dropped"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
