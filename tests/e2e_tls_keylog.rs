@@ -229,12 +229,21 @@ fn live_sensor_decrypts_with_a_key_log_the_client_writes() {
         for want in ["initialize", "tools/list", "tools/call"] {
             assert!(m.iter().any(|x| x == want), "{want}: {m:?}");
         }
-        let text = scrape(&lab);
-        let v = |name: &str, labels: &[&str]| metric_sum(&text, name, labels).unwrap_or(0.0);
-        assert!(
-            v("shadowmcp_tls_decrypt_flows_decrypted_total", &[]) >= 1.0,
-            "{text}"
+        // Decryption counters are published about once a second: the
+        // finding can reach the sink before them.
+        let text = lab.wait(
+            "the decryption counters on /metrics",
+            DELIVERY_LIMIT,
+            &[name.as_str()],
+            |l| {
+                let text = scrape(l);
+                (metric_sum(&text, "shadowmcp_tls_decrypt_flows_decrypted_total", &[])
+                    .unwrap_or(0.0)
+                    >= 1.0)
+                    .then_some(text)
+            },
         );
+        let v = |name: &str, labels: &[&str]| metric_sum(&text, name, labels).unwrap_or(0.0);
         assert!(
             v("shadowmcp_tls_keylog_lines_total", &["result=\"key\""]) >= 5.0,
             "{text}"
