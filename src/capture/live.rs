@@ -132,38 +132,9 @@ impl LiveSource {
         }
     }
 
-    /// Wait up to the read timeout for the capture descriptor to become
-    /// readable. An error or an invalid descriptor means the interface is gone.
     fn wait_readable(&mut self) -> Result<bool, CaptureError> {
         use std::os::fd::AsRawFd;
-        let mut pfd = libc::pollfd {
-            fd: self.cap.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, self.timeout_ms) };
-        let fail = |message: String| CaptureError {
-            file: PathBuf::from(&self.name),
-            packet: 0,
-            message,
-        };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(fail(format!("poll: {e}")))
-            };
-        }
-        if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-            return Err(fail(if interface_exists(&self.name) {
-                "interface went down".into()
-            } else {
-                "interface disappeared".into()
-            }));
-        }
-        Ok(rc > 0)
+        wait_readable(self.cap.as_raw_fd(), self.timeout_ms, &self.name)
     }
 
     pub fn stats(&mut self) -> Option<LiveStats> {
@@ -173,6 +144,44 @@ impl LiveSource {
             interface_dropped: u64::from(s.if_dropped),
         })
     }
+}
+
+/// Wait up to `timeout_ms` for the capture descriptor `fd` of `interface`
+/// to become readable. An error or an invalid descriptor means the
+/// interface went down or is gone.
+pub(super) fn wait_readable(
+    fd: std::os::fd::RawFd,
+    timeout_ms: i32,
+    interface: &str,
+) -> Result<bool, CaptureError> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    let fail = |message: String| CaptureError {
+        file: PathBuf::from(interface),
+        packet: 0,
+        message,
+    };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(fail(format!("poll: {e}")))
+        };
+    }
+    if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+        return Err(fail(if interface_exists(interface) {
+            "interface went down".into()
+        } else {
+            "interface disappeared".into()
+        }));
+    }
+    Ok(rc > 0)
 }
 
 /// Whether a network interface of this name exists now (for the log: a

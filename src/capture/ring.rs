@@ -378,34 +378,7 @@ impl RingSource {
     }
 
     fn wait_readable(&mut self) -> Result<bool, CaptureError> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, self.timeout_ms) };
-        let fail = |message: String| CaptureError {
-            file: PathBuf::from(&self.name),
-            packet: 0,
-            message,
-        };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(fail(format!("poll: {e}")))
-            };
-        }
-        if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-            return Err(fail(if super::live::interface_exists(&self.name) {
-                "interface went down".into()
-            } else {
-                "interface disappeared".into()
-            }));
-        }
-        Ok(rc > 0)
+        super::live::wait_readable(self.fd.as_raw_fd(), self.timeout_ms, &self.name)
     }
 
     /// Frames the kernel delivered to the ring and dropped (ring full) so
