@@ -23,10 +23,20 @@ pub enum Dir {
 }
 
 impl Dir {
-    fn index(self) -> usize {
+    /// 0 client to server, 1 server to client (the engine's numbering).
+    pub fn index(self) -> usize {
         match self {
             Dir::ClientToServer => 0,
             Dir::ServerToClient => 1,
+        }
+    }
+
+    /// The direction of [`Dir::index`] `i` (anything but 0 is the server's).
+    pub fn from_index(i: usize) -> Dir {
+        if i == 0 {
+            Dir::ClientToServer
+        } else {
+            Dir::ServerToClient
         }
     }
 }
@@ -852,11 +862,7 @@ impl TlsDecryptor {
         if !established {
             return false;
         }
-        let dir = if d == 0 {
-            Dir::ClientToServer
-        } else {
-            Dir::ServerToClient
-        };
+        let dir = Dir::from_index(d);
         let skip = std::cell::Cell::new(false);
         on_event(TlsEvent::Skippable {
             dir,
@@ -922,11 +928,7 @@ impl TlsDecryptor {
             record::APPLICATION_DATA => {
                 if !content.is_empty() {
                     bump(&self.ctx.counters.plaintext_bytes, content.len() as u64);
-                    let dir = if d == 0 {
-                        Dir::ClientToServer
-                    } else {
-                        Dir::ServerToClient
-                    };
+                    let dir = Dir::from_index(d);
                     on_event(TlsEvent::Plaintext { dir, data: content });
                 }
                 Step::Next

@@ -59,11 +59,7 @@ pub(super) fn data(
     if !app.hello_done && dir == 0 && tls::data(ctx, meta, 0, data, pending) == Next::Done {
         app.hello_done = true;
     }
-    let from = if dir == 0 {
-        Dir::ClientToServer
-    } else {
-        Dir::ServerToClient
-    };
+    let from = Dir::from_index(dir);
     let next = drive(ctx, meta, app, &mut |dec, ev| {
         dec.feed(from, data, meta.ts, &mut &mut *ev)
     });
@@ -120,13 +116,13 @@ fn drive(ctx: &mut Ctx<'_>, meta: &FlowMeta, app: &mut DecryptApp, step: Step<'_
             *negotiated = Some(format!("{v} {s}").into_boxed_str());
         }
         TlsEvent::Plaintext { dir, data } => {
-            let d = usize::from(dir == Dir::ServerToClient);
+            let d = dir.index();
             inner.data(ctx, meta, d, data, inner_pending);
         }
         TlsEvent::Skippable { dir, len, skip } => {
             // A record whose plaintext the application would drop unseen
             // (the part of a download past the body limit) is not decrypted.
-            let d = usize::from(dir == Dir::ServerToClient);
+            let d = dir.index();
             let len = len as u64;
             let idle = inner_pending.get(d).is_some_and(Vec::is_empty);
             if idle && inner.discardable(d) >= len {
