@@ -353,10 +353,7 @@ impl RingSource {
         };
         self.frames.clear();
         self.tags.clear();
-        walk(block, &mut self.frames, &mut self.tags);
-        for f in &mut self.frames {
-            f.2 = f.2.min(self.snaplen);
-        }
+        walk(block, self.snaplen, &mut self.frames, &mut self.tags);
         let n = self.frames.len();
         if self.tags.iter().any(Option::is_some) {
             // Rare (VLAN offload on a trunk): this block's frames are
@@ -465,9 +462,10 @@ fn retag(
     }
 }
 
-/// The frames of one block, in order, and the VLAN tag the kernel took out
-/// of each; a header that points outside the block ends the walk.
-fn walk(block: &[u8], frames: &mut Vec<FrameAt>, tags: &mut Vec<Option<[u8; 4]>>) {
+/// The frames of one block, in order, each cut to `cut` bytes, and the
+/// VLAN tag the kernel took out of each; a header that points outside the
+/// block ends the walk.
+fn walk(block: &[u8], cut: u32, frames: &mut Vec<FrameAt>, tags: &mut Vec<Option<[u8; 4]>>) {
     let (Some(n), Some(first)) = (
         u32_at(block, BLOCK_NUM_PKTS),
         u32_at(block, BLOCK_FIRST_PKT),
@@ -493,11 +491,11 @@ fn walk(block: &[u8], frames: &mut Vec<FrameAt>, tags: &mut Vec<Option<[u8; 4]>>
         if end > block.len() {
             return;
         }
-        let (Ok(off), len) = (u32::try_from(start), snaplen) else {
+        let Ok(off) = u32::try_from(start) else {
             return;
         };
         let ts = i64::from(sec) * 1_000_000 + i64::from(nsec / 1000);
-        frames.push((ts, off, len));
+        frames.push((ts, off, snaplen.min(cut)));
         let status = u32_at(hdr, PKT_STATUS).unwrap_or(0);
         tags.push((status & TP_STATUS_VLAN_VALID != 0).then(|| {
             let tci = u32_at(hdr, PKT_VLAN_TCI).unwrap_or(0) as u16;
@@ -550,7 +548,7 @@ mod tests {
     fn frames_of_a_block_in_order() {
         let b = block(&[(b"first frame", 10, 5_000), (b"second", 11, 999_999_999)]);
         let (mut frames, mut tags) = (Vec::new(), Vec::new());
-        walk(&b, &mut frames, &mut tags);
+        walk(&b, u32::MAX, &mut frames, &mut tags);
         assert_eq!(tags, vec![None, None]);
         let got: Vec<(i64, &[u8])> = frames
             .iter()
@@ -575,7 +573,7 @@ mod tests {
                 let mut b = good.clone();
                 b[at] = v;
                 let (mut frames, mut tags) = (Vec::new(), Vec::new());
-                walk(&b, &mut frames, &mut tags);
+                walk(&b, u32::MAX, &mut frames, &mut tags);
                 assert_eq!(frames.len(), tags.len());
                 for &(_, off, len) in &frames {
                     assert!((off + len) as usize <= b.len());
@@ -594,7 +592,7 @@ mod tests {
         h[PKT_STATUS..PKT_STATUS + 4].copy_from_slice(&TP_STATUS_VLAN_VALID.to_ne_bytes());
         h[PKT_VLAN_TCI..PKT_VLAN_TCI + 4].copy_from_slice(&42u32.to_ne_bytes());
         let (mut frames, mut tags) = (Vec::new(), Vec::new());
-        walk(&b, &mut frames, &mut tags);
+        walk(&b, u32::MAX, &mut frames, &mut tags);
         assert_eq!(tags, vec![Some([0x81, 0x00, 0, 42]), None]);
         let (mut out, mut out_frames) = (Vec::new(), Vec::new());
         retag(&b, &frames, &tags, &mut out, &mut out_frames);
