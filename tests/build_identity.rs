@@ -19,14 +19,12 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "shadowmcp-build-identity-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+/// A scratch directory, removed when dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("shadowmcp-build-identity-{name}-"))
+        .tempdir()
+        .expect("scratch dir")
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -138,6 +136,7 @@ fn dates_match_the_system_calendar() {
 #[test]
 fn source_tarball_commit_from_cargo_vcs_info() {
     let dir = scratch("vcs-info");
+    let dir = dir.path();
     assert_eq!(build_script::commit_from_vcs_info(&dir), None);
     let info = dir.join(".cargo_vcs_info.json");
     std::fs::write(
@@ -185,6 +184,7 @@ fn read(path: &Path) -> String {
 #[test]
 fn man_pages_for_every_visible_command() {
     let dir = scratch("man");
+    let dir = dir.path();
     let out = bin()
         .args(["generate", "man"])
         .arg(&dir)
@@ -238,6 +238,7 @@ fn names_generate(text: &str) -> bool {
 #[test]
 fn completions_for_bash_zsh_fish() {
     let dir = scratch("completions");
+    let dir = dir.path();
     for (shell, file, first) in [
         ("bash", "shadowmcp.bash", "_shadowmcp()"),
         ("zsh", "_shadowmcp", "#compdef shadowmcp"),
@@ -272,6 +273,7 @@ fn generate_is_hidden_and_reports_unwritable_paths() {
     let help = bin().arg("--help").output().expect("run");
     assert!(!String::from_utf8_lossy(&help.stdout).contains("generate"));
     let dir = scratch("unwritable");
+    let dir = dir.path();
     let file = dir.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let out = bin()

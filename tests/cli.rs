@@ -8,10 +8,15 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shadowmcp"))
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shadowmcp-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+/// A path named `name` in a scratch directory of its own, which is removed
+/// when the returned guard drops.
+fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-cli-")
+        .tempdir()
+        .expect("tmp dir");
+    let path = dir.path().join(name);
+    (dir, path)
 }
 
 fn stderr(o: &Output) -> String {
@@ -64,7 +69,7 @@ fn missing_file_is_exit_2_and_named() {
 
 #[test]
 fn not_a_capture_is_exit_2() {
-    let p = tmp("text.pcap");
+    let (_scratch, p) = tmp("text.pcap");
     std::fs::write(&p, b"this is not a capture file at all").expect("write");
     let o = bin()
         .args(["analyze", "--quiet"])
@@ -80,7 +85,7 @@ fn truncated_capture_names_file_and_packet_and_keeps_earlier_packets() {
     let frames: Vec<Vec<u8>> = (0..5).map(|i| udp_frame(&[i; 40])).collect();
     let mut bytes = pcap_bytes(&frames);
     bytes.truncate(bytes.len() - 10);
-    let p = tmp("truncated.pcap");
+    let (_scratch, p) = tmp("truncated.pcap");
     std::fs::write(&p, &bytes).expect("write");
     let o = bin().args(["analyze"]).arg(&p).output().expect("run");
     let err = stderr(&o);
@@ -145,7 +150,7 @@ fn findings(o: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn allowlist_sanctions_and_hides_unless_asked() {
-    let allow = tmp("allow.txt");
+    let (_scratch, allow) = tmp("allow.txt");
     std::fs::write(
         &allow,
         "# approved\nmcp.notion.com\n*.linear.app   # whole vendor\n10.0.0.0/8\n",
@@ -190,7 +195,7 @@ fn allowlist_sanctions_and_hides_unless_asked() {
 
 #[test]
 fn bad_allowlist_is_exit_2_with_line() {
-    let allow = tmp("bad-allow.txt");
+    let (_scratch, allow) = tmp("bad-allow.txt");
     std::fs::write(&allow, "mcp.notion.com\nnot a host!\n").expect("write");
     let o = bin()
         .args(["analyze", "--allowlist"])
@@ -232,7 +237,7 @@ fn min_confidence_filters() {
 
 #[test]
 fn output_file_and_text_format() {
-    let out = tmp("findings.txt");
+    let (_scratch, out) = tmp("findings.txt");
     let o = bin()
         .args(["analyze", "--quiet", "--format", "text", "-o"])
         .arg(&out)
@@ -258,7 +263,7 @@ fn signatures_check_and_list() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let dir = tmp("sigs-broken");
+    let (_scratch, dir) = tmp("sigs-broken");
     std::fs::create_dir_all(&dir).expect("dir");
     for f in std::fs::read_dir(root().join("signatures"))
         .expect("signatures/")
@@ -298,7 +303,7 @@ fn example_sensor_config_checks() {
     let allow = root().join("deploy/allowlist.example.txt");
     // --check-config checks the host too: point the example at what this
     // machine has (an interface, a writable directory).
-    let logs = tmp("logs");
+    let (_scratch, logs) = tmp("logs");
     std::fs::create_dir_all(&logs).expect("log dir");
     let text = text
         .replace(
@@ -307,7 +312,7 @@ fn example_sensor_config_checks() {
         )
         .replace("interfaces = [\"eth1\"]", "interfaces = [\"lo\"]")
         .replace("/var/log/shadowmcp", logs.to_str().expect("utf-8 path"));
-    let cfg = tmp("shadowmcp.toml");
+    let (_scratch, cfg) = tmp("shadowmcp.toml");
     std::fs::write(&cfg, text).expect("write");
     let o = bin()
         .args(["run", "--check-config", "--config"])
@@ -320,7 +325,7 @@ fn example_sensor_config_checks() {
 
 #[test]
 fn bad_sensor_config_names_key_and_position() {
-    let cfg = tmp("bad.toml");
+    let (_scratch, cfg) = tmp("bad.toml");
     std::fs::write(
         &cfg,
         "[capture]\ninterfaces = [\"eth0\"]\nworkers = \"two\"\n",
@@ -356,7 +361,7 @@ fn bad_sensor_config_names_key_and_position() {
 /// file and the key (or the flag that set it).
 #[test]
 fn analyze_reads_the_run_configuration() {
-    let cfg = tmp("analyze.toml");
+    let (_scratch, cfg) = tmp("analyze.toml");
     std::fs::write(&cfg, "[detection]\nmin_confidence = \"high\"\n").expect("write config");
     let capture = root().join("pcaps/tls-sni-known.pcap");
     let o = bin()
@@ -464,7 +469,7 @@ fn run_logs_json_lines() {
 /// connection with that SNI becomes a finding naming it).
 #[test]
 fn analyze_uses_an_overlay_written_by_signatures_update() {
-    let dir = tmp("overlay-e2e");
+    let (_scratch, dir) = tmp("overlay-e2e");
     let _ = std::fs::remove_dir_all(&dir);
     let o = bin()
         .args(["signatures", "update", "--source"])
@@ -538,7 +543,7 @@ fn analyze_writes_ocsf_and_ecs() {
 #[test]
 fn inputs_are_checked_before_anything_is_written() {
     let capture = root().join("pcaps/tls-sni-known.pcap");
-    let out = tmp("never-written.jsonl");
+    let (_scratch, out) = tmp("never-written.jsonl");
     let _ = std::fs::remove_file(&out);
     let o = bin()
         .args(["analyze", "--quiet", "-o"])
@@ -558,7 +563,7 @@ fn inputs_are_checked_before_anything_is_written() {
         "findings written before the inputs were checked"
     );
 
-    let copy = tmp("evidence.pcap");
+    let (_scratch, copy) = tmp("evidence.pcap");
     std::fs::copy(&capture, &copy).expect("copy capture");
     let before = std::fs::read(&copy).expect("read");
     let o = bin()
@@ -612,7 +617,7 @@ fn tls_keylog_reveals_what_names_cannot() {
     assert!(findings(&o).is_empty(), "{:?}", findings(&o));
 
     let keys = std::fs::read_to_string(root().join("pcaps/py-tls13-h1.keys")).expect("keys");
-    let damaged = tmp("damaged.keys");
+    let (_scratch, damaged) = tmp("damaged.keys");
     std::fs::write(&damaged, format!("CLIENT_RANDOM zz\n{keys}")).expect("write");
     let o = bin()
         .args(["analyze", "--no-default-overlays", "--tls-keylog"])
@@ -817,7 +822,7 @@ fn check_config_checks_key_logs() {
             .output()
             .expect("run")
     };
-    let dir = tmp("keylog-check");
+    let (_scratch, dir) = tmp("keylog-check");
     std::fs::create_dir_all(&dir).expect("dir");
     let later = dir.join("later.keys");
     let _ = std::fs::remove_file(&later);

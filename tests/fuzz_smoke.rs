@@ -18,6 +18,7 @@
 #[allow(dead_code)]
 mod harness;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -29,15 +30,20 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The seed corpora, built once per test process into a temporary directory.
-fn corpus_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("shadowmcp-fuzz-smoke-{}", std::process::id()));
+/// The seed corpora, built once per test process by `fuzz/seed.py` into a
+/// scratch directory (removed once read): target name → seeds, in file-name
+/// order.
+fn corpora() -> &'static HashMap<String, Vec<Vec<u8>>> {
+    static CORPORA: OnceLock<HashMap<String, Vec<Vec<u8>>>> = OnceLock::new();
+    CORPORA.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("shadowmcp-fuzz-smoke-")
+            .tempdir()
+            .expect("scratch dir");
         let out = std::process::Command::new("python3")
             .arg(root().join("fuzz/seed.py"))
             .arg(root())
-            .arg(&dir)
+            .arg(dir.path())
             .output()
             .expect("python3 runs fuzz/seed.py");
         assert!(
@@ -45,18 +51,28 @@ fn corpus_dir() -> &'static Path {
             "fuzz/seed.py failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        dir
+        let mut corpora = HashMap::new();
+        for target in std::fs::read_dir(dir.path())
+            .expect("seed corpora")
+            .flatten()
+        {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(target.path())
+                .unwrap_or_else(|e| panic!("seed corpus {}: {e}", target.path().display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            names.sort();
+            let seeds = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+            corpora.insert(target.file_name().to_string_lossy().into_owned(), seeds);
+        }
+        corpora
     })
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = corpus_dir().join(target);
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("seed corpus {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    names.sort();
-    names.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    corpora()
+        .get(target)
+        .unwrap_or_else(|| panic!("fuzz/seed.py wrote no seed corpus for {target}"))
+        .clone()
 }
 
 /// xorshift64*: deterministic per target, so a failure reproduces.

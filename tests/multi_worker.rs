@@ -107,8 +107,11 @@ fn analyze_output_does_not_depend_on_the_number_of_workers() {
 #[test]
 fn workers_share_the_tcp_stream_cap() {
     use shadowmcp::analyze::{AnalyzeOptions, analyze};
-    let pcap =
-        std::env::temp_dir().join(format!("shadowmcp-stream-cap-{}.pcap", std::process::id()));
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-stream-cap-")
+        .tempdir()
+        .expect("scratch dir");
+    let pcap = dir.path().join("flood.pcap");
     // 200 connections that each send a request and stay open.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_shadowmcp-bench-gen"))
         .args([
@@ -142,7 +145,6 @@ fn workers_share_the_tcp_stream_cap() {
         analyze(&opts, common::detector()).stats.tcp_streams_skipped
     };
     let (one, two) = (skipped(1), skipped(2));
-    let _ = std::fs::remove_file(&pcap);
     assert_eq!(one, 200 - 16);
     assert_eq!(two, 200 - 16, "two workers inspect 8 streams each");
 }
@@ -176,8 +178,11 @@ fn sorted_lines(r: &shadowmcp::analyze::AnalyzeResult) -> Vec<String> {
 #[test]
 fn workers_reading_a_pipe_find_the_same() {
     let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap");
-    let fifo = std::env::temp_dir().join(format!("shadowmcp-pipe-{}.pcap", std::process::id()));
-    let _ = std::fs::remove_file(&fifo);
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-pipe-")
+        .tempdir()
+        .expect("scratch dir");
+    let fifo = dir.path().join("capture.pcap");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
@@ -192,7 +197,6 @@ fn workers_reading_a_pipe_find_the_same() {
     };
     let piped = run_analyze(vec![fifo.clone()], 2);
     writer.join().expect("writer");
-    let _ = std::fs::remove_file(&fifo);
     let one = run_analyze(vec![demo], 1);
     assert!(!one.records.is_empty());
     assert_eq!(sorted_lines(&piped), sorted_lines(&one));
@@ -203,8 +207,11 @@ fn workers_reading_a_pipe_find_the_same() {
 /// and count every packet once.
 #[test]
 fn workers_reading_files_report_each_problem_once() {
-    let dir = std::env::temp_dir().join(format!("shadowmcp-mw-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-mw-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = dir.path();
     let demo = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/demo.pcap"))
         .expect("demo");
     let cut = dir.join("cut.pcap");
@@ -214,7 +221,6 @@ fn workers_reading_files_report_each_problem_once() {
     let files = vec![cut, junk];
     let one = run_analyze(files.clone(), 1);
     let three = run_analyze(files, 3);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!((one.damaged.len(), one.unusable.len()), (1, 1));
     assert_eq!((three.damaged.len(), three.unusable.len()), (1, 1));
     // The damaged record is numbered among all records, not among a
@@ -247,13 +253,16 @@ fn workers_read_past_blocks_without_their_frames() {
         }
         last = frames.last().map_or(0, |f| f.ts);
     }
-    let path = std::env::temp_dir().join(format!("shadowmcp-runs-{}.pcap", std::process::id()));
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-runs-")
+        .tempdir()
+        .expect("scratch dir");
+    let path = dir.path().join("runs.pcap");
     std::fs::write(&path, common::pcap_file(&frames)).expect("write");
     let one = run_analyze(vec![path.clone()], 1);
     let many: Vec<_> = [2, 3]
         .map(|n| (n, run_analyze(vec![path.clone()], n)))
         .into();
-    let _ = std::fs::remove_file(&path);
     assert_eq!(one.stats.packets, frames.len() as u64);
     assert!(one.records.len() >= 10);
     for (n, r) in many {

@@ -66,8 +66,11 @@ fn reload_keeps_old_set_on_error_and_sigterm_exits() {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::temp_dir().join(format!("shadowmcp-sig-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-sig-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = dir.path();
     for f in std::fs::read_dir(root.join("signatures"))
         .expect("signatures")
         .flatten()
@@ -168,7 +171,6 @@ fn reload_keeps_old_set_on_error_and_sigterm_exits() {
         "{err}"
     );
     assert!(err.contains("stopped"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A DNS query for a known MCP server, sent over `lo` to port 53: the
@@ -188,8 +190,11 @@ fn dns_query_for_known_server() {
 /// the sink counted `counter`, stops it with SIGTERM; its exit status and
 /// standard error.
 fn run_until_sink_counted(sink: &str, counter: &str) -> (std::process::ExitStatus, String) {
-    let dir = std::env::temp_dir().join(format!("shadowmcp-lost-{}-{counter}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-lost-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = dir.path();
     let config = dir.join("sensor.toml");
     std::fs::write(
         &config,
@@ -238,7 +243,6 @@ fn run_until_sink_counted(sink: &str, counter: &str) -> (std::process::ExitStatu
     if let Some(mut e) = sensor.0.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
-    let _ = std::fs::remove_dir_all(&dir);
     (status, err)
 }
 
@@ -261,12 +265,14 @@ fn lost_findings_make_run_exit_non_zero() {
     assert_eq!(status.code(), Some(4), "{err}");
     assert!(err.contains("findings were lost"), "{err}");
 
-    let out =
-        std::env::temp_dir().join(format!("shadowmcp-delivered-{}.jsonl", std::process::id()));
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-delivered-")
+        .tempdir()
+        .expect("scratch dir");
+    let out = dir.path().join("delivered.jsonl");
     let (status, err) = run_until_sink_counted(
         &format!("type = \"jsonl\"\npath = \"{}\"", out.display()),
         "shadowmcp_sink_deliveries_total{",
     );
-    let _ = std::fs::remove_file(&out);
     assert_eq!(status.code(), Some(0), "{err}");
 }

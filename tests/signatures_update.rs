@@ -237,11 +237,12 @@ fn routes_for(p: &[Value]) -> Routes {
     r
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shadowmcp-upd-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when dropped.
+fn scratch(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("shadowmcp-upd-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn opts(sources: Vec<String>, out: &Path) -> UpdateOptions {
@@ -334,6 +335,7 @@ async fn follows_cursors_and_writes_the_overlay() {
     let p = pages();
     let srv = serve(routes_for(&p)).await;
     let out = scratch("http");
+    let out = out.path();
     let s = run(&opts(vec![srv.base.clone()], &out)).await.unwrap();
     assert!(s.written);
     assert_eq!(s.pages, 3);
@@ -402,6 +404,7 @@ async fn follows_cursors_and_writes_the_overlay() {
 #[tokio::test]
 async fn saved_pages_give_the_same_overlay() {
     let dir = scratch("saved");
+    let dir = dir.path();
     let file = dir.join("pages.json");
     std::fs::write(&file, serde_json::to_vec(&pages()).unwrap()).unwrap();
     let out = dir.join("out");
@@ -434,6 +437,7 @@ async fn saved_pages_give_the_same_overlay() {
 #[tokio::test]
 async fn plain_lists_and_csv_catalogues() {
     let dir = scratch("lists");
+    let dir = dir.path();
     let list = dir.join("urls.txt");
     std::fs::write(
         &list,
@@ -457,12 +461,14 @@ async fn plain_lists_and_csv_catalogues() {
 }
 
 /// A previous overlay that a failed update must leave byte for byte.
-async fn seeded(tag: &str) -> (PathBuf, Vec<u8>) {
+async fn seeded(tag: &str) -> (tempfile::TempDir, Vec<u8>) {
     let out = scratch(tag);
     let p = pages();
     let srv = serve(routes_for(&p)).await;
-    run(&opts(vec![srv.base.clone()], &out)).await.unwrap();
-    let before = std::fs::read(out.join(update::OUTPUT_FILE)).unwrap();
+    run(&opts(vec![srv.base.clone()], out.path()))
+        .await
+        .unwrap();
+    let before = std::fs::read(out.path().join(update::OUTPUT_FILE)).unwrap();
     (out, before)
 }
 
@@ -477,6 +483,7 @@ fn assert_kept(out: &Path, before: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_keep_the_previous_overlay() {
     let (out, before) = seeded("fail").await;
+    let out = out.path();
     let p = pages();
 
     // HTTP 500 on the second page.
@@ -573,6 +580,7 @@ async fn failures_keep_the_previous_overlay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_shrink_is_refused_unless_allowed() {
     let dir = scratch("shrink");
+    let dir = dir.path();
     // A previous overlay of 12 hosts.
     let list = dir.join("many.txt");
     let many: String = (0..12)
@@ -614,6 +622,7 @@ async fn a_big_shrink_is_refused_unless_allowed() {
 #[test]
 fn cli_update_then_overlay_is_listed_and_checked() {
     let dir = scratch("cli");
+    let dir = dir.path();
     let out = dir.join("out");
     let pages = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/signatures/overlay-e2e-pages.json");
@@ -676,6 +685,7 @@ async fn an_overlay_only_host_becomes_a_finding() {
     use shadowmcp::signatures::allowlist::Allowlist;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = scratch("e2e");
+    let out = out.path();
     let src = root.join("tests/data/signatures/overlay-e2e-pages.json");
     run(&opts(vec![src.display().to_string()], &out))
         .await

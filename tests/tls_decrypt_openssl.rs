@@ -148,8 +148,11 @@ fn openssl_sessions_decrypt() {
         eprintln!("skipped: openssl is not installed");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("shadowmcp-openssl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("shadowmcp-openssl-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = dir.path();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
@@ -173,7 +176,7 @@ fn openssl_sessions_decrypt() {
         ),
         ("TLS 1.3", &["-tls1_3"][..], false, "TLS_AES_256_GCM_SHA384"),
     ] {
-        let (chunks, keys, printed) = session(&dir, args, no_ems);
+        let (chunks, keys, printed) = session(dir, args, no_ems);
         // The ClientHello offers the extended master secret (extension 23)
         // only when it is on.
         let hello = &chunks.iter().find(|(c, _)| *c).unwrap().1;
@@ -215,5 +218,4 @@ fn openssl_sessions_decrypt() {
         assert!(s.starts_with(b"HTTP/1.0 200 ok"), "{name}");
         assert_eq!(s, printed, "{name}: the response s_client printed");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

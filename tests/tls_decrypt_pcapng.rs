@@ -18,7 +18,7 @@ use shadowmcp::capture::FileSource;
 use shadowmcp::tls_decrypt::{
     DecryptContext, DecryptLimits, Dir, KeyTable, TlsDecryptor, TlsEvent,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use tls_sessions::{Options, Transcript, session};
@@ -38,11 +38,12 @@ fn have(tool: &str) -> bool {
     ok
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shadowmcp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("shadowmcp-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The session as TCP frames (client 10.0.0.1:50000, server 10.0.0.2:443).
@@ -122,6 +123,7 @@ fn editcap_injected_secrets_decrypt_and_tshark_agrees() {
         return;
     }
     let dir = temp_dir("dsb");
+    let dir = dir.path();
     for (name, o) in [
         ("tls13", Options::default()),
         (
@@ -251,6 +253,7 @@ fn several_secrets_blocks_between_packets_read_once_from_a_fifo() {
         &[(3, a.join("\n") + "\n"), (first_app, b.join("\n") + "\n")],
     );
     let dir = temp_dir("dsb-fifo");
+    let dir = dir.path();
     let fifo = dir.join("capture.pcapng");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string path.
