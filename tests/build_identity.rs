@@ -137,7 +137,7 @@ fn dates_match_the_system_calendar() {
 fn source_tarball_commit_from_cargo_vcs_info() {
     let dir = scratch("vcs-info");
     let dir = dir.path();
-    assert_eq!(build_script::commit_from_vcs_info(&dir), None);
+    assert_eq!(build_script::commit_from_vcs_info(dir), None);
     let info = dir.join(".cargo_vcs_info.json");
     std::fs::write(
         &info,
@@ -150,7 +150,7 @@ fn source_tarball_commit_from_cargo_vcs_info() {
     )
     .unwrap();
     assert_eq!(
-        build_script::commit_from_vcs_info(&dir).as_deref(),
+        build_script::commit_from_vcs_info(dir).as_deref(),
         Some("0123456")
     );
     std::fs::write(
@@ -159,7 +159,7 @@ fn source_tarball_commit_from_cargo_vcs_info() {
     )
     .unwrap();
     assert_eq!(
-        build_script::commit_from_vcs_info(&dir).as_deref(),
+        build_script::commit_from_vcs_info(dir).as_deref(),
         Some("0123456-dirty")
     );
     // Hostile content gives no commit rather than a broken version line.
@@ -169,12 +169,12 @@ fn source_tarball_commit_from_cargo_vcs_info() {
         "\"sha1\"",
     ] {
         std::fs::write(&info, junk).unwrap();
-        assert_eq!(build_script::commit_from_vcs_info(&dir), None, "{junk}");
+        assert_eq!(build_script::commit_from_vcs_info(dir), None, "{junk}");
     }
     assert!(build_script::is_plain("abc1234-dirty"));
     assert!(!build_script::is_plain("abc 1234"));
     assert!(!build_script::is_plain(""));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn read(path: &Path) -> String {
@@ -187,7 +187,7 @@ fn man_pages_for_every_visible_command() {
     let dir = dir.path();
     let out = bin()
         .args(["generate", "man"])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("run");
     assert!(
@@ -195,7 +195,7 @@ fn man_pages_for_every_visible_command() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -225,7 +225,7 @@ fn man_pages_for_every_visible_command() {
     assert!(analyze.contains("fail\\-on\\-findings"), "{analyze}");
     let run = read(&dir.join("shadowmcp-run.1"));
     assert!(run.contains("check\\-config"), "{run}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The word `generate` on its own (the hidden command), not in
@@ -246,7 +246,7 @@ fn completions_for_bash_zsh_fish() {
     ] {
         let out = bin()
             .args(["generate", "completions", shell])
-            .arg(&dir)
+            .arg(dir)
             .output()
             .expect("run");
         assert!(
@@ -265,7 +265,7 @@ fn completions_for_bash_zsh_fish() {
         }
         assert!(!names_generate(&text), "{shell}: lists generate");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -286,9 +286,9 @@ fn generate_is_hidden_and_reports_unwritable_paths() {
     assert!(err.contains("a-file/man"), "{err}");
     let out = bin()
         .args(["generate", "completions", "tcsh"])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "unknown shell is a usage error");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

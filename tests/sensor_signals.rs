@@ -95,7 +95,7 @@ fn reload_keeps_old_set_on_error_and_sigterm_exits() {
         .arg("--metrics-listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--signatures")
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -336,7 +336,7 @@ async fn follows_cursors_and_writes_the_overlay() {
     let srv = serve(routes_for(&p)).await;
     let out = scratch("http");
     let out = out.path();
-    let s = run(&opts(vec![srv.base.clone()], &out)).await.unwrap();
+    let s = run(&opts(vec![srv.base.clone()], out)).await.unwrap();
     assert!(s.written);
     assert_eq!(s.pages, 3);
     assert_eq!(s.versions_read, 12);
@@ -349,12 +349,12 @@ async fn follows_cursors_and_writes_the_overlay() {
             "limit=100&cursor=org.two%2Fb%3A1.0.0".into()
         ]
     );
-    check_overlay(&out);
+    check_overlay(out);
     assert!(s.added.contains(&"mcp.alpha.example".to_string()));
     assert!(s.skipped.iter().any(|k| k.url.contains("{app}.vercel.app")));
     assert!(s.skipped.iter().any(|k| k.url.contains("localhost")));
     // No temporary file left behind.
-    let names: Vec<String> = std::fs::read_dir(&out)
+    let names: Vec<String> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -382,7 +382,7 @@ async fn follows_cursors_and_writes_the_overlay() {
         Some("com.old/mcp:0.9.0"),
     );
     let srv2 = serve(routes_for(&p2)).await;
-    let s2 = run(&opts(vec![srv2.base.clone()], &out)).await.unwrap();
+    let s2 = run(&opts(vec![srv2.base.clone()], out)).await.unwrap();
     assert_eq!(s2.added, vec!["mcp.new.example".to_string()]);
     assert_eq!(
         s2.removed,
@@ -393,7 +393,7 @@ async fn follows_cursors_and_writes_the_overlay() {
     );
     assert_eq!(s2.deprecated, vec!["mcp.alpha.example".to_string()]);
     assert!(
-        with_overlay(&out)
+        with_overlay(out)
             .match_host("mcp.alpha.example")
             .unwrap()
             .server
@@ -493,18 +493,18 @@ async fn failures_keep_the_previous_overlay() {
         (500, b"database down".to_vec()),
     );
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(matches!(e, UpdateError::Status { status: 500, .. }), "{e}");
     assert!(e.to_string().contains("database down"), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // Malformed JSON.
     let mut r = routes_for(&p);
     r.insert(String::new(), (200, b"{\"servers\": [}".to_vec()));
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(e.to_string().contains("malformed JSON"), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // A page cut in the middle.
     let mut r = routes_for(&p);
@@ -514,9 +514,9 @@ async fn failures_keep_the_previous_overlay() {
         (200, full[..full.len() / 2].to_vec()),
     );
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(e.to_string().contains("truncated JSON"), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // A page whose count says more servers than it holds.
     let mut r = routes_for(&p);
@@ -527,9 +527,9 @@ async fn failures_keep_the_previous_overlay() {
         (200, serde_json::to_vec(&short).unwrap()),
     );
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(e.to_string().contains("metadata.count 7"), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // Cursors that loop.
     let mut r = routes_for(&p);
@@ -540,9 +540,9 @@ async fn failures_keep_the_previous_overlay() {
         (200, serde_json::to_vec(&looping).unwrap()),
     );
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(e.to_string().contains("already used"), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // An empty list where the previous overlay had entries.
     let mut r = Routes::new();
@@ -551,9 +551,9 @@ async fn failures_keep_the_previous_overlay() {
         (200, serde_json::to_vec(&page(vec![], None)).unwrap()),
     );
     let srv = serve(r).await;
-    let e = run(&opts(vec![srv.base.clone()], &out)).await.unwrap_err();
+    let e = run(&opts(vec![srv.base.clone()], out)).await.unwrap_err();
     assert!(matches!(e, UpdateError::Empty), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // Nobody listening.
     let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -561,20 +561,20 @@ async fn failures_keep_the_previous_overlay() {
     drop(dead);
     let e = run(&opts(
         vec![format!("http://127.0.0.1:{port}/v0.1/servers")],
-        &out,
+        out,
     ))
     .await
     .unwrap_err();
     assert!(matches!(e, UpdateError::Fetch { .. }), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 
     // A page larger than allowed.
     let srv = serve(routes_for(&p)).await;
-    let mut o = opts(vec![srv.base.clone()], &out);
+    let mut o = opts(vec![srv.base.clone()], out);
     o.max_page_bytes = 100;
     let e = run(&o).await.unwrap_err();
     assert!(matches!(e, UpdateError::Bound { .. }), "{e}");
-    assert_kept(&out, &before);
+    assert_kept(out, &before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -687,7 +687,7 @@ async fn an_overlay_only_host_becomes_a_finding() {
     let out = scratch("e2e");
     let out = out.path();
     let src = root.join("tests/data/signatures/overlay-e2e-pages.json");
-    run(&opts(vec![src.display().to_string()], &out))
+    run(&opts(vec![src.display().to_string()], out))
         .await
         .unwrap();
     let names = |set: SignatureSet| -> Vec<String> {
@@ -716,6 +716,6 @@ async fn an_overlay_only_host_becomes_a_finding() {
         !without.iter().any(|n| n == "www.example.org"),
         "{without:?}"
     );
-    let with = names(with_overlay(&out));
+    let with = names(with_overlay(out));
     assert!(with.iter().any(|n| n == "www.example.org"), "{with:?}");
 }

@@ -184,7 +184,6 @@ fn editcap_injected_secrets_decrypt_and_tshark_agrees() {
         let (plain, seen) = read_and_decrypt(&pcap);
         assert!(seen.is_empty() && plain.client.is_empty());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// pcapng blocks, little-endian.
@@ -278,5 +277,4 @@ fn several_secrets_blocks_between_packets_read_once_from_a_fifo() {
     std::fs::write(&path, &file).unwrap();
     let (again, _) = read_and_decrypt(&path);
     assert_eq!(again.server, t.server_plain);
-    let _ = std::fs::remove_dir_all(&dir);
 }
