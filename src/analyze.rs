@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineConfig, frame_at};
 use crate::findings::aggregate::{Aggregator, Confidence, Verdict, assess};
 use crate::findings::output::FindingRecord;
 use crate::findings::{Micros, Observation, Observer};
+use crate::pipeline::EVERY_WORKER;
 use crate::pipeline::{self, Batch, DetectorSlot, ObservationSender, QueuePolicy, Workers, shard};
 use crate::stats::Stats;
 use crate::tls_decrypt::DecryptContext;
@@ -514,7 +515,9 @@ impl ShardLists {
                 }
             }
         }
-        if let Some(l) = lists.get_mut(w) {
+        if w == EVERY_WORKER {
+            lists.iter_mut().for_each(|l| l.frames.push(at));
+        } else if let Some(l) = lists.get_mut(w) {
             l.frames.push(at);
         }
     }
@@ -700,7 +703,7 @@ impl FrameSink for ShardWorker {
         if dns && w != self.id {
             prime_foreign_dns(&self.detector, &self.cache, ts, linktype, frame);
         }
-        if w != self.id {
+        if w != self.id && w != EVERY_WORKER {
             return;
         }
         let (obs, engine) = (&self.obs, &mut self.engine);

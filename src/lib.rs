@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod defrag;
 pub mod detect;
 pub mod engine;
 pub mod findings;

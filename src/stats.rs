@@ -94,6 +94,21 @@ counters! {
     tcp: Total, metric Some((TRANSPORT_PACKETS, Some("tcp"))), summary Some((0, "tcp"));
     udp: Total, metric Some((TRANSPORT_PACKETS, Some("udp"))), summary Some((0, "udp"));
     other_ip: Total, metric Some((TRANSPORT_PACKETS, Some("other"))), summary Some((0, "other"));
+    /// IPv4 and IPv6 fragments read (see `defrag`).
+    ip_fragments: Total, metric Some((IP_FRAGMENTS, None)), summary Some((0, "ip fragments")), only_if_set;
+    /// Fragments that brought no byte not held already.
+    ip_fragments_duplicate: Total, metric Some((IP_FRAGMENT_ANOMALIES, Some("duplicate"))), summary Some((0, "duplicate fragments")), only_if_set;
+    /// Fragments that overlapped held bytes with other values (the first
+    /// values are kept).
+    ip_fragments_overlapping: Total, metric Some((IP_FRAGMENT_ANOMALIES, Some("overlap"))), summary Some((0, "overlapping fragments")), only_if_set;
+    /// Fragments with impossible lengths or offsets (their datagram dropped).
+    ip_fragments_invalid: Total, metric Some((IP_FRAGMENT_ANOMALIES, Some("invalid"))), summary Some((0, "invalid fragments")), only_if_set;
+    /// Datagrams made whole from their fragments and inspected.
+    ip_datagrams_reassembled: Total, metric Some((IP_DATAGRAMS, Some("reassembled"))), summary Some((0, "reassembled datagrams")), only_if_set;
+    /// Datagrams dropped after waiting 30 s for a fragment.
+    ip_datagrams_timed_out: Total, metric Some((IP_DATAGRAMS, Some("timeout"))), summary Some((0, "datagrams timed out")), only_if_set;
+    /// Datagrams dropped to keep the reassembly table in its bounds.
+    ip_datagrams_evicted: Total, metric Some((IP_DATAGRAMS, Some("evicted"))), summary Some((0, "datagrams evicted")), only_if_set;
     flows_created: Total, metric Some((FLOWS_CREATED, None)), summary Some((1, "flows"));
     flows_evicted_idle: Total, metric Some((FLOWS_EVICTED, Some("idle"))), summary Some((1, "evicted idle"));
     flows_evicted_capacity: Total, metric Some((FLOWS_EVICTED, Some("capacity"))), summary Some((1, "evicted at cap"));

@@ -116,8 +116,21 @@ fn live_run(workers: usize, tcpreplay: &Path, pcap: &Path) -> Option<(f64, f64, 
     Some((processed, dropped, findings))
 }
 
+/// One test, the captures one after the other: the lab's names come from
+/// the process id.
 #[test]
 fn inline_and_queued_workers_find_what_analyze_finds() {
+    replay_in_both_shapes("pcaps/demo.pcap", 4);
+    // IP fragments reach every worker (only the whole datagram tells its
+    // flow); the datagram's own worker inspects it, and each fragment is
+    // counted once.
+    replay_in_both_shapes("pcaps/fragroute-ipv4-tiny-random.pcap", 1);
+}
+
+/// `capture` replayed to a sensor with one worker (inline) and with two
+/// (queues): every frame processed once, none dropped, the same findings
+/// in both shapes, all of them ones `analyze` reports (at least `least`).
+fn replay_in_both_shapes(capture: &str, least: usize) {
     let bins = match preflight(&[
         ("ip", "iproute2"),
         ("curl", "curl"),
@@ -127,10 +140,9 @@ fn inline_and_queued_workers_find_what_analyze_finds() {
         Err(e) => return skip(&e),
     };
     let tcpreplay = bins[2].clone();
-    let pcap = repo().join("pcaps/demo.pcap");
+    let pcap = repo().join(capture);
     let (packets, offline) = analyze(&pcap);
-    assert!(offline.len() >= 4, "demo.pcap findings: {offline:?}");
-
+    assert!(offline.len() >= least, "{capture} findings: {offline:?}");
     let Some((p1, d1, inline)) = live_run(1, &tcpreplay, &pcap) else {
         return;
     };
@@ -154,7 +166,7 @@ fn inline_and_queued_workers_find_what_analyze_finds() {
         "live {inline:?}\nnot all in analyze's {offline:?}"
     );
     println!(
-        "live_pipeline: {} findings live (both shapes), {} by analyze, {packets} frames",
+        "live_pipeline {capture}: {} findings live (both shapes), {} by analyze, {packets} frames",
         inline.len(),
         offline.len()
     );

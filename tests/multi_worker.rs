@@ -310,3 +310,38 @@ fn discovery_on_one_worker_attributes_tls_on_another_when_shared() {
         "tables of their own attribute nothing"
     );
 }
+
+/// IP fragments go to every worker, which all reassemble them; the
+/// datagram's own worker inspects it and worker 0 counts: any number of
+/// workers finds and counts what one does.
+#[test]
+fn fragmented_sessions_are_found_and_counted_once_by_any_number_of_workers() {
+    for name in [
+        "fragroute-ipv4-tiny-random.pcap",
+        "fragroute-ipv6-tiny-reverse.pcap",
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("pcaps")
+            .join(name);
+        let one = run_analyze(vec![path.clone()], 1);
+        assert_eq!(one.records.len(), 1, "{name}");
+        assert!(one.stats.ip_datagrams_reassembled > 10, "{name}");
+        assert_eq!(one.stats.ip_fragments_invalid, 0, "{name}");
+        for n in [2, 3] {
+            let r = run_analyze(vec![path.clone()], n);
+            assert_eq!(sorted_lines(&r), sorted_lines(&one), "{name}, {n} workers");
+            for (what, a, b) in [
+                ("packets", r.stats.packets, one.stats.packets),
+                ("fragments", r.stats.ip_fragments, one.stats.ip_fragments),
+                (
+                    "reassembled",
+                    r.stats.ip_datagrams_reassembled,
+                    one.stats.ip_datagrams_reassembled,
+                ),
+                ("tcp", r.stats.tcp, one.stats.tcp),
+            ] {
+                assert_eq!(a, b, "{name}, {n} workers: {what}");
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$here/setup.sh"
 all=(py-streamable-sse py-streamable-json ts-streamable py-legacy-sse odd-path-port
      ipv6 py-websocket modern-2026 py-streamable-gzip-chunked ts-modern-2026
-     ts2-legacy-stateless py-websocket-plain)
+     ts2-legacy-stateless py-websocket-plain fragroute)
 names=("${@:-${all[@]}}")
 for n in "${names[@]}"; do
   echo "=== $n" >&2

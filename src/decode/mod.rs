@@ -80,17 +80,19 @@ pub enum DecodeError {
     NotIp,
     /// Malformed or truncated IP / transport header.
     Malformed,
-    /// An IPv4 fragment or IPv6 fragment: counted and skipped.
+    /// An IPv4 or IPv6 fragment: not an error, but not a packet to decode
+    /// alone either; the engine reassembles it ([`fragment`],
+    /// [`crate::defrag`]) and counts fragments with their own counters.
     Fragment,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 5] = [
+    /// The errors counted as decode errors (all but [`DecodeError::Fragment`]).
+    pub const ALL: [DecodeError; 4] = [
         DecodeError::UnsupportedLinkType,
         DecodeError::TruncatedLink,
         DecodeError::NotIp,
         DecodeError::Malformed,
-        DecodeError::Fragment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,9 +185,23 @@ fn decode_ethernet_tcp(frame: &[u8]) -> Option<DecodedPacket<'_>> {
     })
 }
 
-/// Every link type, through `etherparse`.
-fn decode_general(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, DecodeError> {
-    let sliced = match linktype {
+/// The IP fragment a frame carries, for [`crate::defrag`]; `None` for a
+/// frame [`decode`] does not call a [`DecodeError::Fragment`].
+pub fn fragment(linktype: i32, frame: &[u8]) -> Option<crate::defrag::Fragment<'_>> {
+    let sliced = slice(linktype, frame).ok()?;
+    // Where the IP header starts in the frame: its view is a part of it.
+    let header = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => v4.header().slice(),
+        Some(NetSlice::Ipv6(v6)) => v6.header().slice(),
+        _ => return None,
+    };
+    let start = (header.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
+    crate::defrag::Fragment::parse(frame.get(start..)?)
+}
+
+/// A frame sliced by `etherparse` from its link layer on.
+fn slice(linktype: i32, frame: &[u8]) -> Result<SlicedPacket<'_>, DecodeError> {
+    match linktype {
         linktype::ETHERNET => SlicedPacket::from_ethernet(frame),
         linktype::LINUX_SLL => {
             // SLL v1: packet type (2), ARPHRD (2), addr len (2), addr (8),
@@ -216,8 +232,12 @@ fn decode_general(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, Deco
         | linktype::IPV6 => SlicedPacket::from_ip(frame),
         _ => return Err(DecodeError::UnsupportedLinkType),
     }
-    .map_err(|_| DecodeError::Malformed)?;
+    .map_err(|_| DecodeError::Malformed)
+}
 
+/// Every link type, through `etherparse`.
+fn decode_general(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, DecodeError> {
+    let sliced = slice(linktype, frame)?;
     let (src, dst, fragmented, proto) = match &sliced.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();

@@ -33,6 +33,11 @@ pub struct EngineConfig {
     /// First flow id of this engine: workers of one sensor get disjoint
     /// ranges so flow ids stay unique across them.
     pub flow_id_base: u64,
+    /// This engine's worker index and the number of workers: an IP
+    /// datagram reassembled from fragments (which every worker is shown)
+    /// is processed by the worker its flow is sharded to.
+    pub worker: usize,
+    pub workers: usize,
 }
 
 impl EngineConfig {
@@ -43,6 +48,8 @@ impl EngineConfig {
         let n = n.max(1);
         EngineConfig {
             flow_id_base: (id as u64) << 48,
+            worker: id,
+            workers: n,
             max_flows: (self.max_flows / n).max(1),
             max_tcp_streams: (self.max_tcp_streams / n).max(1),
             max_buffered_bytes: (self.max_buffered_bytes / n).max(1),
@@ -76,6 +83,8 @@ impl From<&Config> for EngineConfig {
             max_tcp_streams: l.max_tcp_streams,
             max_buffered_bytes: l.tcp_buffer_mib.saturating_mul(1 << 20),
             flow_id_base: 0,
+            worker: 0,
+            workers: 1,
         }
     }
 }

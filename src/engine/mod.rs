@@ -31,7 +31,8 @@ pub use apps::dns::prime_dns_cache;
 pub use config::EngineConfig;
 pub use schedule::frame_at;
 
-use crate::decode::{self, DecodedPacket, Transport as L4};
+use crate::decode::{self, DecodeError, DecodedPacket, Transport as L4};
+use crate::defrag::{Defragmenter, Reassembly};
 use crate::detect::discovery::DiscoveredHosts;
 use crate::detect::dns_cache::DnsCache;
 use crate::detect::host_misses::HostMisses;
@@ -75,6 +76,8 @@ pub struct Engine {
     decrypt: Option<Arc<DecryptContext>>,
     /// TLS connections whose records wait for keys.
     key_waits: KeyWaits,
+    /// IP datagrams waiting for their fragments.
+    defrag: Defragmenter,
     now: Micros,
 }
 
@@ -98,6 +101,7 @@ impl Engine {
             discovered: Arc::new(Mutex::new(DiscoveredHosts::default())),
             decrypt: None,
             key_waits: KeyWaits::default(),
+            defrag: Defragmenter::default(),
             now: 0,
         }
     }
@@ -187,25 +191,81 @@ impl Engine {
 
     /// Process one captured frame.
     pub fn process_frame(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
-        self.process_decoded(ts, frame.len(), &decode::decode(linktype, frame), None);
+        let decoded = decode::decode(linktype, frame);
+        self.process_decoded(ts, linktype, frame, &decoded, None);
     }
 
-    /// Process one frame of `len` bytes that the caller already decoded
-    /// (with [`decode::decode`]) and possibly keyed (`lookup`, from
+    /// Process one frame that the caller already decoded (with
+    /// [`decode::decode`]) and possibly keyed (`lookup`, from
     /// [`FlowLookup::of`] of the same packet), as [`Engine::process_frame`]
     /// would.
     fn process_decoded(
         &mut self,
         ts: Micros,
-        len: usize,
-        decoded: &Result<DecodedPacket<'_>, decode::DecodeError>,
+        linktype: i32,
+        frame: &[u8],
+        decoded: &Result<DecodedPacket<'_>, DecodeError>,
         lookup: Option<&FlowLookup>,
     ) {
-        self.stats.packets += 1;
-        self.stats.bytes += len as u64;
         match decoded {
-            Ok(p) => self.process_packet(ts, p, lookup),
-            Err(e) => self.stats.decode_error(*e),
+            Ok(p) => {
+                self.stats.packets += 1;
+                self.stats.bytes += frame.len() as u64;
+                self.process_packet(ts, p, lookup)
+            }
+            Err(DecodeError::Fragment) => self.process_fragment(ts, linktype, frame),
+            Err(e) => {
+                self.stats.packets += 1;
+                self.stats.bytes += frame.len() as u64;
+                self.stats.decode_error(*e)
+            }
+        }
+    }
+
+    /// An IP fragment: held until its datagram is whole, which is then
+    /// processed as one packet. Every worker is shown every fragment (see
+    /// `pipeline::shard`) and keeps the same table, since their clock is
+    /// the fragments' own: worker 0 counts them, and the worker that the
+    /// whole datagram's flow is sharded to processes it.
+    #[cold]
+    #[inline(never)]
+    fn process_fragment(&mut self, ts: Micros, linktype: i32, frame: &[u8]) {
+        let counts = self.cfg.worker == 0;
+        let stats = &mut self.stats;
+        let mut count = |f: fn(&mut Stats) -> &mut u64, n: u64| {
+            if counts {
+                *f(stats) += n;
+            }
+        };
+        count(|s| &mut s.packets, 1);
+        count(|s| &mut s.bytes, frame.len() as u64);
+        count(|s| &mut s.ip_fragments, 1);
+        let Some(fragment) = decode::fragment(linktype, frame) else {
+            count(|s| &mut s.ip_fragments_invalid, 1);
+            return;
+        };
+        let (outcome, notes) = self.defrag.add(ts, &fragment);
+        count(|s| &mut s.ip_datagrams_timed_out, notes.timed_out);
+        count(|s| &mut s.ip_datagrams_evicted, notes.evicted);
+        count(
+            |s| &mut s.ip_fragments_overlapping,
+            u64::from(notes.overlapping),
+        );
+        let datagram = match outcome {
+            Reassembly::Waiting => return,
+            Reassembly::Duplicate => return count(|s| &mut s.ip_fragments_duplicate, 1),
+            Reassembly::Dropped(_) => return count(|s| &mut s.ip_fragments_invalid, 1),
+            Reassembly::Complete(d) => d,
+        };
+        count(|s| &mut s.ip_datagrams_reassembled, 1);
+        let (owner, _) = crate::pipeline::shard(decode::linktype::RAW, &datagram, self.cfg.workers);
+        if owner != self.cfg.worker {
+            return;
+        }
+        match decode::decode(decode::linktype::RAW, &datagram) {
+            Ok(p) => self.process_packet(ts, &p, None),
+            // Not decodable: sharded to worker 0, which counts.
+            Err(e) => self.stats.decode_error(e),
         }
     }
 

@@ -61,7 +61,7 @@ impl Engine {
         // engine), with their flow hashes, by position modulo RING.
         type Ahead<'a> = Option<(
             Micros,
-            usize,
+            &'a [u8],
             Result<DecodedPacket<'a>, DecodeError>,
             Option<FlowLookup>,
         )>;
@@ -69,7 +69,7 @@ impl Engine {
             let (ts, frame) = frame(i)?;
             let d = decode::decode(linktype, frame);
             let h = d.as_ref().ok().and_then(FlowLookup::of);
-            Some((ts, frame.len(), d, h))
+            Some((ts, frame, d, h))
         };
         let mut ring: [Ahead<'a>; RING] = [None; RING];
         // Decode frame `j` into its ring place and start its first stage.
@@ -96,8 +96,8 @@ impl Engine {
             {
                 self.prefetch_state(h);
             }
-            if let Some(Some((ts, len, d, h))) = ring.get(i % RING) {
-                self.process_decoded(*ts, *len, d, h.as_ref());
+            if let Some(Some((ts, frame, d, h))) = ring.get(i % RING) {
+                self.process_decoded(*ts, linktype, frame, d, h.as_ref());
             }
         }
     }

@@ -387,6 +387,24 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
     },
     Family {
         kind: Kind::Counter,
+        name: IP_FRAGMENTS,
+        help: "IPv4 and IPv6 fragments read (reassembled before inspection).",
+        labels: &[],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: IP_FRAGMENT_ANOMALIES,
+        help: "IP fragments that repeated or overlapped held bytes or had impossible lengths, by kind (duplicate, overlap, invalid).",
+        labels: &["kind"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: IP_DATAGRAMS,
+        help: "IP datagrams made of fragments, by result (reassembled, timeout, evicted).",
+        labels: &["result"],
+    },
+    Family {
+        kind: Kind::Counter,
         name: TCP_GAPS,
         help: "TCP byte ranges declared lost by reassembly.",
         labels: &[],

@@ -86,7 +86,7 @@ fn stats(packets: u64) -> Stats {
         mcp_sessions_confirmed: 1,
         ..Stats::default()
     };
-    s.decode_error(DecodeError::Fragment);
+    s.decode_error(DecodeError::Malformed);
     s
 }
 
@@ -139,7 +139,7 @@ fn workers_are_summed() {
         Some(76.0)
     );
     assert_eq!(
-        value(&m, DECODE_ERRORS, &[("kind", "ip_fragment")]),
+        value(&m, DECODE_ERRORS, &[("kind", "malformed")]),
         Some(3.0)
     );
     assert_eq!(value(&m, DECODE_ERRORS, &[("kind", "not_ip")]), Some(0.0));

@@ -4,7 +4,7 @@
 
 use super::batch::Batch;
 use super::detector::DetectorView;
-use super::shard::shard;
+use super::shard::{EVERY_WORKER, shard};
 use super::worker::WorkerLoop;
 use crate::capture::FrameAt;
 use crate::detect::dns_cache::DnsCache;
@@ -108,6 +108,18 @@ impl Dispatcher {
                 frame,
             );
         }
+        if w == EVERY_WORKER {
+            for w in 0..self.pending.len() {
+                self.push_to(w, linktype, ts, frame, false);
+            }
+        } else {
+            self.push_to(w, linktype, ts, frame, dns);
+        }
+    }
+
+    /// One frame to worker `w`'s batch, handed over when full (or at once
+    /// for a DNS frame read from a file or pipe).
+    fn push_to(&mut self, w: usize, linktype: i32, ts: Micros, frame: &[u8], dns: bool) {
         let Some(b) = self.pending.get_mut(w) else {
             return;
         };

@@ -5,10 +5,18 @@
 use crate::decode::{self, Transport as L4};
 use crate::flow::{PROTO_TCP, PROTO_UDP};
 
+/// What [`shard`] gives for an IP fragment: every worker. Only the whole
+/// datagram tells its flow (a fragment past the first has no ports), so
+/// every worker reassembles it and the one its flow hashes to processes it
+/// (see `Engine::process_fragment`); fragments are rare, and this keeps the
+/// flow in one engine.
+pub const EVERY_WORKER: usize = usize::MAX;
+
 /// Worker index for a frame: the symmetric flow hash, so both directions of
 /// a flow meet in the same engine. Frames that do not decode go to worker 0,
 /// which counts them (a malformed frame that looks like plain TCP/UDP at the
-/// fixed offsets may go to another worker: it is counted there, once).
+/// fixed offsets may go to another worker: it is counted there, once); IP
+/// fragments go to [`EVERY_WORKER`].
 /// Also says whether the frame is DNS: the capture thread stores its answers
 /// in the shared name cache at once, before it reads the packets that follow,
 /// so the connection the answer names finds it whatever its worker.
@@ -34,8 +42,10 @@ fn shard_by_tuple(linktype: i32, frame: &[u8], workers: usize) -> (usize, bool) 
     } else {
         None
     };
-    let Some(t) = flow.or_else(|| decoded_flow(linktype, frame)) else {
-        return (0, false);
+    let t = match flow.map_or_else(|| decoded_flow(linktype, frame), Ok) {
+        Ok(t) => t,
+        Err(decode::DecodeError::Fragment) if workers > 1 => return (EVERY_WORKER, false),
+        Err(_) => return (0, false),
     };
     (
         pick_worker(t.shard_hash(), workers),
@@ -87,14 +97,14 @@ impl Tuple {
 }
 
 /// The tuple of a frame, through the full decoder.
-fn decoded_flow(linktype: i32, frame: &[u8]) -> Option<Tuple> {
-    let p = decode::decode(linktype, frame).ok()?;
+fn decoded_flow(linktype: i32, frame: &[u8]) -> Result<Tuple, decode::DecodeError> {
+    let p = decode::decode(linktype, frame)?;
     let (sport, dport, proto) = match p.transport {
         L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
         L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
         L4::Other { proto } => (0, 0, proto),
     };
-    Some(Tuple {
+    Ok(Tuple {
         src: crate::flow::ip_number(p.src),
         sport,
         dst: crate::flow::ip_number(p.dst),
@@ -256,7 +266,7 @@ mod tests {
             for udp in [false, true] {
                 let f = plain_frame(v6, udp, b"abc");
                 let raw = raw_flow(&f).expect("plain frame read at fixed offsets");
-                assert_eq!(Some(raw), decoded_flow(linktype::ETHERNET, &f));
+                assert_eq!(Some(raw), decoded_flow(linktype::ETHERNET, &f).ok());
             }
         }
         // IPv4 options move the ports: the fixed offsets must not be used.
@@ -275,7 +285,7 @@ mod tests {
         let mut tagged = plain_frame(false, false, b"abc");
         tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
         assert_eq!(raw_flow(&tagged), None);
-        assert!(decoded_flow(linktype::ETHERNET, &tagged).is_some());
+        assert!(decoded_flow(linktype::ETHERNET, &tagged).is_ok());
     }
 
     proptest::proptest! {
@@ -315,7 +325,7 @@ mod tests {
             }
             f.extend(std::iter::repeat_n(0u8, extra));
             f.truncate(cut);
-            if let (Some(raw), Some(decoded)) = (raw_flow(&f), decoded_flow(linktype::ETHERNET, &f)) {
+            if let (Some(raw), Ok(decoded)) = (raw_flow(&f), decoded_flow(linktype::ETHERNET, &f)) {
                 proptest::prop_assert_eq!(raw, decoded);
             }
         }
