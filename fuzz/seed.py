@@ -124,6 +124,18 @@ def frame_seeds(linktype, frames, name):
         rec += r
     put("pipeline", rec)
     put("pipeline", bytes([rec[0] | 4]) + rec[1:8192])  # small flow table
+    # The IP packets of the capture, for the reassembly target (fragments
+    # come from the fragroute-*.pcap captures).
+    rec = b""
+    for f in frames:
+        ip = l3(linktype, f)
+        if ip:
+            r = bytes([0]) + struct.pack(">H", len(ip)) + ip
+            if len(rec) + len(r) > MAX_SEED:
+                break
+            rec += r
+    if rec:
+        put("defrag", rec)
     streams, datagrams = {}, {}
     for f in frames:
         put("decode", bytes([DECODE_SEL.get(linktype, 1)]) + f)

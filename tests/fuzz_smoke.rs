@@ -216,6 +216,7 @@ smoke_tests!(
     allowlist,
     config,
     decode,
+    defrag,
     dns,
     hpack,
     http1,

@@ -6,6 +6,7 @@
 pub mod allowlist;
 pub mod config;
 pub mod decode;
+pub mod defrag;
 pub mod dns;
 pub mod hpack;
 pub mod http1;
