@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TcpConv, run_frames};
+use common::{Frame, TcpConv, run_frames, udp_frame};
 use shadowmcp::findings::aggregate::{Confidence, Verdict};
 use shadowmcp::findings::{Signal, Transport};
 use std::io::Write;
@@ -392,4 +392,112 @@ mod idle_between_messages {
             prop_assert_eq!(split, whole);
         }
     }
+}
+
+/// A discovery answer without a length, read to the close (HTTP/1.0
+/// style), is parsed at its end like one with a length: its remote is
+/// recorded.
+#[test]
+fn discovery_answer_read_until_close() {
+    let card = r#"{"name":"close-card","version":"1.0.0","remotes":[{"type":"streamable-http","url":"https://mcp.close-card.example/mcp"}]}"#;
+    for length in [false, true] {
+        let mut c = conv();
+        let head = if length {
+            format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                card.len()
+            )
+        } else {
+            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n".to_string()
+        };
+        c.send(
+            true,
+            b"GET /.well-known/mcp/server-card.json HTTP/1.0\r\nHost: tools.example\r\n\r\n",
+            1460,
+        )
+        .send(false, format!("{head}{card}").as_bytes(), 40)
+        .close();
+        let found = run_frames(&c.frames);
+        assert_eq!(found.len(), 1, "length {length}: {found:#?}");
+        let (f, _) = &found[0];
+        assert!(
+            f.mcp.remotes.contains("https://mcp.close-card.example/mcp"),
+            "length {length}: {:?}",
+            f.mcp.remotes
+        );
+        assert!(
+            format!("{:?}", f.evidence).contains("server card answer"),
+            "length {length}: {:?}",
+            f.evidence
+        );
+    }
+}
+
+/// A DNS lookup, with no connection seen, of a host that a discovery answer
+/// named earlier is reported (SMCP-022); before the answer it is not.
+#[test]
+fn dns_lookup_of_a_discovered_host() {
+    let card = r#"{"name":"dns-card","version":"1.0.0","remotes":[{"type":"streamable-http","url":"https://tools.dns-card.example/mcp"}]}"#;
+    let mut c = conv();
+    c.send(
+        true,
+        b"GET /.well-known/mcp/server-card.json HTTP/1.1\r\nHost: dns-card.example\r\n\r\n",
+        1460,
+    )
+    .send(
+        false,
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{card}",
+            card.len()
+        )
+        .as_bytes(),
+        1460,
+    )
+    .close();
+    // A query for tools.dns-card.example A, from another client.
+    let mut query = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["tools", "dns-card", "example"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let lookup = |ts| Frame {
+        ts,
+        bytes: udp_frame(
+            "10.1.4.8".parse().unwrap(),
+            53000,
+            "10.0.0.53".parse().unwrap(),
+            53,
+            &query,
+        ),
+    };
+    let last = c.frames.last().map_or(0, |f| f.ts);
+    let rules = |frames: &[Frame]| -> Vec<&'static str> {
+        run_frames(frames).iter().map(|(_, a)| a.rule.id).collect()
+    };
+    // The lookup before the answer: nothing to say of it.
+    let mut before = vec![lookup(0)];
+    before.extend(c.frames.iter().map(|f| Frame {
+        ts: f.ts + 1_000,
+        bytes: f.bytes.clone(),
+    }));
+    assert_eq!(rules(&before), ["SMCP-005"]);
+    let mut after: Vec<Frame> = c
+        .frames
+        .iter()
+        .map(|f| Frame {
+            ts: f.ts,
+            bytes: f.bytes.clone(),
+        })
+        .collect();
+    after.push(lookup(last + 1_000));
+    let found = run_frames(&after);
+    let dns = found
+        .iter()
+        .find(|(f, _)| f.transport == Transport::Dns)
+        .unwrap_or_else(|| panic!("no DNS finding: {found:#?}"));
+    assert_eq!(dns.1.rule.id, "SMCP-022");
+    assert_eq!(dns.1.confidence, Confidence::Low);
+    assert_eq!(dns.0.server_name.as_deref(), Some("tools.dns-card.example"));
+    assert!(dns.0.has(Signal::DiscoveredHost), "{:?}", dns.0.evidence);
 }

@@ -26,6 +26,31 @@ fn captures() -> Vec<PathBuf> {
     v
 }
 
+/// Whether every finding of `small` is one of `big`'s (same rule, client
+/// and server) with evidence that `big`'s has too.
+fn within(small: &str, big: &str) -> bool {
+    let parse = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let key = |f: &serde_json::Value| {
+        (
+            f["rule"]["id"].clone(),
+            f["client"].clone(),
+            f["server"].clone(),
+        )
+    };
+    let evidence = |f: &serde_json::Value| f["evidence"].as_array().cloned().unwrap_or_default();
+    let big = parse(big);
+    let small = parse(small);
+    !small.is_empty()
+        && small.iter().all(|s| {
+            big.iter()
+                .any(|b| key(b) == key(s) && evidence(s).iter().all(|e| evidence(b).contains(e)))
+        })
+}
+
 fn run(capture: &Path) -> (String, String, i32) {
     run_with(capture, &[])
 }
@@ -78,16 +103,14 @@ fn every_capture_matches_its_golden_output() {
         let golden = root().join("pcaps/expected").join(format!("{name}.jsonl"));
         let (stdout, stderr, code) = run(cap);
         // The output does not depend on the number of workers, order included
-        // (docs/findings.md, "Workers and reproducibility"), except that a
-        // connection attributed by discovery (SMCP-013) is found only when
-        // one worker read both: then the findings are a subset, in order.
+        // (docs/findings.md, "Workers and reproducibility"), except that what
+        // discovery attributes (SMCP-013, and the lookups and connections a
+        // discovered host joins) is found only when one worker read both:
+        // then each finding is one of the one-worker run's, with part of
+        // its evidence.
         let (parallel, _, _) = run_with(cap, &["--workers", "3"]);
-        let subset = |small: &str, big: &str| {
-            let mut lines = big.lines();
-            small.lines().all(|l| lines.any(|b| b == l))
-        };
-        let same = if stdout.contains("\"SMCP-013\"") {
-            subset(&parallel, &stdout)
+        let same = if stdout.contains("\"discovered-host\"") {
+            within(&parallel, &stdout)
         } else {
             parallel == stdout
         };

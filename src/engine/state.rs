@@ -94,8 +94,8 @@ pub(super) struct StreamBlocks {
 // `max_tcp_streams` per engine) and touched again when it is freed: rarely
 // used parts (SSE parser, body decoder, MCP inventory) are boxed on demand.
 const _: () = assert!(std::mem::size_of::<Flow>() <= 32);
-const _: () = assert!(std::mem::size_of::<TcpState>() <= 648);
-const _: () = assert!(std::mem::size_of::<HttpApp>() <= 496);
+const _: () = assert!(std::mem::size_of::<TcpState>() <= 656);
+const _: () = assert!(std::mem::size_of::<HttpApp>() <= 504);
 // What an idle HTTP connection's last packets touch instead (3 lines).
 const _: () = assert!(std::mem::size_of::<IdleHttp>() <= 192);
 

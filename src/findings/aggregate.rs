@@ -165,7 +165,12 @@ pub mod rules {
         name: "DNS lookup of an MCP-like host name",
         description: "A DNS lookup asked for a host whose name looks like an MCP server.",
     };
-    pub const ALL: [Rule; 11] = [
+    pub const DNS_DISCOVERED: Rule = Rule {
+        id: "SMCP-022",
+        name: "DNS lookup of a host named by MCP discovery",
+        description: "A DNS lookup asked for a host that an MCP discovery answer seen earlier gave as an MCP endpoint.",
+    };
+    pub const ALL: [Rule; 12] = [
         HTTP_SESSION,
         SSE_SESSION,
         WEBSOCKET_SESSION,
@@ -177,6 +182,7 @@ pub mod rules {
         TLS_DISCOVERED,
         DNS_KNOWN,
         DNS_HEURISTIC,
+        DNS_DISCOVERED,
     ];
 }
 
@@ -463,6 +469,8 @@ pub fn assess(f: &Finding, det: &Detector) -> Assessment {
         (if named { Medium } else { Low }, rules::DISCOVERY)
     } else if dedicated {
         (Medium, rules::DNS_KNOWN)
+    } else if f.has(Signal::DiscoveredHost) {
+        (Low, rules::DNS_DISCOVERED)
     } else if shared {
         (Low, rules::DNS_KNOWN)
     } else {

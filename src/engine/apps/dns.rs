@@ -73,9 +73,17 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
         }
     }
     for name in names {
-        let Some(class) = ctx.detector.reportable_host(name) else {
+        let class = ctx.detector.reportable_host(name);
+        // A host an MCP discovery answer named earlier (this engine's
+        // table offline, the sensor's live).
+        let discovered = ctx
+            .discovered
+            .lock()
+            .ok()
+            .and_then(|t| t.get(name).map(str::to_owned));
+        if class.is_none() && discovered.is_none() {
             continue;
-        };
+        }
         let mut evidence = Vec::new();
         match msg.questions.iter().find(|q| q.name == name) {
             Some(q) => evidence.push(Evidence::new(
@@ -120,7 +128,15 @@ fn on_dns(ctx: &mut Ctx<'_>, meta: &FlowMeta, msg: &dns::DnsMessage) {
                 format!("{name} publishes an ECH config (HTTPS record)"),
             ));
         }
-        name_evidence(&class, name, &mut evidence);
+        if let Some(origin) = discovered {
+            evidence.push(Evidence::new(
+                Signal::DiscoveredHost,
+                format!("{name} was named by {origin}"),
+            ));
+        }
+        if let Some(class) = class {
+            name_evidence(&class, name, &mut evidence);
+        }
         // The flow's client is the querier; the server of the finding is the
         // resolved address (if seen), not the DNS resolver.
         push_dns_observation(ctx, meta, first_addr, name.to_owned(), evidence);

@@ -52,8 +52,12 @@ pub(crate) struct HttpApp {
     pub(super) document: bool,
     /// The latest request asked for an MCP discovery document.
     pub(super) discovery: Option<DiscoveryKind>,
-    /// The response being read is a 2xx answer to it.
-    pub(super) discovery_answered: bool,
+    /// The response being read is a 2xx answer to it: with the answer so
+    /// far when it has no length and runs to the close (HTTP/1.0 style),
+    /// parsed at its end, bounded by the document size the parser takes.
+    /// Boxed: the connection state has a size budget, and answers are rare.
+    #[allow(clippy::box_collection)] // 8 bytes in the state, not 24
+    pub(super) discovery_answer: Option<Box<Vec<u8>>>,
 }
 
 impl HttpApp {
@@ -72,7 +76,7 @@ impl HttpApp {
             connect: false,
             document: false,
             discovery: None,
-            discovery_answered: false,
+            discovery_answer: None,
         }
     }
 }
@@ -313,12 +317,21 @@ fn response_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpE
             h.sse = is_event_stream(&head)
                 .then(|| Box::new(SseParser::new(ctx.cfg.sse_max_event_bytes)));
             h.document = head.answers_get && h.sse.is_none();
-            h.discovery_answered = h.discovery.is_some() && (200..300).contains(&head.status);
+            h.discovery_answer =
+                (h.discovery.is_some() && (200..300).contains(&head.status)).then(Box::default);
             if head.status == 101 {
                 h.ws_extensions = head.header("sec-websocket-extensions").map(Box::from);
             }
         }
-        HttpEvent::Body { data, .. } if h.discovery_answered => {
+        HttpEvent::StreamData(data) if h.discovery_answer.is_some() && h.sse.is_none() => {
+            if let Some(so_far) = h.discovery_answer.as_mut() {
+                // One byte past the bound is enough to tell the parser it
+                // is too large.
+                let room = (discovery::MAX_DOCUMENT_BYTES + 1).saturating_sub(so_far.len());
+                so_far.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(&[]));
+            }
+        }
+        HttpEvent::Body { data, .. } if h.discovery_answer.is_some() => {
             // The request is the latest one (pipelined discovery requests
             // are not told apart).
             if let Some(request) = DiscoveryRequest::of(&h.conv) {
@@ -348,11 +361,16 @@ fn response_event(ctx: &mut Ctx<'_>, meta: &FlowMeta, h: &mut HttpApp, ev: HttpE
             }
         }
         HttpEvent::MessageEnd => {
+            if let Some(streamed) = h.discovery_answer.take()
+                && !streamed.is_empty()
+                && let Some(request) = DiscoveryRequest::of(&h.conv)
+            {
+                discovery_answer(ctx, meta, &request, &streamed);
+            }
             h.sse = None;
             h.document = false;
             // Answered (or refused): the connection may go idle again.
             h.discovery = None;
-            h.discovery_answered = false;
         }
         HttpEvent::Upgraded if h.ws_requested => return Switch::WebSocket,
         HttpEvent::Upgraded if h.h2c_requested => return Switch::Http2,
