@@ -200,8 +200,11 @@ fn recording() -> &'static Vec<(Sender, Vec<u8>)> {
     static LOG: OnceLock<Vec<(Sender, Vec<u8>)>> = OnceLock::new();
     LOG.get_or_init(|| {
         let log: Log = Arc::default();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread: the two sides' writes are logged in one order run
+        // after run (with two, a late END_STREAM of the client could be
+        // logged after the server's answer, reordering the events the
+        // assertions index).
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
