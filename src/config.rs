@@ -180,6 +180,14 @@ pub struct DecryptionConfig {
     /// Client randoms whose secrets are kept; the oldest are evicted beyond
     /// (counted).
     pub max_session_keys: usize,
+    /// Open TLS connections whose records wait for keys that are retried
+    /// when the key table changes (split among workers); beyond, a
+    /// connection waits for its own next packets only (counted).
+    pub max_waiting_connections: usize,
+    /// Ended TLS connections kept until their keys come or their deadline
+    /// passes (split among workers); beyond, an ended connection's held
+    /// records are given up at once (counted).
+    pub max_parked_connections: usize,
 }
 
 impl Default for DecryptionConfig {
@@ -193,6 +201,8 @@ impl Default for DecryptionConfig {
             max_held_per_flow_kib: lib.max_held_per_flow / 1024,
             hold_budget_mib: 64,
             max_session_keys: 1 << 20,
+            max_waiting_connections: 8192,
+            max_parked_connections: 2048,
         }
     }
 }
@@ -485,6 +495,18 @@ impl Config {
             return bad(
                 "decryption.max_session_keys",
                 format!("{} is outside 16..=16777216", d.max_session_keys),
+            );
+        }
+        if !(1..=1_048_576).contains(&d.max_waiting_connections) {
+            return bad(
+                "decryption.max_waiting_connections",
+                format!("{} is outside 1..=1048576", d.max_waiting_connections),
+            );
+        }
+        if !(1..=1_048_576).contains(&d.max_parked_connections) {
+            return bad(
+                "decryption.max_parked_connections",
+                format!("{} is outside 1..=1048576", d.max_parked_connections),
             );
         }
         if d.keylogs.iter().any(|p| p.as_os_str().is_empty()) {

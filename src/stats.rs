@@ -124,6 +124,13 @@ counters! {
     /// Heap bytes the inspected TCP streams hold in buffers: the part of
     /// memory that depends on what the traffic sends.
     tcp_buffered_bytes: Level, metric Some((TCP_BUFFERED_BYTES, None)), summary None;
+    /// Open TLS connections whose records wait for session keys, retried
+    /// when the key table changes.
+    tls_key_waits_open: Level, metric Some((TLS_DECRYPT_WAITING, Some("open"))), summary None;
+    /// Ended TLS connections kept until their keys come or their deadline.
+    tls_key_waits_parked: Level, metric Some((TLS_DECRYPT_WAITING, Some("parked"))), summary None;
+    /// TLS connections that found the waiting or parked table full.
+    tls_key_waits_full: Total, metric Some((TLS_DECRYPT_WAITS_FULL, None)), summary Some((2, "tls connections over the key-wait tables")), only_if_set;
     dns_messages: Total, metric Some((PARSER_MESSAGES, Some("dns"))), summary Some((2, "dns"));
     dns_errors: Total, metric Some((PARSER_ERRORS, Some("dns"))), summary Some((2, "dns errors"));
     dns_cache_evictions: Total, metric Some((DNS_CACHE_EVICTIONS, None)), summary Some((2, "dns cache evictions")), only_if_set;

@@ -21,11 +21,15 @@ const PCAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/py-tls13-h1.pcap"
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pcaps/py-tls13-h1.keys");
 
 fn engine() -> (Engine, Arc<DecryptContext>) {
+    engine_with(EngineConfig::default())
+}
+
+fn engine_with(cfg: EngineConfig) -> (Engine, Arc<DecryptContext>) {
     let detector = Arc::new(Detector::new(
         SignatureSet::builtin().expect("signatures"),
         Allowlist::empty(),
     ));
-    let mut e = Engine::new(EngineConfig::default(), detector);
+    let mut e = Engine::new(cfg, detector);
     let ctx = Arc::new(DecryptContext::new(
         Arc::new(KeyTable::new(1000)),
         DecryptLimits::default(),
@@ -149,4 +153,44 @@ fn records_are_given_up_at_the_deadline() {
     e.finish();
     out.extend(e.drain_observations());
     assert!(decrypted(&out).is_empty(), "{out:?}");
+}
+
+/// The waiting and parked tables are gauged, bounded by the configuration,
+/// and a connection that finds one full is counted and not kept.
+#[test]
+fn waiting_and_parked_tables_are_bounded_and_gauged() {
+    let (mut e, ctx) = engine();
+    let mut out = Vec::new();
+    feed(&mut e, |_| true, &mut out);
+    let parked = e.stats().tls_key_waits_parked;
+    assert!(parked >= 2, "{:?}", e.stats());
+    assert_eq!(e.stats().tls_key_waits_full, 0);
+    load_keys(&ctx);
+    e.poll_decryption(i64::MAX / 2);
+    assert_eq!(e.stats().tls_key_waits_parked, 0);
+    assert_eq!(e.stats().tls_key_waits_open, 0);
+
+    let (mut e, ctx) = engine_with(EngineConfig {
+        max_key_waits_open: 1,
+        max_key_waits_parked: 1,
+        ..EngineConfig::default()
+    });
+    let mut out = Vec::new();
+    let last = feed(&mut e, |_| true, &mut out);
+    assert_eq!(e.stats().tls_key_waits_parked, 1, "{:?}", e.stats());
+    // The others found both tables full: each counted once per table.
+    assert!(
+        e.stats().tls_key_waits_full >= 2 * (parked - 1),
+        "{:?}",
+        e.stats()
+    );
+    load_keys(&ctx);
+    e.poll_decryption(last + 400_000);
+    out.extend(e.drain_observations());
+    let s = ctx.counters.snapshot();
+    // The one parked connection is read; the others' records were given up.
+    assert!(s.flows_decrypted >= 1, "{s:?}");
+    assert!(s.flows_missing_keys >= parked - 1, "{s:?}");
+    // What they held went back to the shared budget when they ended.
+    assert_eq!(ctx.budget.used(), 0);
 }

@@ -38,6 +38,11 @@ pub struct EngineConfig {
     /// is processed by the worker its flow is sharded to.
     pub worker: usize,
     pub workers: usize,
+    /// TLS connections waiting for session keys that this engine retries
+    /// when the key table changes, and ended ones it keeps for their keys
+    /// (see `keywait`). Split among workers.
+    pub max_key_waits_open: usize,
+    pub max_key_waits_parked: usize,
 }
 
 impl EngineConfig {
@@ -50,6 +55,8 @@ impl EngineConfig {
             flow_id_base: (id as u64) << 48,
             worker: id,
             workers: n,
+            max_key_waits_open: (self.max_key_waits_open / n).max(1),
+            max_key_waits_parked: (self.max_key_waits_parked / n).max(1),
             max_flows: (self.max_flows / n).max(1),
             max_tcp_streams: (self.max_tcp_streams / n).max(1),
             max_buffered_bytes: (self.max_buffered_bytes / n).max(1),
@@ -85,6 +92,8 @@ impl From<&Config> for EngineConfig {
             flow_id_base: 0,
             worker: 0,
             workers: 1,
+            max_key_waits_open: cfg.decryption.max_waiting_connections,
+            max_key_waits_parked: cfg.decryption.max_parked_connections,
         }
     }
 }

@@ -15,12 +15,6 @@ use super::apps::decrypt::DecryptApp;
 use super::context::FlowMeta;
 use crate::findings::Micros;
 
-/// Connections waiting for keys that are retried, per engine; more wait on
-/// their own next packets only.
-pub(super) const MAX_OPEN: usize = 4096;
-/// Ended connections kept for their keys, per engine; beyond, an ended
-/// connection is closed at once (its held records dropped, counted).
-pub(super) const MAX_PARKED: usize = 1024;
 /// Most often (on the packet or wall clock) the waiting connections are
 /// looked at: when the key table changed since the last look.
 pub(super) const SWEEP_EVERY: Micros = 100_000;

@@ -339,6 +339,8 @@ impl Engine {
             apps::decrypt::close(&mut ctx, &p.meta, &mut p.app);
         }
         self.key_waits.open.clear();
+        self.stats.tls_key_waits_open = 0;
+        self.stats.tls_key_waits_parked = 0;
         self.stats.dns_cache_evictions = lock(&self.dns_cache).evictions();
     }
 
@@ -398,6 +400,8 @@ impl Engine {
         open.append(&mut self.key_waits.open);
         self.key_waits.open = open;
         self.key_waits.parked = parked;
+        self.stats.tls_key_waits_open = self.key_waits.open.len() as u64;
+        self.stats.tls_key_waits_parked = self.key_waits.parked.len() as u64;
     }
 
     /// Look up or create the flow of a packet; returns its index and whether
@@ -514,8 +518,13 @@ impl Engine {
                 }
             }
             flows.close(idx, ts);
-        } else if ctx.key_wait && self.key_waits.open.len() < keywait::MAX_OPEN {
-            self.key_waits.open.push((idx, meta.id));
+        } else if ctx.key_wait {
+            if self.key_waits.open.len() < self.cfg.max_key_waits_open {
+                self.key_waits.open.push((idx, meta.id));
+                self.stats.tls_key_waits_open = self.key_waits.open.len() as u64;
+            } else {
+                self.stats.tls_key_waits_full += 1;
+            }
         }
     }
 

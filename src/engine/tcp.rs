@@ -9,7 +9,7 @@ use super::apps::decrypt;
 use super::apps::http::{HttpApp, IdleHttp};
 use super::buffer::Next;
 use super::context::{Ctx, FlowMeta};
-use super::keywait::{self, Parked};
+use super::keywait::Parked;
 use super::state::{App, Flow, StreamBlocks, TcpState};
 use crate::decode;
 use crate::findings::Micros;
@@ -86,15 +86,26 @@ pub(super) fn close_tcp(
     for (dir, r) in reasm.iter_mut().enumerate() {
         r.flush(&mut |chunk| stream_chunk(ctx, &meta, dir, chunk, pending, app));
     }
+    let waiting = matches!(app, TcpApp::Decrypt(d) if decrypt::waiting(d));
+    let room = ctx.parked.len() < ctx.cfg.max_key_waits_parked;
+    if park && waiting && !room {
+        ctx.stats.tls_key_waits_full += 1;
+    }
     if park
-        && ctx.parked.len() < keywait::MAX_PARKED
-        && let TcpApp::Decrypt(d) = app
-        && decrypt::waiting(d)
+        && waiting
+        && room
         && let TcpApp::Decrypt(d) = std::mem::replace(app, TcpApp::Done)
     {
         ctx.parked.push(Parked { meta, app: d });
+        ctx.stats.tls_key_waits_parked = ctx.parked.len() as u64;
     } else {
         app.close(ctx, &meta);
+        if waiting {
+            // Given up now, not when the retired block is emptied: the
+            // decryptor counts the missing keys and gives its held bytes
+            // back to the shared budget as it goes.
+            *app = TcpApp::Done;
+        }
     }
     blocks.streams.retire(st);
 }

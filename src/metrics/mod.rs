@@ -386,6 +386,18 @@ const SNAPSHOT_FAMILIES: &[Family] = &[
         labels: &["reason"],
     },
     Family {
+        kind: Kind::Gauge,
+        name: TLS_DECRYPT_WAITING,
+        help: "TLS connections waiting for session keys, by state (open: retried when keys come; parked: ended, kept for their keys).",
+        labels: &["state"],
+    },
+    Family {
+        kind: Kind::Counter,
+        name: TLS_DECRYPT_WAITS_FULL,
+        help: "TLS connections that found the waiting or parked table full (decryption.max_waiting_connections, max_parked_connections).",
+        labels: &[],
+    },
+    Family {
         kind: Kind::Counter,
         name: IP_FRAGMENTS,
         help: "IPv4 and IPv6 fragments read (reassembled before inspection).",
