@@ -6,7 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 for n in tls-sni-known dns-then-tls quic negative-lookalikes discovery-cards discovery-aid-txt \
-         negative-mcp-docs py-legacy-sse-split curl-stateless-tools-call; do
+         negative-mcp-docs py-legacy-sse-split curl-stateless-tools-call tunnels; do
   echo "=== $n" >&2
   timeout 180 "$here/net-$n.sh"
 done

@@ -2,7 +2,10 @@
 //! and a transport payload, as borrowed views (no copy). Link types handled:
 //! Ethernet (with 802.1Q / QinQ tags), Linux cooked v1 and v2, BSD NULL/LOOP,
 //! raw IPv4/IPv6. IPv4/IPv6 and their extension headers are sliced by
-//! `etherparse`.
+//! `etherparse`. Packets inside VXLAN, GENEVE, GRE (and ERSPAN) tunnels and
+//! MPLS label stacks are decoded to the packet inside ([`tunnel`]).
+
+pub mod tunnel;
 
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 use std::net::IpAddr;
@@ -237,7 +240,63 @@ fn slice(linktype: i32, frame: &[u8]) -> Result<SlicedPacket<'_>, DecodeError> {
 
 /// Every link type, through `etherparse`.
 fn decode_general(linktype: i32, frame: &[u8]) -> Result<DecodedPacket<'_>, DecodeError> {
+    decode_nested(linktype, frame, 0)
+}
+
+/// The packet inside a VXLAN, GENEVE or GRE tunnel, if `sliced` is one and
+/// what it carries decodes; kept out of line, since few packets are.
+#[cold]
+#[inline(never)]
+fn open_tunnel<'a>(sliced: &SlicedPacket<'a>, depth: u8) -> Option<DecodedPacket<'a>> {
+    let (lt, inner) = match &sliced.transport {
+        Some(TransportSlice::Udp(u)) => match u.destination_port() {
+            tunnel::VXLAN_PORT => tunnel::vxlan(u.payload())?,
+            tunnel::GENEVE_PORT => tunnel::geneve(u.payload())?,
+            _ => return None,
+        },
+        None => {
+            let ip = sliced.ip_payload()?;
+            if ip.ip_number.0 != tunnel::IP_PROTO_GRE || ip.fragmented {
+                return None;
+            }
+            tunnel::gre(ip.payload)?
+        }
+        _ => return None,
+    };
+    decode_nested(lt, inner, depth + 1).ok()
+}
+
+/// Tunnels opened inside one another at most (VXLAN inside GRE …).
+const MAX_TUNNEL_DEPTH: u8 = 3;
+
+/// [`decode_general`] at tunnel depth `depth`.
+fn decode_nested(linktype: i32, frame: &[u8], depth: u8) -> Result<DecodedPacket<'_>, DecodeError> {
     let sliced = slice(linktype, frame)?;
+    let nested = depth < MAX_TUNNEL_DEPTH;
+    if sliced.net.is_none()
+        && nested
+        && let Some(ep) = sliced.ether_payload()
+        && tunnel::ETHERTYPE_MPLS.contains(&ep.ether_type.0)
+        && let Some((lt, inner)) = tunnel::mpls(ep.payload)
+    {
+        return decode_nested(lt, inner, depth + 1);
+    }
+    let maybe_tunnel = match &sliced.transport {
+        Some(TransportSlice::Tcp(_)) => false,
+        Some(TransportSlice::Udp(u)) => {
+            matches!(
+                u.destination_port(),
+                tunnel::VXLAN_PORT | tunnel::GENEVE_PORT
+            )
+        }
+        _ => true,
+    };
+    if maybe_tunnel
+        && nested
+        && let Some(p) = open_tunnel(&sliced, depth)
+    {
+        return Ok(p);
+    }
     let (src, dst, fragmented, proto) = match &sliced.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();

@@ -136,13 +136,25 @@ fn raw_ipv4(frame: &[u8]) -> Option<RawIpv4> {
     {
         return None;
     }
+    let dport = u16::from_be_bytes([h[36], h[37]]);
+    if is_tunnel(proto, dport) {
+        return None;
+    }
     Some(RawIpv4 {
         src: u32::from_be_bytes([h[26], h[27], h[28], h[29]]),
         dst: u32::from_be_bytes([h[30], h[31], h[32], h[33]]),
         sport: u16::from_be_bytes([h[34], h[35]]),
-        dport: u16::from_be_bytes([h[36], h[37]]),
+        dport,
         proto,
     })
+}
+
+/// A UDP tunnel (VXLAN, GENEVE): its flow is the packet inside, which the
+/// decoder opens, not the tunnel's (whose source port may differ between
+/// the two directions of the flow inside).
+fn is_tunnel(proto: u8, dport: u16) -> bool {
+    proto == PROTO_UDP
+        && (dport == decode::tunnel::VXLAN_PORT || dport == decode::tunnel::GENEVE_PORT)
 }
 
 /// The tuple of an untagged Ethernet frame carrying TCP or UDP over IPv4
@@ -190,11 +202,15 @@ fn raw_flow(frame: &[u8]) -> Option<Tuple> {
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return None;
     }
+    let dport = be16(l4, 2)?;
+    if is_tunnel(proto, dport) {
+        return None;
+    }
     Some(Tuple {
         src,
         sport: be16(l4, 0)?,
         dst,
-        dport: be16(l4, 2)?,
+        dport,
         proto,
     })
 }
