@@ -125,6 +125,9 @@ fn inline_and_queued_workers_find_what_analyze_finds() {
     // flow); the datagram's own worker inspects it, and each fragment is
     // counted once.
     replay_in_both_shapes("pcaps/fragroute-ipv4-tiny-random.pcap", 1);
+    // A VXLAN mirror: the tunnel's source port differs per direction, the
+    // flow inside decides the worker.
+    replay_in_both_shapes("pcaps/tunnel-vxlan.pcap", 1);
 }
 
 /// `capture` replayed to a sensor with one worker (inline) and with two
