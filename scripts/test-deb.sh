@@ -96,6 +96,7 @@ for f in /usr/bin/shadowmcp "$unit" /usr/lib/sysusers.d/shadowmcp.conf \
   /usr/share/bash-completion/completions/shadowmcp /usr/share/zsh/vendor-completions/_shadowmcp \
   /usr/share/fish/vendor_completions.d/shadowmcp.fish \
   /usr/share/doc/shadowmcp/operations.md /usr/share/doc/shadowmcp/NOTICE \
+  /usr/share/doc/shadowmcp/signatures.md /usr/share/doc/shadowmcp/signature-format.md \
   /usr/share/doc/shadowmcp/copyright; do
   check "file $f" test -s "$f"
 done
