@@ -212,11 +212,7 @@ impl Waiting {
     }
 
     fn is_whole(&self) -> bool {
-        match (self.total, self.ranges.as_slice()) {
-            (Some(total), [(0, end)]) => *end == total,
-            (Some(0), []) => true,
-            _ => false,
-        }
+        matches!((self.total, self.ranges.as_slice()), (Some(total), [(0, end)]) if *end == total)
     }
 }
 

@@ -258,14 +258,14 @@ impl Engine {
             Reassembly::Complete(d) => d,
         };
         count(|s| &mut s.ip_datagrams_reassembled, 1);
-        let (owner, _) = crate::pipeline::shard(decode::linktype::RAW, &datagram, self.cfg.workers);
-        if owner != self.cfg.worker {
-            return;
-        }
         match decode::decode(decode::linktype::RAW, &datagram) {
-            Ok(p) => self.process_packet(ts, &p, None),
-            // Not decodable: sharded to worker 0, which counts.
-            Err(e) => self.stats.decode_error(e),
+            Ok(p) if crate::pipeline::shard_packet(&p, self.cfg.workers) == self.cfg.worker => {
+                self.process_packet(ts, &p, None)
+            }
+            Ok(_) => {}
+            // Not decodable: worker 0's, as `shard` gives such frames.
+            Err(e) if counts => self.stats.decode_error(e),
+            Err(_) => {}
         }
     }
 

@@ -26,7 +26,7 @@ pub mod worker;
 pub use batch::Batch;
 pub use detector::{DetectorSlot, DetectorView};
 pub use dispatch::{Dispatcher, QueuePolicy};
-pub use shard::{EVERY_WORKER, shard};
+pub use shard::{EVERY_WORKER, shard, shard_packet};
 pub use worker::{Monitor, ObservationSender, WorkerLoop};
 
 use crate::detect::dns_cache::DnsCache;

@@ -84,6 +84,21 @@ struct Tuple {
 }
 
 impl Tuple {
+    fn of(p: &decode::DecodedPacket<'_>) -> Tuple {
+        let (sport, dport, proto) = match p.transport {
+            L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
+            L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
+            L4::Other { proto } => (0, 0, proto),
+        };
+        Tuple {
+            src: crate::flow::ip_number(p.src),
+            sport,
+            dst: crate::flow::ip_number(p.dst),
+            dport,
+            proto,
+        }
+    }
+
     /// The same for both directions of a flow (see [`fold_hash`]).
     fn shard_hash(&self) -> u32 {
         let a = self.src ^ self.dst;
@@ -98,19 +113,13 @@ impl Tuple {
 
 /// The tuple of a frame, through the full decoder.
 fn decoded_flow(linktype: i32, frame: &[u8]) -> Result<Tuple, decode::DecodeError> {
-    let p = decode::decode(linktype, frame)?;
-    let (sport, dport, proto) = match p.transport {
-        L4::Tcp { sport, dport, .. } => (sport, dport, PROTO_TCP),
-        L4::Udp { sport, dport, .. } => (sport, dport, PROTO_UDP),
-        L4::Other { proto } => (0, 0, proto),
-    };
-    Ok(Tuple {
-        src: crate::flow::ip_number(p.src),
-        sport,
-        dst: crate::flow::ip_number(p.dst),
-        dport,
-        proto,
-    })
+    decode::decode(linktype, frame).map(|p| Tuple::of(&p))
+}
+
+/// The worker of a packet decoded already (a datagram reassembled from
+/// fragments): what [`shard`] gives for its frame.
+pub fn shard_packet(p: &decode::DecodedPacket<'_>, workers: usize) -> usize {
+    pick_worker(Tuple::of(p).shard_hash(), workers)
 }
 
 /// Addresses, ports and protocol of an IPv4 TCP/UDP frame.
